@@ -1,0 +1,1 @@
+"""Local mode: the whole fleet on loopback (moto server, GitHub stand-in, webhook endpoint)."""
