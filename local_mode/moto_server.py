@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import requests
 
@@ -18,20 +19,43 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def hold_ecs_tasks(url: str) -> None:
+    """See MotoServer.hold_ecs_tasks (usable with just the server's URL)."""
+    response = requests.post(
+        f"{url}/moto-api/state-manager/set-transition",
+        json={"model_name": "ecs::task", "transition": {"progression": "manual", "times": 10**9}},
+        timeout=10,
+    )
+    response.raise_for_status()
+
+
 @dataclass
 class MotoServer:
     url: str
     process: subprocess.Popen | None = None
 
     @classmethod
-    def start(cls, port: int | None = None, timeout: float = 30.0) -> MotoServer:
+    def start(
+        cls, port: int | None = None, timeout: float = 30.0, log_path: Path | None = None
+    ) -> MotoServer:
+        """Starts moto in its own process group (it outlives this process unless stopped)."""
         port = port or free_port()
-        process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        if log_path is None:
+            output = subprocess.DEVNULL
+        else:
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            output = log_path.open("ab")
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        finally:
+            if log_path is not None:
+                output.close()
         server = cls(url=f"http://127.0.0.1:{port}", process=process)
         server.wait_ready(timeout)
         return server
@@ -52,6 +76,15 @@ class MotoServer:
     def reset(self) -> None:
         requests.post(f"{self.url}/moto-api/reset", timeout=10)
 
+    def hold_ecs_tasks(self) -> None:
+        """Keeps ECS tasks where StopTask (or nothing) leaves them.
+
+        By default moto advances a task one step towards STOPPED on every DescribeTasks
+        (RUNNING → DEACTIVATING → ... → STOPPED), so a task would appear to stop after a few
+        looks. Local mode's runner simulator owns the task lifecycle instead.
+        """
+        hold_ecs_tasks(self.url)
+
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
             return
@@ -67,7 +100,7 @@ class MotoServer:
         return {
             "AWS_ENDPOINT_URL": self.url,
             "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - moto's fixed test credential
+            "AWS_SECRET_ACCESS_KEY": "testing",  # moto's fixed test credential
             "AWS_DEFAULT_REGION": region,
             "AWS_REGION": region,
             "AWS_PAGER": "",

@@ -1,0 +1,223 @@
+"""`python -m local_mode demo|up|down|job|status` (the Makefile's demo/local-* targets)."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from local_mode import send_job, stack
+
+DEMO_LABELS = "self-hosted,class:medium"
+TERMINAL = ("completed", "failed", "stopped", "rejected")
+
+
+def require_stack() -> dict:
+    current = stack.load()
+    if not current or current.get("status") != "ready":
+        raise click.ClickException("no local stack is up: run `make local-up` first")
+    return current
+
+
+def job_record(current: dict, job_id: int) -> dict | None:
+    table = stack.aws_client(current, "dynamodb")
+    item = table.get_item(
+        TableName=current["runner_table"], Key={"pk": {"S": f"job#{job_id}"}}, ConsistentRead=True
+    ).get("Item")
+    if not item:
+        return None
+    from boto3.dynamodb.types import TypeDeserializer
+
+    deserializer = TypeDeserializer()
+    return {key: deserializer.deserialize(value) for key, value in item.items()}
+
+
+def follow_job(current: dict, job_id: int, timeout: float = 90.0) -> dict | None:
+    """Prints each status the job's record goes through until a terminal one."""
+    deadline = time.monotonic() + timeout
+    seen: str | None = None
+    record = None
+    started = time.monotonic()
+    while time.monotonic() < deadline:
+        record = job_record(current, job_id)
+        status = record.get("status") if record else None
+        if status and status != seen:
+            seen = status
+            detail = record.get("reason") or record.get("task_arn") or ""
+            click.echo(f"  {time.monotonic() - started:5.1f}s  {status:<10} {detail}")
+        if status in TERMINAL:
+            return record
+        time.sleep(0.25)
+    return record
+
+
+def cli_argv() -> list[str]:
+    script = stack.REPO_ROOT / "ecsrunner_cli.py"
+    return [sys.executable, str(script)]
+
+
+def run_cli(current: dict, *args: str) -> int:
+    argv = [*cli_argv(), *args]
+    click.secho(f"$ ecsrunner {shlex.join(args)}", bold=True)
+    if not Path(argv[1]).exists():
+        click.echo("  (ecsrunner_cli.py is not in this checkout yet)")
+        return 1
+    result = subprocess.run(argv, env=stack.cli_env(current), check=False)
+    return result.returncode
+
+
+@click.group()
+def main() -> None:
+    """Local mode: the whole fleet on loopback (moto, a GitHub stand-in, the real module)."""
+
+
+@main.command()
+@click.option("--restart", is_flag=True, help="Restart even when the running stack is healthy.")
+@click.option(
+    "--job-seconds", type=float, default=None, help="How long each simulated job runs (1s)."
+)
+def up(restart: bool, job_seconds: float | None) -> None:
+    """Start the stack in the background (or reuse a healthy one)."""
+    try:
+        current = stack.up(restart=restart, say=click.echo, job_seconds=job_seconds)
+    except stack.StackError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"  webhook URL: {current['webhook_url']}")
+    click.echo(f"  AWS endpoint: {current['aws_endpoint_url']}")
+    click.echo(f"  GitHub API:   {current['github_api_url']}")
+    click.echo(f"  logs:         {current['logs']}")
+    click.echo(f"Point the CLI at it with: source {stack.env_file()}")
+
+
+@main.command()
+def down() -> None:
+    """Stop every process of the stack."""
+    stack.down(say=click.echo)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print stack.json and health as JSON.")
+def status(as_json: bool) -> None:
+    """Is the stack up and healthy?"""
+    info = stack.status()
+    if as_json:
+        safe = json.loads(json.dumps(info))
+        safe.get("stack", {}).pop("webhook_secret", None)
+        click.echo(json.dumps(safe, indent=2, sort_keys=True))
+        return
+    if info["status"] == "down":
+        click.echo("Local stack: down")
+        sys.exit(1)
+    current = info["stack"]
+    click.echo(f"Local stack: {info['status']}")
+    for problem in info["problems"]:
+        click.echo(f"  - {problem}")
+    for name, proc in info["processes"].items():
+        state = "running" if proc["alive"] else "NOT running"
+        click.echo(f"  {name:<11} pid {proc['pid']}  {state}")
+    for key in (
+        "aws_endpoint_url",
+        "github_api_url",
+        "webhook_url",
+        "cluster_name",
+        "runner_table",
+    ):
+        click.echo(f"  {key:<17} {current.get(key)}")
+    sys.exit(0 if info["status"] == "healthy" else 1)
+
+
+@main.command()
+@click.option("--labels", default=DEMO_LABELS, show_default=True, help="Comma-separated labels.")
+@click.option("--bad-signature", is_flag=True, help="Sign with the wrong secret.")
+@click.option("--job-id", type=int, default=None, help="Job id (default: a new unique one).")
+@click.option("--wait/--no-wait", default=False, help="Follow the job until a terminal status.")
+def job(labels: str, bad_signature: bool, job_id: int | None, wait: bool) -> None:
+    """Send a signed workflow_job `queued` webhook to the stack."""
+    current = require_stack()
+    delivery = send_job.send_job(current, labels, job_id=job_id, bad_signature=bad_signature)
+    signed = "a WRONG signature" if bad_signature else "a valid signature"
+    click.echo(
+        f"Sent workflow_job queued, job {delivery.job_id}, labels {delivery.labels}, "
+        f"with {signed} (delivery {delivery.delivery_id}) → HTTP {delivery.status}"
+    )
+    if delivery.status >= 300:
+        raise click.ClickException(f"the webhook endpoint answered {delivery.status}")
+    if wait:
+        record = follow_job(current, delivery.job_id)
+        if record is None:
+            click.echo("  no runner record (rejected before a record was written?)")
+    else:
+        click.echo(f"Follow it with: source {stack.env_file()} && ecsrunner runners list")
+
+
+@main.command()
+@click.option("--labels", default=DEMO_LABELS, show_default=True)
+@click.option("--restart", is_flag=True, help="Start from a fresh stack.")
+def demo(labels: str, restart: bool) -> None:
+    """Up, a job for [self-hosted, class:medium] becoming a runner, the CLI's view of it."""
+    started = time.monotonic()
+    click.secho("== 1. The stack", bold=True)
+    try:
+        current = stack.up(restart=restart, say=click.echo)
+    except stack.StackError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+    click.secho(f"\n== 2. GitHub queues a job for [{labels}]", bold=True)
+    delivery = send_job.send_job(current, labels)
+    click.echo(
+        f"POST {current['webhook_url']} workflow_job/queued job {delivery.job_id} "
+        f"(delivery {delivery.delivery_id}) → HTTP {delivery.status}"
+    )
+    if delivery.status >= 300:
+        raise click.ClickException(f"webhook answered {delivery.status}: {delivery.response}")
+
+    click.secho("\n== 3. The job's runner, as the state table records it", bold=True)
+    record = follow_job(current, delivery.job_id)
+    if not record or record.get("status") != "completed":
+        click.echo(f"  the job did not complete: {record}")
+        click.echo(f"  logs: {current['logs']}")
+        sys.exit(1)
+
+    click.secho("\n== 4. The CLI's view", bold=True)
+    run_cli(current, "runners", "list")
+    click.echo()
+    run_cli(current, "runners", "details", str(record.get("runner_name") or delivery.job_id))
+
+    elapsed = time.monotonic() - started
+    env = stack.env_file()
+    click.secho(f"\n== Done in {elapsed:.0f}s. The stack keeps running; try:", bold=True)
+    click.echo(
+        f"""  make job LABELS="self-hosted,class:large"     # another job, another size
+  make job LABELS="self-hosted,class:huge"      # an unknown class: rejected, no task
+  make job BAD_SIGNATURE=1                      # a forged webhook: refused, nothing starts
+  source {env}                     # point the CLI and boto3 at the emulator
+  ecsrunner runners list                         # every runner and its status
+  ecsrunner runners details <runner name>        # one runner's timeline
+  ecsrunner list-class-sizes                     # the classes from SSM
+  python -m local_mode status                    # the stack's processes and URLs
+Logs: {current["logs"]}
+Stop it with: make local-down"""
+    )
+
+
+@main.command()
+@click.argument("args", nargs=-1)
+def bench(args: tuple[str, ...]) -> None:
+    """Benchmark (local_mode/bench.py, when present)."""
+    try:
+        module = importlib.import_module("local_mode.bench")
+    except ModuleNotFoundError as exc:
+        raise click.ClickException("local_mode/bench.py is not in this checkout") from exc
+    sys.exit(module.main(list(args)))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main(prog_name="python -m local_mode")

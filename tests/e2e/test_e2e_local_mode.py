@@ -1,0 +1,323 @@
+"""End to end: the whole fleet on loopback, brought up once for this module.
+
+The stack comes up through `python -m local_mode up` (what `make local-up` runs), in a
+state dir of its own (LOCAL_MODE_DIR) so a developer's running `make demo` is left alone,
+and goes down through `python -m local_mode down`. The tests run in file order: the job
+sent by the first one is followed through the later ones.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from boto3.dynamodb.types import TypeDeserializer
+
+from local_mode import send_job
+
+pytestmark = pytest.mark.e2e
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CLASS = "medium"
+TERMINAL = {"completed", "failed", "stopped", "rejected"}
+PIECES = (
+    "main.tf",
+    "lambda/control_plane/handler.py",
+    "lambda/control_plane/webhook_event.py",
+    "local_mode/github_api.py",
+    "ecsrunner_cli.py",
+)
+
+
+def run_local_mode(env: dict[str, str], *args: str, timeout: float = 600) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "local_mode", *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, f"local_mode {' '.join(args)} failed:\n{output}"
+    return output
+
+
+class Stack:
+    """The running stack as the tests see it: stack.json, AWS clients, a shared notebook."""
+
+    def __init__(self, data: dict, env: dict[str, str], state_dir: Path) -> None:
+        self.data = data
+        self.env = env
+        self.state_dir = state_dir
+        self.notes: dict[str, Any] = {}
+        kwargs = {
+            "endpoint_url": data["aws_endpoint_url"],
+            "region_name": data["region"],
+            "aws_access_key_id": "testing",
+            "aws_secret_access_key": "testing",
+        }
+        self.ecs = boto3.client("ecs", **kwargs)
+        self.ssm = boto3.client("ssm", **kwargs)
+        self.dynamodb = boto3.client("dynamodb", **kwargs)
+
+    def record(self, job_id: int) -> dict | None:
+        item = self.dynamodb.get_item(
+            TableName=self.data["runner_table"],
+            Key={"pk": {"S": f"job#{job_id}"}},
+            ConsistentRead=True,
+        ).get("Item")
+        if not item:
+            return None
+        deserializer = TypeDeserializer()
+        return {key: deserializer.deserialize(value) for key, value in item.items()}
+
+    def records(self) -> list[dict]:
+        items = self.dynamodb.scan(TableName=self.data["runner_table"]).get("Items", [])
+        deserializer = TypeDeserializer()
+        return [{k: deserializer.deserialize(v) for k, v in item.items()} for item in items]
+
+    def task_arns(self, started_by: str | None = None) -> list[str]:
+        arns: list[str] = []
+        for desired in ("RUNNING", "STOPPED"):
+            kwargs: dict[str, Any] = {
+                "cluster": self.data["cluster_name"],
+                "desiredStatus": desired,
+            }
+            if started_by:
+                kwargs["startedBy"] = started_by
+            for page in self.ecs.get_paginator("list_tasks").paginate(**kwargs):
+                arns += page.get("taskArns", [])
+        return sorted(set(arns))
+
+    def describe(self, arn: str) -> dict:
+        tasks = self.ecs.describe_tasks(
+            cluster=self.data["cluster_name"], tasks=[arn], include=["TAGS"]
+        )["tasks"]
+        assert len(tasks) == 1
+        return tasks[0]
+
+
+def wait_for(
+    check: Callable[[], Any], timeout: float = 60.0, interval: float = 0.25, what: str = ""
+) -> Any:
+    deadline = time.monotonic() + timeout
+    value = None
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what or check} (last: {value!r})")
+
+
+def runner_name(stack: Stack, job_id: int) -> str:
+    return f"{stack.data['name_prefix']}-{job_id}"
+
+
+def port_listening(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    if shutil.which("terraform") is None:
+        pytest.skip("terraform is not on PATH")
+    missing = [piece for piece in PIECES if not (REPO_ROOT / piece).exists()]
+    if missing:
+        pytest.fail(f"local mode needs these pieces of the project: {', '.join(missing)}")
+    state_dir = tmp_path_factory.mktemp("local-mode")
+    env = {**os.environ, "LOCAL_MODE_DIR": str(state_dir), "PYTHONUNBUFFERED": "1"}
+    for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
+        env.pop(key, None)
+    try:
+        # Jobs last a few seconds so the tests can look at a running task.
+        run_local_mode(env, "up", "--job-seconds", "3")
+        data = json.loads((state_dir / "stack.json").read_text())
+        yield Stack(data, env, state_dir)
+    finally:
+        subprocess.run(
+            [sys.executable, "-m", "local_mode", "down"],
+            cwd=REPO_ROOT,
+            env=env,
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+
+
+def test_stack_json_has_the_contract_keys(stack: Stack) -> None:
+    for key in (
+        "region",
+        "aws_endpoint_url",
+        "github_api_url",
+        "webhook_url",
+        "webhook_secret",
+        "runner_table",
+        "class_sizes_parameter",
+        "cluster_name",
+    ):
+        assert stack.data.get(key), key
+    env_text = (stack.state_dir / "env").read_text()
+    for name in ("AWS_ENDPOINT_URL", "RUNNER_TABLE", "CLASS_SIZES_PARAM", "CLUSTER_NAME"):
+        assert f"export {name}=" in env_text
+    sizes = json.loads(
+        stack.ssm.get_parameter(Name=stack.data["class_sizes_parameter"])["Parameter"]["Value"]
+    )
+    assert sizes["classes"][CLASS] == stack.data["class_sizes"][CLASS]
+
+
+def test_queued_job_becomes_exactly_one_task_of_the_class_size(stack: Stack) -> None:
+    delivery = send_job.queued_job(stack.data, ["self-hosted", f"class:{CLASS}"]).send()
+    assert delivery.status == 202, delivery.response
+    stack.notes["delivery"] = delivery
+    job_id = delivery.job_id
+    name = runner_name(stack, job_id)
+
+    record = wait_for(
+        lambda: (r := stack.record(job_id)) and r.get("task_arn") and r,
+        what=f"a task for job {job_id}",
+    )
+    arns = stack.task_arns(started_by=name)
+    assert arns == [record["task_arn"]]
+
+    task = stack.describe(arns[0])
+    tags = {tag["key"]: tag["value"] for tag in task.get("tags", [])}
+    assert tags.get("job_id") == str(job_id)
+    definition = stack.ecs.describe_task_definition(taskDefinition=task["taskDefinitionArn"])[
+        "taskDefinition"
+    ]
+    size = stack.data["class_sizes"][CLASS]
+    assert definition["family"] == f"{stack.data['name_prefix']}-{CLASS}"
+    assert int(definition["cpu"]) == size["cpu"]
+    assert int(definition["memory"]) == size["memory"]
+    if "cpu" in task:  # moto leaves the task-level sizes out; AWS reports them
+        assert int(task["cpu"]) == size["cpu"]
+        assert int(task["memory"]) == size["memory"]
+    assert record.get("class_name", CLASS) == CLASS
+
+
+def test_redelivery_of_the_same_webhook_adds_nothing(stack: Stack) -> None:
+    delivery: send_job.Delivery = stack.notes["delivery"]
+    before_tasks = stack.task_arns()
+    before_records = len(stack.records())
+
+    again = send_job.Delivery(url=delivery.url, body=delivery.body, headers=delivery.headers)
+    again.send()
+    assert again.status < 500, again.response
+    time.sleep(2)  # the simulator polls every 0.5 s: a task would show by now
+
+    assert stack.task_arns() == before_tasks
+    assert stack.task_arns(started_by=runner_name(stack, delivery.job_id)) == [
+        stack.record(delivery.job_id)["task_arn"]
+    ]
+    assert len(stack.records()) == before_records
+
+
+def test_bad_signature_adds_nothing(stack: Stack) -> None:
+    before_tasks = stack.task_arns()
+    forged = send_job.queued_job(
+        stack.data, ["self-hosted", f"class:{CLASS}"], bad_signature=True
+    ).send()
+    assert forged.status < 500, forged.response
+    time.sleep(2)
+
+    assert stack.task_arns() == before_tasks
+    assert stack.task_arns(started_by=runner_name(stack, forged.job_id)) == []
+    record = stack.record(forged.job_id)
+    assert record is None or record.get("status") == "rejected"
+
+
+def test_full_lifecycle_reaches_completed_and_the_task_stops(stack: Stack) -> None:
+    delivery: send_job.Delivery = stack.notes["delivery"]
+    record = wait_for(
+        lambda: (r := stack.record(delivery.job_id)) and r.get("status") in TERMINAL and r,
+        timeout=60,
+        what=f"job {delivery.job_id} to finish",
+    )
+    assert record["status"] == "completed", record
+    assert record.get("conclusion", "success") == "success"
+
+    task = wait_for(
+        lambda: (t := stack.describe(record["task_arn"]))["lastStatus"] == "STOPPED" and t,
+        what="the task to stop",
+    )
+    assert task["desiredStatus"] == "STOPPED"
+
+    # The runner read its one-shot JIT config and deleted it.
+    parameter = (
+        record.get("jit_parameter")
+        or f"/{stack.data['name_prefix']}/jit/{record.get('runner_name')}"
+    )
+    with pytest.raises(stack.ssm.exceptions.ParameterNotFound):
+        stack.ssm.get_parameter(Name=parameter, WithDecryption=True)
+
+    # The timeline went forwards through the states the simulator drove.
+    history = [entry.get("status") for entry in record.get("history", [])]
+    if history:
+        assert history[-1] == "completed"
+        assert "busy" in history or "running" in history, history
+
+
+def test_cli_lists_the_runner(stack: Stack) -> None:
+    cli = REPO_ROOT / "ecsrunner_cli.py"
+    if not cli.exists():
+        pytest.fail("ecsrunner_cli.py is missing")
+    delivery: send_job.Delivery = stack.notes["delivery"]
+    name = runner_name(stack, delivery.job_id)
+    env = {**stack.env}
+    for line in (stack.state_dir / "env").read_text().splitlines():
+        if line.startswith("export "):
+            key, _, value = line[len("export ") :].partition("=")
+            env[key] = value.strip("'")
+    result = subprocess.run(
+        [sys.executable, str(cli), "runners", "list", "--output", "json"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    listed = json.loads(result.stdout)
+    rows = listed if isinstance(listed, list) else listed.get("runners", listed.get("items", []))
+    ours = [
+        row for row in rows if name in json.dumps(row) or str(delivery.job_id) in json.dumps(row)
+    ]
+    assert len(ours) == 1, rows
+    assert ours[0].get("status") == "completed", ours[0]
+
+
+def test_down_leaves_no_listening_port(stack: Stack) -> None:
+    ports = dict(stack.data["ports"])
+    pids = dict(stack.data["pids"])
+    assert ports and all(port_listening(port) for port in ports.values())
+
+    run_local_mode(stack.env, "down", timeout=120)
+
+    still = {name: port for name, port in ports.items() if port_listening(port)}
+    assert not still, f"still listening: {still}"
+    for name, pid in pids.items():
+        assert not Path(f"/proc/{pid}/cmdline").exists() or _zombie(pid), f"{name} ({pid}) alive"
+    assert not (stack.state_dir / "stack.json").exists()
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] == "Z"
+    except OSError:
+        return True

@@ -1,0 +1,319 @@
+"""The pieces of local mode on their own (fast: no Terraform, no stack)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from local_mode import runner_sim, send_job, stack, webhook_server
+from local_mode.moto_server import free_port
+
+CLUSTER_ARN = "arn:aws:ecs:us-east-1:123456789012:cluster/runner-fleet"
+TASK_ARN = "arn:aws:ecs:us-east-1:123456789012:task/runner-fleet/0123456789abcdef"
+
+
+def moto_task() -> dict:
+    return {
+        "taskArn": TASK_ARN,
+        "clusterArn": CLUSTER_ARN,
+        "taskDefinitionArn": (
+            "arn:aws:ecs:us-east-1:123456789012:task-definition/runner-fleet-medium:1"
+        ),
+        "startedBy": "runner-fleet-42",
+        "group": "family:runner-fleet-medium",
+        "lastStatus": "RUNNING",
+        "overrides": {
+            "containerOverrides": [
+                {
+                    "name": "runner",
+                    "environment": [
+                        {
+                            "name": "JIT_CONFIG_PARAMETER",
+                            "value": "/runner-fleet/jit/runner-fleet-42",
+                        }
+                    ],
+                }
+            ]
+        },
+        "tags": [{"key": "job_id", "value": "42"}, {"key": "run_id", "value": "7"}],
+    }
+
+
+# ---------------------------------------------------------------- send_job
+
+
+def test_signature_matches_githubs_documented_example() -> None:
+    # https://docs.github.com/en/webhooks/using-webhooks/validating-webhook-deliveries
+    assert send_job.sign(b"Hello, World!", "It's a Secret to Everybody") == (
+        "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
+    )
+
+
+@pytest.mark.parametrize("action", ["queued", "in_progress", "completed"])
+def test_payloads_follow_githubs_schema(action: str, github_fixtures: Path) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    from referencing import Registry
+    from referencing.jsonschema import DRAFT7
+
+    schemas = github_fixtures / "schemas"
+    registry = Registry().with_resources(
+        (f"common/{path.name}", DRAFT7.create_resource(json.loads(path.read_text())))
+        for path in (schemas / "common").glob("*.json")
+    )
+    schema = json.loads((schemas / "workflow_job" / f"{action}.schema.json").read_text())
+    payload = send_job.workflow_job_payload(
+        action,
+        labels=["self-hosted", "class:medium"],
+        job_id=1234567890,
+        repository="octo-org/octo-repo",
+        runner_name="runner-fleet-1234567890",
+        runner_id=7,
+    )
+    errors = list(jsonschema.Draft7Validator(schema, registry=registry).iter_errors(payload))
+    assert not errors, [error.message for error in errors]
+    job = payload["workflow_job"]
+    assert job["id"] == 1234567890
+    assert job["labels"] == ["self-hosted", "class:medium"]
+    assert payload["repository"]["full_name"] == "octo-org/octo-repo"
+    assert payload["repository"]["owner"]["login"] == "octo-org"
+    assert job["status"] == action
+
+
+def test_queued_delivery_is_signed_over_the_exact_body() -> None:
+    current = {"webhook_url": "http://x/webhook", "webhook_secret": "s3cret", "github_repo": "o/r"}
+    delivery = send_job.queued_job(current, "self-hosted, class:large", job_id=99)
+    assert delivery.headers["X-Hub-Signature-256"] == send_job.sign(delivery.body, "s3cret")
+    assert delivery.headers["X-GitHub-Event"] == "workflow_job"
+    assert json.loads(delivery.body)["workflow_job"]["labels"] == ["self-hosted", "class:large"]
+    forged = send_job.queued_job(current, ["self-hosted"], job_id=99, bad_signature=True)
+    assert forged.headers["X-Hub-Signature-256"] != send_job.sign(forged.body, "s3cret")
+
+
+def test_job_ids_are_unique() -> None:
+    ids = [send_job.new_job_id() for _ in range(500)]
+    assert len(set(ids)) == 500 and ids == sorted(ids)
+    assert all(10**9 <= job_id < 10**10 for job_id in ids)
+
+
+# ---------------------------------------------------------------- runner simulator
+
+
+def test_task_state_change_has_the_shape_ecs_sends() -> None:
+    event = runner_sim.task_state_change(moto_task(), "STOPPED")
+    assert event["source"] == "aws.ecs"
+    assert event["detail-type"] == "ECS Task State Change"
+    assert event["resources"] == [TASK_ARN]
+    assert event["account"] == "123456789012" and event["region"] == "us-east-1"
+    detail = event["detail"]
+    for key in ("clusterArn", "taskArn", "startedBy", "group", "taskDefinitionArn"):
+        assert detail[key] == moto_task()[key]
+    assert detail["lastStatus"] == detail["desiredStatus"] == "STOPPED"
+    assert detail["stoppedReason"] == "Essential container in task exited"
+    assert detail["stopCode"] == "EssentialContainerExited"
+    assert detail["containers"][0]["name"] == "runner"
+    assert detail["containers"][0]["exitCode"] == 0
+
+    running = runner_sim.task_state_change(moto_task(), "RUNNING")["detail"]
+    assert running["lastStatus"] == "RUNNING" and "exitCode" not in running["containers"][0]
+
+    killed = runner_sim.task_state_change(
+        moto_task(), "STOPPED", exit_code=143, stopCode="UserInitiated"
+    )["detail"]
+    assert killed["containers"][0]["exitCode"] == 143 and killed["stopCode"] == "UserInitiated"
+
+
+def test_ecs_rule_pattern_matches_only_our_cluster() -> None:
+    pattern = json.dumps(
+        {
+            "source": ["aws.ecs"],
+            "detail-type": ["ECS Task State Change"],
+            "detail": {"clusterArn": [CLUSTER_ARN]},
+        }
+    )
+    event = runner_sim.task_state_change(moto_task(), "RUNNING")
+    assert webhook_server.pattern_matches(pattern, event)
+    other = json.loads(json.dumps(event))
+    other["detail"]["clusterArn"] = CLUSTER_ARN + "-other"
+    assert not webhook_server.pattern_matches(pattern, other)
+
+
+def test_task_env_and_tags() -> None:
+    task = moto_task()
+    assert runner_sim.task_env(task, "JIT_CONFIG_PARAMETER") == "/runner-fleet/jit/runner-fleet-42"
+    assert runner_sim.task_env(task, "NOPE") is None
+    assert runner_sim.task_tags(task) == {"job_id": "42", "run_id": "7"}
+
+
+def test_decode_jit_config_reads_the_runner_file() -> None:
+    import base64
+
+    runner = base64.b64encode(json.dumps({"AgentId": 7, "AgentName": "r-1"}).encode()).decode()
+    encoded = base64.b64encode(json.dumps({".runner": runner}).encode()).decode()
+    assert runner_sim.decode_jit_config(encoded)["AgentName"] == "r-1"
+    assert runner_sim.decode_jit_config("not base64 json") == {}
+
+
+def test_real_entrypoint_reads_and_deletes_the_parameter(aws_env) -> None:
+    if not runner_sim.real_entrypoint_available():
+        pytest.skip("runner/entrypoint.sh or its tools (bash curl jq openssl) are missing")
+    import boto3
+
+    ssm = boto3.client("ssm")
+    name = "/runner-fleet/jit/runner-fleet-parts-1"
+    ssm.put_parameter(Name=name, Value="eyJ4IjoxfQ==", Type="SecureString", Overwrite=True)
+    settings = runner_sim.Settings(
+        region="us-east-1",
+        aws_endpoint_url=aws_env.url,
+        cluster_name="runner-fleet",
+        webhook_url="",
+        events_url="",
+        webhook_secret="",
+        github_api_url="",
+        github_repo="o/r",
+    )
+    assert runner_sim.run_real_entrypoint(name, settings) == ("eyJ4IjoxfQ==", 0)
+    assert runner_sim.run_real_entrypoint(name, settings) == (None, 3)  # one-shot
+
+
+# ---------------------------------------------------------------- webhook endpoint
+
+
+def test_rate_expressions() -> None:
+    assert webhook_server.rate_seconds("rate(5 minutes)") == 300
+    assert webhook_server.rate_seconds("rate(1 hour)") == 3600
+    assert webhook_server.rate_seconds("cron(0 * * * ? *)") is None
+
+
+class FakeRuntime:
+    function_name = "runner-fleet-control-plane"
+    invocations = 0
+
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+        self.events: list[dict] = []
+
+
+class FakeRouter:
+    """EventRouter's surface, delivering to a recording runtime."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.rules: list = []
+        self.runtime = FakeRuntime(fail)
+
+    def envelope(self, entry: dict) -> dict:
+        return {"id": "e-1", "source": entry["Source"], "detail-type": entry["DetailType"]}
+
+    def custom_bus(self) -> str:
+        return "runner-fleet"
+
+    def deliver(self, event: dict, bus: str) -> list:
+        if self.runtime.fail:
+            raise RuntimeError("handler blew up")
+        self.runtime.events.append(event)
+        return [{"status": "ok"}]
+
+
+@pytest.mark.parametrize(("fail", "status"), [(False, 202), (True, 500)])
+def test_webhook_endpoint_answers_like_api_gateway(monkeypatch, fail: bool, status: int) -> None:
+    seen = {}
+
+    def fake_mapping(body: bytes, headers) -> dict:
+        seen["body"], seen["signature"] = body, headers.get("x-hub-signature-256")
+        return {"Source": "aws-runner-fleet.github", "DetailType": headers.get("X-GitHub-Event")}
+
+    monkeypatch.setattr(webhook_server, "github_event", fake_mapping)
+    router = FakeRouter(fail=fail)
+    server = webhook_server.WebhookServer(("127.0.0.1", 0), router)  # type: ignore[arg-type]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        body = b'{"action":"queued"}'
+        response = requests.post(
+            f"{url}/webhook",
+            data=body,
+            headers={"X-GitHub-Event": "workflow_job", "X-Hub-Signature-256": "sha256=abc"},
+            timeout=5,
+        )
+        assert response.status_code == status
+        assert seen == {"body": body, "signature": "sha256=abc"}  # raw bytes, any header case
+        assert requests.get(f"{url}/health", timeout=5).status_code == 200
+        assert requests.post(f"{url}/nope", timeout=5).status_code == 404
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+# ---------------------------------------------------------------- stack
+
+
+def test_kill_group_ends_the_whole_process_group(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("LOCAL_MODE_DIR", str(tmp_path))
+    process = stack.spawn("sleeper", ["bash", "-c", "sleep 60 & sleep 60 & wait"])
+    time.sleep(0.3)
+    assert stack.group_alive(process.pid)
+    stack.kill_group(process.pid, timeout=5)
+    process.wait(timeout=5)
+    assert not stack.group_alive(process.pid)
+    assert (tmp_path / "logs" / "sleeper.log").exists()
+
+
+def test_terraform_copy_points_at_the_repository(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("LOCAL_MODE_DIR", str(tmp_path / "state"))
+    work = stack.prepare_terraform_dir()
+    main_tf = (work / "main.tf").read_text()
+    source = main_tf.split('source = "', 1)[1].split('"', 1)[0]
+    assert source.startswith("../")
+    assert (work / source).resolve() == stack.REPO_ROOT
+    assert {p.name for p in work.glob("*.tf")} == {p.name for p in stack.TF_SOURCE.glob("*.tf")}
+
+
+def test_env_file_quotes_values() -> None:
+    current = {
+        "created_at": "now",
+        "aws_endpoint_url": "http://127.0.0.1:1",
+        "region": "us-east-1",
+        "runner_table": "runner-fleet-state",
+        "class_sizes_parameter": "/runner-fleet/config/class-sizes",
+        "cluster_name": "runner-fleet",
+        "name_prefix": "runner-fleet",
+        "github_api_url": "http://127.0.0.1:2",
+        "webhook_url": "http://127.0.0.1:3/webhook",
+    }
+    text = stack.env_lines(current)
+    result = subprocess.run(
+        ["bash", "-c", f'{text}\nprintf \'%s|%s\' "$RUNNER_TABLE" "$CLASS_SIZES_PARAM"'],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PATH": os.environ["PATH"]},
+    )
+    assert result.stdout == "runner-fleet-state|/runner-fleet/config/class-sizes"
+    assert stack.cli_env(current)["AWS_ENDPOINT_URL"] == "http://127.0.0.1:1"
+
+
+def test_status_without_a_stack_is_down(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("LOCAL_MODE_DIR", str(tmp_path))
+    assert stack.status() == {"status": "down"}
+    result = subprocess.run(
+        [sys.executable, "-m", "local_mode", "down"],
+        cwd=stack.REPO_ROOT,
+        env={**os.environ, "LOCAL_MODE_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0 and "No local stack" in result.stdout
+
+
+def test_free_ports_are_free() -> None:
+    port = free_port()
+    assert not stack.port_open(port)

