@@ -1,0 +1,126 @@
+"""The fleet as a whole: `list-class-sizes` (SSM) and `cluster status` (ECS + state table)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import click
+from control_plane.classes import ClassSizesError, parse_class_sizes
+
+from ecsrunner import records, tasks
+from ecsrunner.config import (
+    AWS,
+    CLASS_SIZES,
+    CLUSTER_VAR,
+    OUTPUT,
+    TABLE,
+    CliError,
+    Config,
+    ConfigError,
+    uses,
+)
+from ecsrunner.output import emit, memory, since_time, table, vcpu
+
+DEFAULT_SINCE = "24h"
+
+
+@click.command("list-class-sizes")
+@uses(CLASS_SIZES, AWS, OUTPUT)
+def list_class_sizes() -> None:
+    """The runner classes (class:<name> labels) with their Fargate size.
+
+    Read from the SSM parameter the control plane reads; the default class (jobs without
+    a class: label) is marked.
+
+    \b
+    Examples:
+      ecsrunner list-class-sizes
+      ecsrunner list-class-sizes --class-sizes-param /runner-fleet/config/class-sizes -o json
+    """
+    cfg = Config.current()
+    name = cfg.require_class_sizes_param()
+    text = cfg.client("ssm").get_parameter(Name=name)["Parameter"]["Value"]
+    try:
+        sizes = parse_class_sizes(text)
+    except ClassSizesError as exc:
+        raise CliError(f"the class sizes in {name} are invalid: {exc}") from exc
+    ordered = sorted(sizes.classes.items(), key=lambda item: (item[1].cpu, item[1].memory, item[0]))
+    classes = [
+        {
+            "name": class_name,
+            "cpu": size.cpu,
+            "memory": size.memory,
+            "vcpu": size.cpu / 1024,
+            "memory_gib": size.memory / 1024,
+            "default": class_name == sizes.default_class,
+        }
+        for class_name, size in ordered
+    ]
+
+    def render() -> str:
+        rows = [
+            [c["name"], vcpu(c["cpu"]), memory(c["memory"]), "yes" if c["default"] else ""]
+            for c in classes
+        ]
+        return table(rows, ["CLASS", "VCPU", "MEMORY", "DEFAULT"])
+
+    emit({"parameter": name, "default_class": sizes.default_class, "classes": classes}, render)
+
+
+@click.group()
+def cluster() -> None:
+    """The fleet's ECS cluster."""
+
+
+@cluster.command()
+@click.argument("cluster_name", metavar="CLUSTER", envvar=CLUSTER_VAR, required=False)
+@click.option(
+    "--since",
+    default=DEFAULT_SINCE,
+    show_default=True,
+    metavar="WHEN",
+    help="Count the runners created within this span (30m, 12h, 7d) or since a date.",
+)
+@uses(TABLE, AWS, OUTPUT)
+def status(cluster_name: str | None, since: str) -> None:
+    """Tasks running and pending per class and capacity provider, and runners by status.
+
+    Task counts come from ECS (tasks meant to run); runner counts from the state table.
+    CLUSTER defaults to $CLUSTER_NAME.
+
+    \b
+    Examples:
+      ecsrunner cluster status runner-fleet
+      ecsrunner cluster status runner-fleet --since 7d --output json
+    """
+    if not cluster_name:
+        raise ConfigError(f"no cluster: give the CLUSTER argument or set {CLUSTER_VAR}")
+    cfg = Config.current()
+    since_iso = since_time(since)
+    by_class = tasks.count(tasks.running_tasks(cfg.client("ecs"), cluster_name), cfg.name_prefix)
+    counted = Counter(r.get("status") for r in records.store().newest(since=since_iso))
+    by_status = {s: counted.get(s, 0) for s in records.STATUSES}
+    totals = {p: sum(row[p] for row in by_class) for p in ("running", "pending", "stopping")}
+
+    def render() -> str:
+        rows = [
+            [r["class"], r["capacity_provider"], r["running"], r["pending"], r["stopping"]]
+            for r in by_class
+        ]
+        rows.append(["total", "", totals["running"], totals["pending"], totals["stopping"]])
+        headers = ["CLASS", "CAPACITY PROVIDER", "RUNNING", "PENDING", "STOPPING"]
+        statuses = table([[s, n] for s, n in by_status.items()], ["STATUS", "RUNNERS"])
+        return (
+            f"Cluster {cluster_name}: tasks\n{table(rows, headers)}\n\n"
+            f"Runners created since {since_iso} (table {cfg.table})\n{statuses}"
+        )
+
+    emit(
+        {
+            "cluster": cluster_name,
+            "tasks": by_class,
+            "totals": totals,
+            "runners": {"table": cfg.table, "since": since_iso, "by_status": by_status},
+        },
+        render,
+    )

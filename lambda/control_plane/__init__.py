@@ -1,0 +1,1 @@
+"""Control-plane Lambda: GitHub workflow_job webhooks to ephemeral ECS Fargate runners."""

@@ -1,0 +1,111 @@
+"""Runner classes: the class-sizes JSON (`/${name_prefix}/config/class-sizes`), Fargate sizes.
+
+    {"default_class": "small",
+     "classes": {"small": {"cpu": 512, "memory": 1024}, "medium": {"cpu": 1024, "memory": 2048}}}
+
+cpu in ECS units, memory in MiB. Pure functions: the Lambda and the CLI both use them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+# cpu units → (lowest MiB, highest MiB, step MiB), or the explicit list for 256.
+# https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html#fargate-tasks-size
+FARGATE_MEMORY: dict[int, tuple[int, ...] | range] = {
+    256: (512, 1024, 2048),
+    512: range(1024, 4096 + 1, 1024),
+    1024: range(2048, 8192 + 1, 1024),
+    2048: range(4096, 16384 + 1, 1024),
+    4096: range(8192, 30720 + 1, 1024),
+    8192: range(16384, 61440 + 1, 4096),
+    16384: range(32768, 122880 + 1, 8192),
+}
+# A class name becomes part of a task definition family: letters, digits, "-" and "_".
+CLASS_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class ClassSizesError(ValueError):
+    """The class-sizes document is invalid (the message says what to fix)."""
+
+
+@dataclass(frozen=True)
+class ClassSize:
+    cpu: int
+    memory: int
+
+
+@dataclass(frozen=True)
+class ClassSizes:
+    default_class: str
+    classes: dict[str, ClassSize]
+
+    def resolve(self, name: str | None) -> str | None:
+        """The configured class name for a label's name (case-insensitive), or None."""
+        if name is None:
+            return self.default_class
+        for configured in self.classes:
+            if configured.lower() == name.lower():
+                return configured
+        return None
+
+
+def fargate_size_problem(cpu: int, memory: int) -> str | None:
+    """Why (cpu, memory) is not a Fargate task size, or None if it is one."""
+    allowed = FARGATE_MEMORY.get(cpu)
+    if allowed is None:
+        return f"cpu {cpu} is not a Fargate size ({', '.join(map(str, FARGATE_MEMORY))})"
+    if memory not in allowed:
+        if isinstance(allowed, range):
+            choices = f"{allowed.start}-{allowed.stop - 1} MiB in steps of {allowed.step}"
+        else:
+            choices = ", ".join(f"{m}" for m in allowed) + " MiB"
+        return f"memory {memory} MiB does not fit cpu {cpu} (allowed: {choices})"
+    return None
+
+
+def _int(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
+        raise ClassSizesError(f"{what} must be an integer, not {value!r}")
+    return int(value)
+
+
+def parse_class_sizes(text: str) -> ClassSizes:
+    """Parses and validates the class-sizes JSON; raises ClassSizesError."""
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
+        raise ClassSizesError(f"class sizes are not JSON: {exc}") from exc
+    if not isinstance(document, dict) or not isinstance(document.get("classes"), dict):
+        raise ClassSizesError('class sizes must be an object with a "classes" object')
+    classes: dict[str, ClassSize] = {}
+    seen: dict[str, str] = {}
+    for name, size in document["classes"].items():
+        if not CLASS_NAME.match(name):
+            raise ClassSizesError(f"class name {name!r} must be 1-64 letters, digits, '-' or '_'")
+        if name.lower() in seen:
+            raise ClassSizesError(
+                f"classes {seen[name.lower()]!r} and {name!r} differ only in case "
+                "(labels match case-insensitively)"
+            )
+        seen[name.lower()] = name
+        if not isinstance(size, dict):
+            raise ClassSizesError(f"class {name!r} must be an object with cpu and memory")
+        cpu = _int(size.get("cpu"), f"class {name!r} cpu")
+        memory = _int(size.get("memory"), f"class {name!r} memory")
+        problem = fargate_size_problem(cpu, memory)
+        if problem:
+            raise ClassSizesError(f"class {name!r}: {problem}")
+        classes[name] = ClassSize(cpu=cpu, memory=memory)
+    if not classes:
+        raise ClassSizesError("class sizes define no class")
+    default = document.get("default_class")
+    if default is None and len(classes) == 1:
+        default = next(iter(classes))
+    if not isinstance(default, str) or default not in classes:
+        raise ClassSizesError(
+            f"default_class {default!r} is not one of the classes ({', '.join(classes)})"
+        )
+    return ClassSizes(default_class=default, classes=classes)

@@ -1,0 +1,218 @@
+"""A queued `workflow_job` → at most one runner task, however often the event arrives.
+
+Order of work (state.py explains the record and its lease):
+1. decide without side effects: repository scope, labels, class, image;
+2. record the job (`rejected` with a reason, or `pending` under a lease) with a conditional
+   write; a job already recorded launches nothing more (a live attempt elsewhere → JobBusy,
+   so the event is retried later and finds the outcome);
+3. launch: JIT config from GitHub → SSM SecureString → ecs:RunTask, then record the task.
+   A resumed attempt first looks for what an earlier one left: a task started for this
+   runner name (adopted), a JIT config already in SSM (reused), a runner already registered
+   under the name (GitHub 409: deleted if it never connected, then registered again).
+4. any failure releases the lease with the reason and re-raises: the Lambda fails, the event
+   is delivered again, and the next attempt resumes from step 3.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from control_plane import image_build, labels, launcher, log, retry
+from control_plane.classes import ClassSizesError
+from control_plane.github import GitHubClient, JitConfig, RunnerNameTaken
+from control_plane.launcher import LaunchError, RunnerTask
+from control_plane.services import Services
+from control_plane.settings import Settings
+from control_plane.workflow_job import WorkflowJob, runner_name
+
+LEASE_MARGIN_SECONDS = 5.0
+
+
+class JobBusy(RuntimeError):
+    """Another live invocation is launching this job: retry the event later."""
+
+
+def in_scope(repository: str, settings: Settings) -> bool:
+    """Whether the job's repository belongs to the fleet's repo or org (case-insensitive)."""
+    if settings.github_scope == "repo":
+        return repository.lower() == settings.scope_name.lower()
+    return repository.split("/", 1)[0].lower() == settings.github_owner.lower()
+
+
+def _result(result: str, **fields: Any) -> dict[str, Any]:
+    return {"result": result, **{k: v for k, v in fields.items() if v is not None}}
+
+
+def handle_queued(job: WorkflowJob, svc: Services, delivery_id: str) -> dict[str, Any]:
+    s = svc.settings
+    if not in_scope(job.repository, s):
+        log.warning("refused: repository outside the fleet's scope", scope=s.scope_name)
+        return _result("refused", reason="repository outside the fleet's scope")
+    selection = labels.select(job.labels, s.runner_extra_labels)
+    if not selection.ours:
+        log.info("ignored: not this fleet's labels", labels=list(job.labels))
+        return _result("ignored", reason="labels not served by this fleet")
+    name = runner_name(s.name_prefix, job.job_id, job.run_attempt)
+    log.bind(runner_name=name)
+
+    fields, rejection = _plan(job, selection, name, delivery_id, svc)
+    if rejection is not None:
+        if svc.store.create_rejected(job.job_id, fields, rejection):
+            log.warning("rejected: no runner started", reason=rejection)
+        else:
+            log.info("duplicate: job already recorded")
+        return _result("rejected", reason=rejection)
+    return _claim_and_launch(job, fields, svc)
+
+
+def _plan(
+    job: WorkflowJob,
+    selection: labels.Selection,
+    name: str,
+    delivery_id: str,
+    svc: Services,
+) -> tuple[dict[str, Any], str | None]:
+    """The job's record fields, and why no runner can serve it (None: it can)."""
+    fields: dict[str, Any] = {
+        "runner_name": name,
+        "job_id": job.job_id,
+        "run_id": job.run_id,
+        "run_attempt": job.run_attempt,
+        "repository": job.repository,
+        "workflow_name": job.workflow_name,
+        "job_name": job.job_name,
+        "labels": list(job.labels),
+        "image": selection.image,
+        "delivery_id": delivery_id,
+        "jit_parameter": svc.settings.jit_parameter(name),
+    }
+    if selection.problem:
+        return fields, selection.problem
+    try:
+        sizes = svc.class_sizes()
+    except ClassSizesError as exc:  # a deployment problem: fail, the event is retried
+        log.error("class sizes parameter is invalid", error=str(exc))
+        raise
+    class_name = sizes.resolve(selection.class_name)
+    if class_name is None:
+        fields["class_name"] = selection.class_name
+        known = ", ".join(sorted(sizes.classes))
+        return fields, f"unknown class {selection.class_name!r} (this fleet has: {known})"
+    size = sizes.classes[class_name]
+    fields.update(class_name=class_name, cpu=size.cpu, memory=size.memory)
+    return fields, image_build.decide_image(selection.image, svc.settings).rejection
+
+
+def _claim_and_launch(job: WorkflowJob, fields: dict[str, Any], svc: Services) -> dict[str, Any]:
+    owner = uuid.uuid4().hex
+    lease = svc.deadline.remaining() + LEASE_MARGIN_SECONDS
+    claim = svc.store.claim(job.job_id, fields, owner, lease)
+    if claim.outcome == "busy":
+        log.warning("another invocation is launching this job: will be retried")
+        raise JobBusy(f"job {job.job_id} is being launched by another invocation")
+    if claim.outcome == "done":
+        _finish_interrupted(claim.record, svc)
+        log.info("duplicate: job already handled", status=claim.record.get("status"))
+        return _result("duplicate", status=claim.record.get("status"))
+
+    log.info("job recorded" if claim.outcome == "new" else "resuming an interrupted launch")
+    try:
+        task_arn = _launch(claim.record, svc, owner, resumed=claim.outcome == "resumed")
+    except Exception as exc:
+        log.error("launch failed: the job stays pending for a retry", error=retry.describe(exc))
+        try:
+            svc.store.release(job.job_id, owner, f"launch attempt failed: {retry.describe(exc)}")
+        except Exception as release_error:  # the lease then ends with this invocation's time
+            log.error("could not release the lease", error=retry.describe(release_error))
+        raise
+    return _result("launched", task_arn=task_arn)
+
+
+def _finish_interrupted(record: dict[str, Any], svc: Services) -> None:
+    """A task was recorded but the status never left `pending` (crash in between)."""
+    if record.get("status") == "pending" and record.get("task_arn"):
+        svc.store.transition(int(record["job_id"]), "starting", task_arn=record["task_arn"])
+
+
+def _launch(record: dict[str, Any], svc: Services, owner: str, resumed: bool) -> str:
+    s = svc.settings
+    job_id = int(record["job_id"])
+    task = RunnerTask(
+        runner_name=record["runner_name"],
+        family=f"{s.name_prefix}-{record['class_name']}",
+        jit_parameter=record["jit_parameter"],
+        job_id=job_id,
+        run_id=int(record.get("run_id") or 0),
+        run_attempt=int(record.get("run_attempt") or 1),
+        repository=record["repository"],
+        class_name=record["class_name"],
+    )
+    earlier = launcher.launched_task(svc.ecs, s.cluster_name, task.runner_name) if resumed else None
+    if earlier:
+        log.info("an earlier attempt already started the task: adopting it", task_arn=earlier)
+        svc.store.record_task(job_id, owner, earlier)
+        svc.store.transition(job_id, "starting", task_arn=earlier)
+        return earlier
+
+    if not (resumed and _parameter_exists(svc, task.jit_parameter)):
+        jit = register_runner(svc.github, task.runner_name, list(record["labels"]), s)
+        svc.ssm.put_parameter(
+            Name=task.jit_parameter,
+            Description=f"one-shot JIT runner config of {task.runner_name}",
+            Value=jit.encoded,
+            Type="SecureString",
+            Overwrite=True,  # a resumed launch replaces what a failed attempt left
+            Tier="Intelligent-Tiering",  # Standard up to 4 KB, Advanced only if a config is larger
+        )
+        log.info("JIT config stored", parameter=task.jit_parameter, runner_id=jit.runner_id)
+    else:
+        log.info("reusing the JIT config an earlier attempt stored", parameter=task.jit_parameter)
+
+    launched = launcher.launch(svc.ecs, s, task, svc.deadline)
+    if not svc.store.record_task(
+        job_id, owner, launched.task_arn, capacity_provider=launched.capacity_provider
+    ):
+        log.warning("lease expired before the task was recorded", task_arn=launched.task_arn)
+    svc.store.transition(job_id, "starting", task_arn=launched.task_arn)
+    log.info(
+        "runner launched",
+        task_arn=launched.task_arn,
+        capacity_provider=launched.capacity_provider,
+        class_name=record["class_name"],
+        cpu=int(record.get("cpu") or 0),
+        memory=int(record.get("memory") or 0),
+    )
+    return launched.task_arn
+
+
+def _parameter_exists(svc: Services, name: str) -> bool:
+    try:
+        svc.ssm.get_parameter(Name=name)  # existence only: not decrypted
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ParameterNotFound":
+            return False
+        raise
+    return True
+
+
+def register_runner(
+    github: GitHubClient, name: str, job_labels: list[str], settings: Settings
+) -> JitConfig:
+    """A JIT config for `name`; a leftover registration that never connected is replaced."""
+    runner_labels = labels.distinct(job_labels)  # GitHub compares labels case-insensitively
+    try:
+        return github.generate_jit_config(name, runner_labels, settings.runner_group_id)
+    except RunnerNameTaken:
+        existing = github.find_runner(name)
+        if existing and (existing.get("busy") or existing.get("status") == "online"):
+            raise LaunchError(f"runner {name} is registered and connected already") from None
+        if existing:
+            github.delete_runner(int(existing["id"]))
+            log.info(
+                "deleted a registration an earlier attempt left (it never connected)",
+                runner_id=existing["id"],
+            )
+        return github.generate_jit_config(name, runner_labels, settings.runner_group_id)

@@ -1,0 +1,184 @@
+"""ECS RunTask for one runner (docs/CONTRACTS.md "ECS task launch").
+
+- the class's task definition family, awsvpc with the module's subnets and security groups,
+  `enableExecuteCommand`, tags, `startedBy = <runner name>`, and one container override: the
+  name of the SSM parameter holding the JIT config (never the config itself);
+- `clientToken` derived from the job id, run attempt and capacity provider: ECS answers a
+  repeated call with the task of the first one (a second guard behind the state table);
+- capacity: FARGATE, FARGATE_SPOT, or spotPreferred = FARGATE_SPOT first and, when Spot has
+  no capacity (RunTask reports that in `failures`, not as an error), FARGATE. A capacity
+  provider strategy never falls back by itself.
+- throttling and transient errors are retried with jittered backoff within the deadline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
+
+from control_plane import log, retry
+from control_plane.settings import Settings
+
+CONTAINER = "runner"
+MAX_ATTEMPTS = 6
+PROVIDERS = {
+    "FARGATE": ("FARGATE",),
+    "FARGATE_SPOT": ("FARGATE_SPOT",),
+    "spotPreferred": ("FARGATE_SPOT", "FARGATE"),
+}
+RETRYABLE_CODES = {
+    "ThrottlingException",
+    "Throttling",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "ServerException",
+    "ServiceUnavailable",
+    "InternalFailure",
+}
+TRANSPORT_ERRORS = (
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
+
+
+class LaunchError(Exception):
+    """RunTask did not start the task (the reason is ECS's)."""
+
+
+class CapacityUnavailable(LaunchError):
+    """No Fargate (Spot) capacity right now."""
+
+
+@dataclass(frozen=True)
+class RunnerTask:
+    """What to launch for one runner."""
+
+    runner_name: str
+    family: str
+    jit_parameter: str
+    job_id: int
+    run_id: int
+    run_attempt: int
+    repository: str
+    class_name: str
+
+
+@dataclass(frozen=True)
+class Launched:
+    task_arn: str
+    capacity_provider: str
+
+
+def client_token(task: RunnerTask, provider: str) -> str:
+    """ECS idempotency token (≤ 64 characters): one per job, attempt and capacity provider."""
+    short = "spot" if provider == "FARGATE_SPOT" else "ondemand"
+    return f"{task.job_id}-{task.run_attempt}-{short}"[:64]
+
+
+def run_task_request(settings: Settings, task: RunnerTask, provider: str) -> dict[str, Any]:
+    """The RunTask parameters for `task` on `provider` (pure: what is sent is tested)."""
+    tags = {
+        "job_id": str(task.job_id),
+        "run_id": str(task.run_id),
+        "repository": task.repository,
+        "class": task.class_name,
+        "runner_name": task.runner_name,
+    }
+    return {
+        "cluster": settings.cluster_name,
+        "taskDefinition": task.family,
+        "count": 1,
+        "capacityProviderStrategy": [{"capacityProvider": provider, "weight": 1}],
+        "networkConfiguration": {
+            "awsvpcConfiguration": {
+                "subnets": list(settings.subnet_ids),
+                "securityGroups": list(settings.security_group_ids),
+                "assignPublicIp": "ENABLED" if settings.assign_public_ip else "DISABLED",
+            }
+        },
+        "enableExecuteCommand": True,
+        "startedBy": task.runner_name,
+        "tags": [{"key": k, "value": v} for k, v in tags.items()],
+        "overrides": {
+            "containerOverrides": [
+                {
+                    "name": CONTAINER,
+                    "environment": [{"name": "JIT_CONFIG_PARAMETER", "value": task.jit_parameter}],
+                }
+            ]
+        },
+        "clientToken": client_token(task, provider),
+    }
+
+
+def is_capacity_shortage(reason: str) -> bool:
+    return "capacity" in reason.lower()
+
+
+def _transient_delay(error: Exception, attempt: int) -> float | None:
+    if isinstance(error, TRANSPORT_ERRORS):
+        return retry.backoff(attempt)
+    if isinstance(error, ClientError):
+        code = error.response.get("Error", {}).get("Code", "")
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        if code in RETRYABLE_CODES or status >= 500:
+            return retry.backoff(attempt)
+    return None
+
+
+def launch(ecs: Any, settings: Settings, task: RunnerTask, deadline: retry.Deadline) -> Launched:
+    """Starts the runner's task; raises LaunchError (or the AWS error) when it cannot."""
+    providers = PROVIDERS[settings.capacity_strategy]
+    for index, provider in enumerate(providers):
+        fallback = index + 1 < len(providers)
+        request = run_task_request(settings, task, provider)
+
+        def call(request: dict[str, Any] = request, provider: str = provider) -> Launched:
+            response = ecs.run_task(**request)
+            tasks = response.get("tasks") or []
+            if tasks:
+                return Launched(task_arn=tasks[0]["taskArn"], capacity_provider=provider)
+            reasons = "; ".join(
+                f"{f.get('reason', '')} {f.get('detail', '') or ''}".strip()
+                for f in response.get("failures") or []
+            )
+            if is_capacity_shortage(reasons):
+                raise CapacityUnavailable(f"{provider}: {reasons}")
+            raise LaunchError(f"RunTask started no task on {provider}: {reasons or 'no reason'}")
+
+        def delay_for(error: Exception, attempt: int, fallback: bool = fallback) -> float | None:
+            if isinstance(error, CapacityUnavailable):
+                # Spot with an on-demand fallback: fall back now; otherwise try again later
+                return None if fallback else retry.backoff(attempt, base=1.0)
+            return _transient_delay(error, attempt)
+
+        try:
+            return retry.with_retries(
+                call, delay_for, deadline, max_attempts=MAX_ATTEMPTS, what=f"ecs:RunTask {provider}"
+            )
+        except CapacityUnavailable as exc:
+            if not fallback:
+                raise
+            log.warning("no Spot capacity: launching on FARGATE", error=str(exc)[:300])
+    raise AssertionError("unreachable: the last provider has no fallback")
+
+
+def launched_task(ecs: Any, cluster: str, runner_name: str) -> str | None:
+    """A task an earlier attempt already started for this runner (running or stopped)."""
+    for desired in ("RUNNING", "STOPPED"):
+        arns = ecs.list_tasks(cluster=cluster, startedBy=runner_name, desiredStatus=desired).get(
+            "taskArns", []
+        )
+        if arns:
+            return arns[0]
+    return None

@@ -1,0 +1,98 @@
+"""Status changes of a runner after launch, from GitHub and ECS events.
+
+- `workflow_job` `in_progress` → `busy`, `completed` → `completed` (with the job's
+  conclusion). The record is found through the runner's name, not the job id: GitHub gives a
+  queued job to any idle runner whose labels match, so the runner started for job A may run
+  job B (then `served_job_id` says so).
+- ECS Task State Change → `starting` (provisioning), `running`, and on STOPPED `completed`
+  (exit code 0), `stopped` (stopped by someone: user, Spot interruption, scheduler) or `failed`.
+
+Events arrive out of order and more than once: `StateStore.transition` only moves forwards;
+a late event keeps its facts (conclusion, exit code, stop reason) without moving the status.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from control_plane import log
+from control_plane.services import Services
+from control_plane.workflow_job import WorkflowJob, job_id_of_runner
+
+STARTING_STATES = ("PROVISIONING", "PENDING", "ACTIVATING")
+STOPPED_BY_SOMEONE = ("UserInitiated", "SpotInterruption", "ServiceSchedulerInitiated")
+RUNNER_CONTAINER = "runner"
+
+
+def _apply(svc: Services, job_id: int, status: str, **kwargs: Any) -> dict[str, Any]:
+    if svc.store.transition(job_id, status, **kwargs):
+        log.info("status moved", status=status)
+        return {"result": "moved", "status": status}
+    record = svc.store.get(job_id)
+    if record is None:
+        log.info("ignored: no record for this runner", status=status)
+        return {"result": "ignored", "reason": "no record"}
+    log.info("status unchanged: duplicate or late event", status=status, current=record["status"])
+    return {"result": "unchanged", "status": record["status"]}
+
+
+def on_workflow_job(job: WorkflowJob, svc: Services) -> dict[str, Any]:
+    """`in_progress` / `completed` for a job some runner took (or that ended without one)."""
+    record_job = job_id_of_runner(svc.settings.name_prefix, job.runner_name)
+    if record_job is None:
+        if job.runner_name:
+            log.info("ignored: the job ran on a runner of another fleet", runner=job.runner_name)
+        else:
+            log.info("ignored: the job ended before a runner took it", conclusion=job.conclusion)
+        return {"result": "ignored", "reason": "not this fleet's runner"}
+    log.bind(runner_name=job.runner_name, record_job_id=record_job)
+    fields: dict[str, Any] = {}
+    if record_job != job.job_id:
+        fields["served_job_id"] = job.job_id
+    if job.action == "in_progress":
+        return _apply(svc, record_job, "busy", fields=fields)
+    fields["conclusion"] = job.conclusion
+    return _apply(svc, record_job, "completed", fields=fields)
+
+
+def stopped_outcome(detail: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Terminal status and facts of a STOPPED task (pure)."""
+    containers = detail.get("containers") or []
+    runner = next((c for c in containers if c.get("name") == RUNNER_CONTAINER), None)
+    exit_code = (runner or {}).get("exitCode")
+    stop_code = detail.get("stopCode") or ""
+    reason = detail.get("stoppedReason") or ""
+    facts = {
+        "exit_code": exit_code,
+        "stop_reason": f"{stop_code}: {reason}".strip(": ") or None,
+    }
+    if stop_code in STOPPED_BY_SOMEONE:
+        return "stopped", facts
+    if exit_code == 0:
+        return "completed", facts
+    return "failed", facts
+
+
+def on_task_state_change(event: dict[str, Any], svc: Services) -> dict[str, Any]:
+    detail = event.get("detail") or {}
+    cluster_arn = str(detail.get("clusterArn", ""))
+    task_arn = detail.get("taskArn")
+    if not cluster_arn.endswith(f":cluster/{svc.settings.cluster_name}") or not task_arn:
+        log.info("ignored: task of another cluster", cluster_arn=cluster_arn)
+        return {"result": "ignored", "reason": "another cluster"}
+    name = detail.get("startedBy")
+    job_id = job_id_of_runner(svc.settings.name_prefix, name)
+    if job_id is None:
+        log.info("ignored: task not started by this fleet", task_arn=task_arn)
+        return {"result": "ignored", "reason": "not this fleet's task"}
+    last_status = detail.get("lastStatus")
+    log.bind(runner_name=name, job_id=job_id, task_arn=task_arn, last_status=last_status)
+    if last_status in STARTING_STATES:
+        return _apply(svc, job_id, "starting", task_arn=task_arn)
+    if last_status == "RUNNING":
+        return _apply(svc, job_id, "running", task_arn=task_arn)
+    if last_status == "STOPPED":
+        status, facts = stopped_outcome(detail)
+        return _apply(svc, job_id, status, task_arn=task_arn, fields=facts)
+    log.info("ignored: intermediate task state")
+    return {"result": "ignored", "reason": f"lastStatus {last_status}"}

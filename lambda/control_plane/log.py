@@ -1,0 +1,122 @@
+"""Structured logging: one JSON object per line, one line per decision.
+
+Every line carries the fields bound for the current event (delivery id, job id, runner name)
+through a context variable, so concurrent invocations in one process (tests, local mode)
+never mix them up. Secret values the control plane has loaded are registered here and
+replaced by "***" should one ever reach a log line: a second guard, not the first (the code
+never passes a secret, a request body or a JIT config to the logger).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextvars import ContextVar
+from typing import Any
+
+LOGGER_NAME = "control_plane"
+_fields: ContextVar[dict[str, Any] | None] = ContextVar("control_plane_log_fields", default=None)
+_secrets: set[str] = set()
+_secrets_lock = threading.Lock()
+MIN_SECRET_LENGTH = 8  # shorter values would redact ordinary words
+
+
+def register_secret(value: str | None) -> None:
+    """Marks a value as secret: it is masked in every later log line."""
+    if value and len(value) >= MIN_SECRET_LENGTH:
+        with _secrets_lock:
+            _secrets.add(value)
+
+
+def _redact(text: str) -> str:
+    with _secrets_lock:
+        secrets = sorted(_secrets, key=len, reverse=True)
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, "***")
+    return text
+
+
+class _StdoutHandler(logging.Handler):
+    """Writes to the current sys.stdout (Lambda ships stdout to CloudWatch Logs)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stdout.write(self.format(record) + "\n")
+            sys.stdout.flush()
+        except Exception:
+            self.handleError(record)
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "msg": record.getMessage(),
+        }
+        entry.update(getattr(record, "fields", {}))
+        return _redact(json.dumps(entry, default=str, separators=(",", ":")))
+
+
+def _logger() -> logging.Logger:
+    logger = logging.getLogger(LOGGER_NAME)
+    if not any(isinstance(h, _StdoutHandler) for h in logger.handlers):
+        handler = _StdoutHandler()
+        handler.setFormatter(_JsonFormatter())
+        logger.addHandler(handler)
+        # The Lambda runtime's root handler would print every line a second time, unformatted.
+        logger.propagate = False
+        logger.setLevel(logging.INFO)
+    return logger
+
+
+def set_level(level: str) -> None:
+    _logger().setLevel(getattr(logging, (level or "INFO").upper(), logging.INFO))
+
+
+def _merged(fields: dict[str, Any]) -> dict[str, Any]:
+    return {**(_fields.get() or {}), **{k: v for k, v in fields.items() if v is not None}}
+
+
+@contextlib.contextmanager
+def bound(**fields: Any) -> Iterator[None]:
+    """Adds fields to every line logged inside the block (this thread/context only)."""
+    token = _fields.set(_merged(fields))
+    try:
+        yield
+    finally:
+        _fields.reset(token)
+
+
+def bind(**fields: Any) -> None:
+    """Adds fields to the current context until the enclosing `bound` block ends."""
+    _fields.set(_merged(fields))
+
+
+def _log(level: int, msg: str, fields: dict[str, Any]) -> None:
+    logger = _logger()
+    if logger.isEnabledFor(level):
+        logger.log(level, msg, extra={"fields": _merged(fields)})
+
+
+def debug(msg: str, **fields: Any) -> None:
+    _log(logging.DEBUG, msg, fields)
+
+
+def info(msg: str, **fields: Any) -> None:
+    _log(logging.INFO, msg, fields)
+
+
+def warning(msg: str, **fields: Any) -> None:
+    _log(logging.WARNING, msg, fields)
+
+
+def error(msg: str, **fields: Any) -> None:
+    _log(logging.ERROR, msg, fields)

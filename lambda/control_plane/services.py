@@ -1,0 +1,46 @@
+"""What one invocation works with: settings, deadline, the state store, GitHub and AWS clients.
+
+Clients and cached values live at module level in aws.py, parameters.py and github.py, so a
+warm Lambda environment reuses them; this object only wires them for the current event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from control_plane import aws, parameters
+from control_plane.classes import ClassSizes
+from control_plane.github import GitHubClient
+from control_plane.retry import Deadline
+from control_plane.settings import Settings
+from control_plane.state import StateStore
+
+
+@dataclass
+class Services:
+    settings: Settings
+    deadline: Deadline
+
+    @cached_property
+    def store(self) -> StateStore:
+        return StateStore(self.settings.state_table, aws.client("dynamodb"))
+
+    @property
+    def ecs(self) -> Any:
+        return aws.client("ecs")
+
+    @property
+    def ssm(self) -> Any:
+        return aws.client("ssm")
+
+    def webhook_secret(self) -> str:
+        return parameters.secret(self.settings.webhook_secret_param)
+
+    def class_sizes(self) -> ClassSizes:
+        return parameters.class_sizes(self.settings.class_sizes_param)
+
+    @cached_property
+    def github(self) -> GitHubClient:
+        return GitHubClient.from_settings(self.settings, parameters.secret, self.deadline)

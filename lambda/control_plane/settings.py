@@ -1,0 +1,122 @@
+"""The Lambda's configuration, read from its environment (docs/CONTRACTS.md).
+
+Only names live in the environment: every secret is an SSM parameter name here.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+CAPACITY_STRATEGIES = ("FARGATE", "FARGATE_SPOT", "spotPreferred")
+
+
+class SettingsError(ValueError):
+    """The Lambda's environment is incomplete or wrong (a deployment problem)."""
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    name_prefix: str
+    state_table: str
+    class_sizes_param: str
+    ssm_prefix: str
+    webhook_secret_param: str
+    github_auth: str
+    github_pat_param: str
+    github_app_id: str
+    github_app_installation_id: str
+    github_app_key_param: str
+    github_api_url: str
+    github_scope: str
+    github_owner: str
+    github_repo: str
+    runner_group_id: int
+    runner_extra_labels: tuple[str, ...]
+    cluster_name: str
+    subnet_ids: tuple[str, ...]
+    security_group_ids: tuple[str, ...]
+    assign_public_ip: bool
+    capacity_strategy: str
+    image_build_project: str
+    log_level: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+
+        def get(name: str, default: str | None = None) -> str:
+            value = env.get(name, "").strip()
+            if value:
+                return value
+            if default is None:
+                raise SettingsError(f"environment variable {name} is not set")
+            return default
+
+        prefix = get("NAME_PREFIX")
+        auth = get("GITHUB_AUTH", "pat").lower()
+        scope = get("GITHUB_SCOPE", "repo").lower()
+        strategy = get("CAPACITY_STRATEGY", "FARGATE")
+        if auth not in ("pat", "app"):
+            raise SettingsError(f"GITHUB_AUTH must be pat or app, not {auth!r}")
+        if scope not in ("repo", "org"):
+            raise SettingsError(f"GITHUB_SCOPE must be repo or org, not {scope!r}")
+        if strategy not in CAPACITY_STRATEGIES:
+            raise SettingsError(
+                f"CAPACITY_STRATEGY must be one of {', '.join(CAPACITY_STRATEGIES)}, "
+                f"not {strategy!r}"
+            )
+        try:
+            group = int(get("RUNNER_GROUP_ID", "1"))
+        except ValueError as exc:
+            raise SettingsError("RUNNER_GROUP_ID must be an integer") from exc
+        settings = cls(
+            name_prefix=prefix,
+            state_table=get("STATE_TABLE", f"{prefix}-state"),
+            class_sizes_param=get("CLASS_SIZES_PARAM", f"/{prefix}/config/class-sizes"),
+            ssm_prefix=get("SSM_PREFIX", f"/{prefix}").rstrip("/"),
+            webhook_secret_param=get("WEBHOOK_SECRET_PARAM", f"/{prefix}/secrets/webhook-secret"),
+            github_auth=auth,
+            github_pat_param=get("GITHUB_PAT_PARAM", f"/{prefix}/secrets/github-pat"),
+            github_app_id=get("GITHUB_APP_ID", ""),
+            github_app_installation_id=get("GITHUB_APP_INSTALLATION_ID", ""),
+            github_app_key_param=get(
+                "GITHUB_APP_KEY_PARAM", f"/{prefix}/secrets/github-app-private-key"
+            ),
+            github_api_url=get("GITHUB_API_URL", "https://api.github.com").rstrip("/"),
+            github_scope=scope,
+            github_owner=get("GITHUB_OWNER"),
+            # the repository's name; an `owner/repo` value is accepted too
+            github_repo=get("GITHUB_REPO", "").rsplit("/", 1)[-1] if scope == "repo" else "",
+            runner_group_id=group,
+            runner_extra_labels=_csv(get("RUNNER_EXTRA_LABELS", "")),
+            cluster_name=get("CLUSTER_NAME", prefix),
+            subnet_ids=_csv(get("SUBNET_IDS")),
+            security_group_ids=_csv(get("SECURITY_GROUP_IDS")),
+            assign_public_ip=get("ASSIGN_PUBLIC_IP", "false").lower() in ("true", "1", "yes"),
+            capacity_strategy=strategy,
+            image_build_project=get("IMAGE_BUILD_PROJECT", ""),
+            log_level=get("LOG_LEVEL", "INFO"),
+        )
+        if scope == "repo" and not settings.github_repo:
+            raise SettingsError("GITHUB_REPO must be set when GITHUB_SCOPE is repo")
+        if auth == "app" and not (settings.github_app_id and settings.github_app_installation_id):
+            raise SettingsError(
+                "GITHUB_APP_ID and GITHUB_APP_INSTALLATION_ID must be set when GITHUB_AUTH is app"
+            )
+        return settings
+
+    @property
+    def scope_name(self) -> str:
+        """`owner/repo` (repo scope) or `owner` (org scope), as logged and compared."""
+        if self.github_scope == "repo":
+            return f"{self.github_owner}/{self.github_repo}"
+        return self.github_owner
+
+    def jit_parameter(self, runner_name: str) -> str:
+        return f"{self.ssm_prefix}/jit/{runner_name}"

@@ -1,0 +1,326 @@
+"""The state table: one item per runner/job, written with conditions so that duplicates,
+concurrent deliveries and out-of-order events can never launch twice or move a status back.
+
+Item `pk = "job#<job_id>"` (docs/CONTRACTS.md). Launch protocol:
+
+1. `claim` creates the item (status `pending`) with `attribute_not_exists(pk)` before any
+   side effect, holding a lease (`lease_owner`, `lease_until`: the invocation's own deadline).
+   An item that already exists can be claimed again only while it is `pending`, has no task
+   and its lease is free or expired: a failed or crashed attempt is resumed, a live one is not.
+2. The launch records its task with `record_task` (condition: it still holds the lease),
+   which releases the lease; then `transition` moves the status forwards.
+3. A failed attempt `release`s its lease (with the reason) so the next delivery resumes it.
+
+Status order: pending < starting < running < busy < the terminal ones (completed, failed,
+stopped, rejected). `transition` only moves forwards: its condition lists the statuses that
+come before the new one, so a late or repeated event changes nothing but its own fields.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+KIND = "runner"
+BY_KIND_CREATED = "by-kind-created"  # GSI: hash kind, range created_at (docs/CONTRACTS.md)
+RECORD_TTL_SECONDS = 30 * 86400
+ORDER = ("pending", "starting", "running", "busy")
+TERMINAL = ("completed", "failed", "stopped", "rejected")
+RANK = {status: rank for rank, status in enumerate(ORDER)} | dict.fromkeys(TERMINAL, len(ORDER))
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def key(job_id: int) -> dict[str, Any]:
+    return {"pk": {"S": f"job#{job_id}"}}
+
+
+def _value(value: Any) -> dict[str, Any]:
+    return _serializer.serialize(value)
+
+
+def _is_conditional_failure(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+def iso(epoch: float) -> str:
+    moment = datetime.fromtimestamp(epoch, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The outcome of `claim`: `new` or `resumed` (this invocation may launch), `busy`
+    (another live attempt holds the lease) or `done` (launched, rejected or finished)."""
+
+    outcome: str
+    record: dict[str, Any]
+
+    @property
+    def may_launch(self) -> bool:
+        return self.outcome in ("new", "resumed")
+
+
+class StateStore:
+    def __init__(self, table: str, dynamodb: Any, clock: Callable[[], float] = time.time) -> None:
+        self.table = table
+        self.dynamodb = dynamodb
+        self.clock = clock
+
+    # ------------------------------------------------------------------ reading
+
+    def get(self, job_id: int) -> dict[str, Any] | None:
+        item = self.dynamodb.get_item(
+            TableName=self.table, Key=key(job_id), ConsistentRead=True
+        ).get("Item")
+        return {k: _deserializer.deserialize(v) for k, v in item.items()} if item else None
+
+    def newest(
+        self, kind: str = KIND, since: str | None = None, page_size: int = 100
+    ) -> Iterator[dict[str, Any]]:
+        """Items of `kind`, newest first (created at or after `since`, an ISO 8601 UTC time,
+        when given): the `by-kind-created` index read page by page, never a scan, so a caller
+        that has seen enough simply stops iterating."""
+        condition = "#kind = :kind"
+        values = {":kind": _value(kind)}
+        if since:
+            condition += " AND created_at >= :since"
+            values[":since"] = _value(since)
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": BY_KIND_CREATED,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeNames": {"#kind": "kind"},
+            "ExpressionAttributeValues": values,
+            "ScanIndexForward": False,
+            "Limit": page_size,
+        }
+        while True:
+            response = self.dynamodb.query(**request)
+            for item in response.get("Items", []):
+                yield {k: _deserializer.deserialize(v) for k, v in item.items()}
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                return
+            request["ExclusiveStartKey"] = last
+
+    # ------------------------------------------------------------------ creating
+
+    def _new_item(self, fields: Mapping[str, Any], status: str, reason: str | None) -> dict:
+        now = self.clock()
+        entry: dict[str, Any] = {"status": status, "at": iso(now)}
+        if reason:
+            entry["reason"] = reason
+        item = {
+            **{k: v for k, v in fields.items() if v is not None and v != ""},
+            "kind": KIND,
+            "status": status,
+            "created_at": iso(now),
+            "updated_at": iso(now),
+            "history": [entry],
+            "expires_at": int(now + RECORD_TTL_SECONDS),
+        }
+        if reason:
+            item["reason"] = reason
+        return item
+
+    def _put_new(self, job_id: int, item: dict[str, Any]) -> bool:
+        try:
+            self.dynamodb.put_item(
+                TableName=self.table,
+                Item={"pk": {"S": f"job#{job_id}"}, **{k: _value(v) for k, v in item.items()}},
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    def create_rejected(self, job_id: int, fields: Mapping[str, Any], reason: str) -> bool:
+        """Records a job no runner is started for; False if the job was already recorded."""
+        return self._put_new(job_id, self._new_item(fields, "rejected", reason))
+
+    def claim(
+        self, job_id: int, fields: Mapping[str, Any], owner: str, lease_seconds: float
+    ) -> Claim:
+        """Records the job as `pending` (or takes over a resumable record) under a lease."""
+        item = self._new_item(fields, "pending", None)
+        item["lease_owner"] = owner
+        item["lease_until"] = int(self.clock() + lease_seconds) + 1
+        if self._put_new(job_id, item):
+            return Claim("new", {"pk": f"job#{job_id}", **item})
+        now = self.clock()
+        try:
+            response = self.dynamodb.update_item(
+                TableName=self.table,
+                Key=key(job_id),
+                UpdateExpression="SET lease_owner = :owner, lease_until = :until, updated_at = :at",
+                ConditionExpression=(
+                    "#status = :pending AND attribute_not_exists(task_arn) AND "
+                    "(attribute_not_exists(lease_until) OR lease_until < :now)"
+                ),
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":owner": _value(owner),
+                    ":until": _value(int(now + lease_seconds) + 1),
+                    ":at": _value(iso(now)),
+                    ":pending": _value("pending"),
+                    ":now": _value(int(now)),
+                },
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if not _is_conditional_failure(exc):
+                raise
+            record = self.get(job_id) or {}
+            live = record.get("status") == "pending" and not record.get("task_arn")
+            return Claim("busy" if live else "done", record)
+        attributes = response["Attributes"]
+        return Claim("resumed", {k: _deserializer.deserialize(v) for k, v in attributes.items()})
+
+    # ------------------------------------------------------------------ launching
+
+    def record_task(self, job_id: int, owner: str, task_arn: str, **fields: Any) -> bool:
+        """Stores the launched task and releases the lease; False if the lease was lost."""
+        values = {
+            ":owner": _value(owner),
+            ":arn": _value(task_arn),
+            ":at": _value(iso(self.clock())),
+        }
+        names = {}
+        sets = ["task_arn = :arn", "updated_at = :at"]
+        for index, (name, value) in enumerate(fields.items()):
+            names[f"#f{index}"] = name
+            values[f":f{index}"] = _value(value)
+            sets.append(f"#f{index} = :f{index}")
+        try:
+            self.dynamodb.update_item(
+                TableName=self.table,
+                Key=key(job_id),
+                UpdateExpression=f"SET {', '.join(sets)} REMOVE lease_owner, lease_until",
+                ConditionExpression="lease_owner = :owner",
+                ExpressionAttributeValues=values,
+                **({"ExpressionAttributeNames": names} if names else {}),
+            )
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    def release(self, job_id: int, owner: str, reason: str) -> bool:
+        """Gives up this attempt's lease, saying why, so that a retry can resume at once."""
+        try:
+            self.dynamodb.update_item(
+                TableName=self.table,
+                Key=key(job_id),
+                UpdateExpression="SET reason = :reason, updated_at = :at "
+                "REMOVE lease_owner, lease_until",
+                ConditionExpression="lease_owner = :owner",
+                ExpressionAttributeValues={
+                    ":owner": _value(owner),
+                    ":reason": _value(reason[:500]),
+                    ":at": _value(iso(self.clock())),
+                },
+            )
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def transition(
+        self,
+        job_id: int,
+        status: str,
+        *,
+        reason: str | None = None,
+        fields: Mapping[str, Any] | None = None,
+        task_arn: str | None = None,
+    ) -> bool:
+        """Moves the status forwards (never back) and sets `fields`; True if it moved.
+
+        If the status does not move (same or later status already), `fields` are still set,
+        so a late event keeps its information (conclusion, exit code) without undoing a state.
+        With `task_arn`, the record must have no task yet or that same task.
+        """
+        fields = {k: v for k, v in (fields or {}).items() if v is not None}
+        now = iso(self.clock())
+        before = [s for s, rank in RANK.items() if rank < RANK[status]]
+        if not before:
+            return False  # nothing comes before `pending`: a record starts there
+        entry: dict[str, Any] = {"status": status, "at": now}
+        if task_arn:
+            fields["task_arn"] = task_arn
+        names = {"#status": "status"}
+        values: dict[str, Any] = {
+            ":status": _value(status),
+            ":at": _value(now),
+            ":empty": _value([]),
+        }
+        sets = [
+            "#status = :status",
+            "updated_at = :at",
+            "history = list_append(if_not_exists(history, :empty), :entry)",
+        ]
+        if reason:  # the reason of this status only: a late event never overwrites it
+            entry["reason"] = reason
+            values[":reason"] = _value(reason[:500])
+            sets.append("reason = :reason")
+        values[":entry"] = _value([entry])
+        field_sets = []
+        for index, (name, value) in enumerate(fields.items()):
+            names[f"#f{index}"] = name
+            values[f":f{index}"] = _value(value)
+            field_sets.append(f"#f{index} = :f{index}")
+        allowed = []
+        for index, earlier in enumerate(before):
+            values[f":b{index}"] = _value(earlier)
+            allowed.append(f":b{index}")
+        condition = f"attribute_exists(pk) AND #status IN ({', '.join(allowed)})"
+        task_condition = ""
+        if task_arn:
+            values[":task"] = _value(task_arn)
+            task_condition = " AND (attribute_not_exists(task_arn) OR task_arn = :task)"
+        try:
+            self.dynamodb.update_item(
+                TableName=self.table,
+                Key=key(job_id),
+                UpdateExpression="SET " + ", ".join(sets + field_sets),
+                ConditionExpression=condition + task_condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+            return True
+        except ClientError as exc:
+            if not _is_conditional_failure(exc):
+                raise
+        if fields:  # the status stays; the event's own facts are still worth keeping
+            field_names = {k: v for k, v in names.items() if k != "#status"}
+            field_values = {k: v for k, v in values.items() if k.startswith(":f")}
+            field_values[":at"] = values[":at"]
+            if task_arn:
+                field_values[":task"] = values[":task"]
+            try:
+                self.dynamodb.update_item(
+                    TableName=self.table,
+                    Key=key(job_id),
+                    UpdateExpression="SET " + ", ".join(["updated_at = :at", *field_sets]),
+                    ConditionExpression="attribute_exists(pk)" + task_condition,
+                    ExpressionAttributeNames=field_names,
+                    ExpressionAttributeValues=field_values,
+                )
+            except ClientError as exc:
+                if not _is_conditional_failure(exc):
+                    raise
+        return False

@@ -1,0 +1,52 @@
+"""GitHub webhook events: decode, verify the signature first, then route.
+
+Nothing is parsed, stored or called before the signature has been checked against the
+webhook secret. Every refusal is one log line with its reason (never the body or a secret).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from control_plane import jobs, lifecycle, log, signature
+from control_plane.services import Services
+from control_plane.webhook_event import WebhookEventError, from_detail
+from control_plane.workflow_job import PayloadError, WorkflowJob
+
+
+def _refused(reason: str) -> dict[str, Any]:
+    log.warning("refused: " + reason)
+    return {"result": "refused", "reason": reason}
+
+
+def handle_webhook(event: dict[str, Any], svc: Services) -> dict[str, Any]:
+    try:
+        request = from_detail(event.get("detail"))
+    except WebhookEventError as exc:
+        return _refused(str(exc))
+    github_event = request.event or str(event.get("detail-type") or "")
+    log.bind(delivery_id=request.delivery or None, github_event=github_event)
+
+    problem = signature.problem(svc.webhook_secret(), request.body, request.signature)
+    if problem:
+        return _refused(problem)
+
+    if github_event == "ping":
+        log.info("ping acknowledged")
+        return {"result": "pong"}
+    if github_event != "workflow_job":
+        log.info("ignored: not a workflow_job event")
+        return {"result": "ignored", "reason": f"event {github_event!r}"}
+    try:
+        job = WorkflowJob.from_payload(json.loads(request.body))
+    except ValueError as exc:  # JSON and PayloadError
+        return _refused(str(exc) if isinstance(exc, PayloadError) else "body is not JSON")
+    log.bind(job_id=job.job_id, action=job.action, repository=job.repository)
+
+    if job.action == "queued":
+        return jobs.handle_queued(job, svc, request.delivery)
+    if job.action in ("in_progress", "completed"):
+        return lifecycle.on_workflow_job(job, svc)
+    log.info("ignored: action needs nothing from the fleet")
+    return {"result": "ignored", "reason": f"action {job.action!r}"}

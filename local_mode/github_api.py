@@ -1,0 +1,740 @@
+"""A local stand-in for the GitHub REST API: what the control plane and the cleanup call.
+
+    python -m local_mode.github_api --host 127.0.0.1 --port 8080
+
+or, in tests, `GitHubAPI(...).start()` (serves in a thread; `.url`, `.stop()`).
+
+It checks what GitHub checks on these endpoints: the `Authorization` header (a configured
+PAT, or an installation token it issued; the App JWT is verified RS256 against the App's
+public key with GitHub's iat/exp limits) and the request bodies (generate-jitconfig: name,
+runner_group_id an integer of an existing group, 1-100 labels, 409 when the name is taken),
+and answers with GitHub's shapes. Every request is recorded for assertions.
+
+GitHub endpoints (also under a path prefix such as /api/v3, as GitHub Enterprise Server):
+  POST   /repos/{owner}/{repo}/actions/runners/generate-jitconfig   (and /orgs/{org}/...)
+  GET    /repos/{owner}/{repo}/actions/runners[?name=]              (and /orgs/{org}/...)
+  GET|DELETE /repos/{owner}/{repo}/actions/runners/{id}             (and /orgs/{org}/...)
+  POST   /app/installations/{id}/access_tokens
+  GET    /repos/{owner}/{repo}/actions/runs[?status=queued]
+  GET    /repos/{owner}/{repo}/actions/runs/{run_id}/jobs
+  GET    /repos/{owner}/{repo}/actions/jobs/{job_id}
+Local control (no auth):
+  POST /_local/runners/connect  {"runner_name", "encoded_jit_config"}: a runner connects
+  POST /_local/faults           {"path": regex, "status": 502, "count": 1, "method"?,
+                                 "retry_after"?, "rate_limit_reset_in"?, "after"?: answer
+                                 the fault after doing the work (a lost response)}
+  GET  /_local/requests[?path=regex]   POST /_local/reset
+  POST /_local/jobs             {"repository": "o/r", "id", "run_id", "labels", ...} or a list
+
+The encoded JIT config is base64 JSON with base64 JSON members (".runner" holds AgentId,
+AgentName, PoolId, ServerUrl...), like GitHub's, so local_mode/runner_sim.decode_jit_config
+reads it; ".credentials" holds a random secret, as the real one does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import hmac
+import json
+import logging
+import os
+import re
+import secrets
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import jwt
+
+LOG = logging.getLogger("local_mode.github_api")
+DEFAULT_PAT = "ghp_localmodedummytoken000000000000000000"  # local_mode/terraform/variables.tf
+DOCS = "https://docs.github.com/rest"
+JWT_MAX_LIFETIME = 600  # GitHub: exp no more than 10 minutes into the future
+CLOCK_SKEW = 30
+
+SCOPE = r"(?P<scope>repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)|orgs/(?P<org>[^/]+))"
+REPO = r"repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)"
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _b64json(value: Any) -> str:
+    return base64.b64encode(json.dumps(value, separators=(",", ":")).encode()).decode()
+
+
+@dataclass
+class Fault:
+    id: int
+    path: re.Pattern[str]
+    status: int
+    remaining: int
+    method: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    body: Any = None
+    after: bool = False
+
+    @classmethod
+    def from_json(cls, fault_id: int, spec: dict[str, Any]) -> Fault:
+        status = int(spec.get("status", 502))
+        headers = {str(k): str(v) for k, v in (spec.get("headers") or {}).items()}
+        if spec.get("retry_after") is not None:
+            headers["retry-after"] = str(int(spec["retry_after"]))
+        if spec.get("rate_limit_reset_in") is not None:
+            headers["x-ratelimit-remaining"] = "0"
+            headers["x-ratelimit-reset"] = str(
+                int(time.time() + float(spec["rate_limit_reset_in"]))
+            )
+        body = spec.get("body")
+        if body is None:
+            body = {
+                "message": "API rate limit exceeded" if status in (403, 429) else "Server Error",
+                "documentation_url": DOCS,
+            }
+        return cls(
+            id=fault_id,
+            path=re.compile(spec.get("path", ".*")),
+            status=status,
+            remaining=int(spec.get("count", 1)),
+            method=(spec.get("method") or "").upper() or None,
+            headers=headers,
+            body=body,
+            after=bool(spec.get("after", False)),
+        )
+
+
+@dataclass
+class Response:
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class GitHubState:
+    """Everything the stand-in knows; every method is called with the lock held."""
+
+    def __init__(
+        self,
+        *,
+        pats: Iterable[str] = (DEFAULT_PAT,),
+        apps: dict[str, str] | None = None,
+        installations: dict[str, str] | None = None,
+        token_lifetime: float = 3600.0,
+        repos: Iterable[str] | None = None,
+        runner_groups: Iterable[int] = (1,),
+        public_url: str = "http://127.0.0.1",
+    ) -> None:
+        self.pats = set(pats)
+        self.apps = dict(apps or {})  # app id → PEM public key
+        self.installations = dict(installations or {})  # installation id → app id
+        self.token_lifetime = token_lifetime
+        self.repos = {r.lower() for r in repos} if repos else None
+        self.runner_groups = set(runner_groups)
+        self.public_url = public_url
+        self.lock = threading.RLock()
+        self.reset()
+
+    def reset(self) -> None:
+        self.runners: dict[int, dict[str, Any]] = {}
+        self.next_id = 1
+        self.tokens: dict[str, tuple[float, str]] = {}  # token → (expires, installation)
+        self.requests: list[dict[str, Any]] = []
+        self.faults: list[Fault] = []
+        self.next_fault = 1
+        self.jobs: dict[int, dict[str, Any]] = {}
+        self.jwt_ids: list[str] = []
+
+    # ---------------------------------------------------------------- auth
+
+    def check_token(self, authorization: str) -> None:
+        scheme, _, token = authorization.partition(" ")
+        if not token or scheme.lower() not in ("bearer", "token"):
+            raise ApiError(401, "Requires authentication")
+        token = token.strip()
+        if any(hmac.compare_digest(token, pat) for pat in self.pats):
+            return
+        issued = self.tokens.get(token)
+        if issued and issued[0] > time.time():
+            return
+        raise ApiError(401, "Bad credentials")
+
+    def check_app_jwt(self, authorization: str, installation_id: str) -> str:
+        """Verifies the App JWT as GitHub does; returns the app id."""
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise ApiError(401, "A JSON web token could not be decoded")
+        try:
+            unverified = jwt.decode(token, options={"verify_signature": False})
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise ApiError(401, "A JSON web token could not be decoded") from exc
+        app_id = str(unverified.get("iss", ""))
+        key = self.apps.get(app_id)
+        if header.get("alg") != "RS256" or key is None:
+            raise ApiError(401, "A JSON web token could not be decoded")
+        try:
+            claims = jwt.decode(
+                token, key, algorithms=["RS256"], options={"require": ["iat", "exp", "iss"]}
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise ApiError(401, "'Expiration time' claim ('exp') must be in the future") from exc
+        except jwt.PyJWTError as exc:
+            raise ApiError(401, f"A JSON web token could not be verified: {exc}") from exc
+        now = time.time()
+        if claims["iat"] > now + CLOCK_SKEW:
+            raise ApiError(
+                401, "'Issued at' claim ('iat') must be an Integer representing a time in the past"
+            )
+        if claims["exp"] > now + JWT_MAX_LIFETIME + CLOCK_SKEW:
+            raise ApiError(401, "'Expiration time' claim ('exp') is too far in the future")
+        owner = self.installations.get(installation_id)
+        if self.installations and owner != app_id:
+            raise ApiError(404, "Not Found")
+        self.jwt_ids.append(str(claims.get("jti", "")))
+        return app_id
+
+    def issue_token(self, installation_id: str) -> dict[str, Any]:
+        token = "ghs_" + secrets.token_urlsafe(27)
+        expires = time.time() + self.token_lifetime
+        self.tokens[token] = (expires, installation_id)
+        return {
+            "token": token,
+            "expires_at": _iso(expires),
+            "permissions": {"administration": "write", "organization_self_hosted_runners": "write"},
+            "repository_selection": "all",
+        }
+
+    # ---------------------------------------------------------------- runners
+
+    def scope_key(self, match: re.Match[str]) -> str:
+        org = match.groupdict().get("org")
+        if org:
+            owners = {repo.split("/")[0] for repo in self.repos} if self.repos else None
+            if owners is not None and org.lower() not in owners:
+                raise ApiError(404, "Not Found")
+            return f"orgs/{org}".lower()
+        repo = f"{match.group('owner')}/{match.group('repo')}".lower()
+        if self.repos is not None and repo not in self.repos:
+            raise ApiError(404, "Not Found")
+        return f"repos/{repo}"
+
+    @staticmethod
+    def public(runner: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in runner.items() if not k.startswith("_")}
+
+    def generate_jit(self, scope: str, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise ApiError(400, "Problems parsing JSON")
+        name, group, labels = body.get("name"), body.get("runner_group_id"), body.get("labels")
+        problems = []
+        if not isinstance(name, str) or not name.strip():
+            problems.append('"name" is required and must be a non-empty string')
+        if isinstance(group, bool) or not isinstance(group, int):
+            problems.append('"runner_group_id" is required and must be an integer')
+        if (
+            not isinstance(labels, list)
+            or not 1 <= len(labels) <= 100
+            or not all(isinstance(label, str) and label.strip() for label in labels)
+        ):
+            problems.append('"labels" must be an array of 1 to 100 non-empty strings')
+        if "work_folder" in body and not isinstance(body["work_folder"], str):
+            problems.append('"work_folder" must be a string')
+        if problems:
+            raise ApiError(422, "Invalid request.\n\n" + "\n".join(problems))
+        if group not in self.runner_groups:
+            raise ApiError(404, "Not Found")
+        for runner in self.runners.values():
+            if runner["_scope"] == scope and runner["name"].lower() == name.lower():
+                raise ApiError(
+                    409, f"Already exists - A runner with the name {name} already exists."
+                )
+        runner_id = self.next_id
+        self.next_id += 1
+        runner = {
+            "id": runner_id,
+            "name": name,
+            "os": "Linux",
+            "status": "offline",
+            "busy": False,
+            "ephemeral": True,
+            "runner_group_id": group,
+            "labels": [
+                {
+                    "id": index + 1,
+                    "name": label,
+                    "type": "read-only" if label.lower() == "self-hosted" else "custom",
+                }
+                for index, label in enumerate(labels)
+            ],
+            "_scope": scope,
+            "_connected": False,
+        }
+        encoded = _b64json(
+            {
+                ".runner": _b64json(
+                    {
+                        "AgentId": str(runner_id),
+                        "AgentName": name,
+                        "PoolId": str(group),
+                        "PoolName": "Default",
+                        "ServerUrl": f"{self.public_url}/_local/pipelines/{runner_id}",
+                        "GitHubUrl": f"https://github.com/{scope.split('/', 1)[1]}",
+                        "WorkFolder": body.get("work_folder", "_work"),
+                        "Ephemeral": "true",
+                    }
+                ),
+                ".credentials": _b64json(
+                    {"Scheme": "OAuthAccessToken", "Data": {"token": secrets.token_urlsafe(32)}}
+                ),
+                ".credentials_rsaparams": _b64json({"d": secrets.token_urlsafe(48)}),
+            }
+        )
+        runner["_jit"] = encoded
+        self.runners[runner_id] = runner
+        return {"runner": self.public(runner), "encoded_jit_config": encoded}
+
+    def list_runners(self, scope: str, name: str | None, page: int, per_page: int) -> dict:
+        runners = [
+            self.public(r)
+            for r in sorted(self.runners.values(), key=lambda r: r["id"])
+            if r["_scope"] == scope and (not name or r["name"].lower() == name.lower())
+        ]
+        chunk = runners[(page - 1) * per_page : page * per_page]
+        return {"total_count": len(runners), "runners": chunk}
+
+    def runner(self, scope: str, runner_id: int) -> dict[str, Any]:
+        runner = self.runners.get(runner_id)
+        if runner is None or runner["_scope"] != scope:
+            raise ApiError(404, "Not Found")
+        return runner
+
+    def delete_runner(self, scope: str, runner_id: int) -> None:
+        runner = self.runner(scope, runner_id)
+        if runner["busy"]:
+            raise ApiError(422, f"Bad request - Runner {runner['name']} is still running a job")
+        del self.runners[runner_id]
+
+    def connect(self, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise ApiError(400, "Problems parsing JSON")
+        name, encoded = body.get("runner_name"), body.get("encoded_jit_config") or ""
+        for runner in self.runners.values():
+            if runner["name"] == name and hmac.compare_digest(runner["_jit"], str(encoded)):
+                if runner["_connected"]:
+                    raise ApiError(409, "this JIT config was used already")
+                runner.update(_connected=True, status="online", busy=True)
+                return {"runner": self.public(runner)}
+        raise ApiError(404, "no runner with that name and JIT config")
+
+    # ---------------------------------------------------------------- jobs
+
+    def seed_jobs(self, body: Any) -> dict[str, Any]:
+        entries = body if isinstance(body, list) else [body]
+        seeded = []
+        for entry in entries:
+            if not isinstance(entry, dict) or "id" not in entry or "repository" not in entry:
+                raise ApiError(422, 'each job needs "id" and "repository"')
+            job = {
+                "id": int(entry["id"]),
+                "run_id": int(entry.get("run_id") or entry["id"]),
+                "run_attempt": int(entry.get("run_attempt") or 1),
+                "status": entry.get("status", "queued"),
+                "conclusion": entry.get("conclusion"),
+                "name": entry.get("name", "build"),
+                "workflow_name": entry.get("workflow_name", "CI"),
+                "labels": list(entry.get("labels") or []),
+                "runner_name": entry.get("runner_name"),
+                "created_at": entry.get("created_at") or _iso(time.time()),
+                "_repository": str(entry["repository"]).lower(),
+            }
+            self.jobs[job["id"]] = job
+            seeded.append(self.public(job))
+        return {"jobs": seeded}
+
+    def runs(self, repo: str, status: str | None) -> dict[str, Any]:
+        runs: dict[int, dict[str, Any]] = {}
+        for job in self.jobs.values():
+            if job["_repository"] != repo:
+                continue
+            run = runs.setdefault(
+                job["run_id"],
+                {
+                    "id": job["run_id"],
+                    "name": job["workflow_name"],
+                    "run_attempt": job["run_attempt"],
+                    "status": "completed",
+                    "repository": {"full_name": repo},
+                },
+            )
+            if job["status"] != "completed":
+                run["status"] = "in_progress" if job["status"] == "in_progress" else "queued"
+        found = [run for run in runs.values() if not status or run["status"] == status]
+        return {"total_count": len(found), "workflow_runs": found}
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        LOG.info("%s %s", self.address_string(), format % args)
+
+    # ---------------------------------------------------------------- plumbing
+
+    def _send(self, response: Response) -> None:
+        data = b"" if response.body is None else json.dumps(response.body).encode()
+        self.send_response(response.status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("X-GitHub-Api-Version-Selected", "2022-11-28")
+        for key, value in response.headers.items():
+            self.send_header(key, value)
+        self.end_headers()
+        if data:
+            self.wfile.write(data)
+
+    def _dispatch(self) -> None:
+        state = self.server.state
+        split = urlsplit(self.path)
+        path = split.path
+        prefix = self.server.path_prefix
+        if prefix and path.startswith(prefix):
+            path = path[len(prefix) :] or "/"
+        query = {k: v[-1] for k, v in parse_qs(split.query).items()}
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = _UNPARSABLE
+        record = {
+            "method": self.command,
+            "path": path,
+            "query": query,
+            "headers": dict(self.headers.items()),
+            "body": None if body is _UNPARSABLE else body,
+            "time": time.time(),
+        }
+        local = path.startswith("/_local/")
+        with state.lock:
+            fault = None if local else self._take_fault(state, path)
+            if not local:
+                state.requests.append(record)
+        if fault is not None and not fault.after:
+            response = Response(fault.status, fault.body, fault.headers)
+        else:
+            response = self._handle(path, query, body)
+            if fault is not None:
+                response = Response(fault.status, fault.body, fault.headers)
+        record["status"] = response.status
+        self._send(response)
+
+    def _take_fault(self, state: GitHubState, path: str) -> Fault | None:
+        for fault in state.faults:
+            if (
+                fault.remaining > 0
+                and fault.path.search(path)
+                and (fault.method is None or fault.method == self.command)
+            ):
+                fault.remaining -= 1
+                return fault
+        return None
+
+    def _handle(self, path: str, query: dict[str, str], body: Any) -> Response:
+        for method, pattern, name in ROUTES:
+            match = pattern.match(path)
+            if match and method == self.command:
+                try:
+                    with self.server.state.lock:
+                        if body is _UNPARSABLE:
+                            raise ApiError(400, "Problems parsing JSON")
+                        return getattr(self, name)(match, query, body)
+                except ApiError as exc:
+                    return Response(exc.status, {"message": exc.message, "documentation_url": DOCS})
+                except Exception:  # a bug of the stand-in: answer 500, with the trace in its log
+                    LOG.exception("%s %s failed", self.command, path)
+                    return Response(500, {"message": "stand-in error", "documentation_url": DOCS})
+        return Response(404, {"message": "Not Found", "documentation_url": DOCS})
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def do_DELETE(self) -> None:
+        self._dispatch()
+
+    def _auth(self) -> None:
+        self.server.state.check_token(self.headers.get("Authorization", ""))
+
+    # ---------------------------------------------------------------- GitHub
+
+    def root(self, match: re.Match[str], query: dict, body: Any) -> Response:
+        return Response(200, {"current_user_url": f"{self.server.url}/user", "stand_in": True})
+
+    def access_tokens(self, match: re.Match[str], query: dict, body: Any) -> Response:
+        state = self.server.state
+        installation = match.group("id")
+        state.check_app_jwt(self.headers.get("Authorization", ""), installation)
+        return Response(201, state.issue_token(installation))
+
+    def generate_jitconfig(self, match: re.Match[str], query: dict, body: Any) -> Response:
+        self._auth()
+        state = self.server.state
+        return Response(201, state.generate_jit(state.scope_key(match), body))
+
+    def list_runners(self, match: re.Match[str], query: dict, body: Any) -> Response:
+        self._auth()
+        state = self.server.state
+        page = max(1, int(query.get("page") or 1))
+        per_page = min(100, max(1, int(query.get("per_page") or 30)))
+        return Response(
+            200, state.list_runners(state.scope_key(match), query.get("name"), page, per_page)
+        )
+
+    def get_runner(self, match: re.Match[str], query: dict, body: Any) -> Response:
+        self._auth()
+        state = self.server.state
+        runner = state.runner(state.scope_key(match), int(match.group("id")))
+        return Response(200, state.public(runner))
+
+    def delete_runner(self, match: re.Match[str], query: dict, body: Any) -> Response:
+        self._auth()
+        state = self.server.state
+        state.delete_runner(state.scope_key(match), int(match.group("id")))
+        return Response(204)
+
+    def list_runs(self, match: re.Match[str], query: dict, body: Any) -> Response:
+        self._auth()
+        state = self.server.state
+        repo = state.scope_key(match).split("/", 1)[1]
+        return Response(200, state.runs(repo, query.get("status")))
+
+    def run_jobs(self, match: re.Match[str], query: dict, body: Any) -> Response:
+        self._auth()
+        state = self.server.state
+        repo = state.scope_key(match).split("/", 1)[1]
+        run_id = int(match.group("run_id"))
+        jobs = [
+            state.public(job)
+            for job in state.jobs.values()
+            if job["_repository"] == repo and job["run_id"] == run_id
+        ]
+        return Response(200, {"total_count": len(jobs), "jobs": jobs})
+
+    def get_job(self, match: re.Match[str], query: dict, body: Any) -> Response:
+        self._auth()
+        state = self.server.state
+        repo = state.scope_key(match).split("/", 1)[1]
+        job = state.jobs.get(int(match.group("job_id")))
+        if job is None or job["_repository"] != repo:
+            raise ApiError(404, "Not Found")
+        return Response(200, state.public(job))
+
+    # ---------------------------------------------------------------- local control
+
+    def local_connect(self, match: re.Match[str], query: dict, body: Any) -> Response:
+        return Response(200, self.server.state.connect(body))
+
+    def local_faults(self, match: re.Match[str], query: dict, body: Any) -> Response:
+        state = self.server.state
+        specs = body if isinstance(body, list) else [body or {}]
+        added = []
+        for spec in specs:
+            try:
+                fault = Fault.from_json(state.next_fault, spec)
+            except (TypeError, ValueError, re.error) as exc:
+                raise ApiError(422, f"bad fault: {exc}") from exc
+            state.next_fault += 1
+            state.faults.append(fault)
+            added.append(fault.id)
+        return Response(201, {"faults": added})
+
+    def local_requests(self, match: re.Match[str], query: dict, body: Any) -> Response:
+        pattern = re.compile(query.get("path") or ".*")
+        found = [r for r in self.server.state.requests if pattern.search(r["path"])]
+        return Response(200, {"requests": found})
+
+    def local_reset(self, match: re.Match[str], query: dict, body: Any) -> Response:
+        self.server.state.reset()
+        return Response(200, {"reset": True})
+
+    def local_jobs(self, match: re.Match[str], query: dict, body: Any) -> Response:
+        return Response(201, self.server.state.seed_jobs(body))
+
+
+_UNPARSABLE = object()
+ROUTES: list[tuple[str, re.Pattern[str], str]] = [
+    (m, re.compile(p), n)
+    for m, p, n in [
+        ("GET", r"^/$", "root"),
+        ("POST", r"^/app/installations/(?P<id>\d+)/access_tokens$", "access_tokens"),
+        ("POST", rf"^/{SCOPE}/actions/runners/generate-jitconfig$", "generate_jitconfig"),
+        ("GET", rf"^/{SCOPE}/actions/runners$", "list_runners"),
+        ("GET", rf"^/{SCOPE}/actions/runners/(?P<id>\d+)$", "get_runner"),
+        ("DELETE", rf"^/{SCOPE}/actions/runners/(?P<id>\d+)$", "delete_runner"),
+        ("GET", rf"^/(?P<scope>{REPO})/actions/runs$", "list_runs"),
+        ("GET", rf"^/(?P<scope>{REPO})/actions/runs/(?P<run_id>\d+)/jobs$", "run_jobs"),
+        ("GET", rf"^/(?P<scope>{REPO})/actions/jobs/(?P<job_id>\d+)$", "get_job"),
+        ("POST", r"^/_local/runners/connect$", "local_connect"),
+        ("POST", r"^/_local/faults$", "local_faults"),
+        ("GET", r"^/_local/requests$", "local_requests"),
+        ("POST", r"^/_local/reset$", "local_reset"),
+        ("POST", r"^/_local/jobs$", "local_jobs"),
+    ]
+]
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    state: GitHubState
+    path_prefix: str
+    url: str
+
+
+class GitHubAPI:
+    """The stand-in as an object: `start()` serves it in a thread (tests); `serve()` blocks."""
+
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, path_prefix: str = "", **state: Any
+    ) -> None:
+        self.server = _Server((host, port), Handler)
+        bound_host, bound_port = self.server.server_address[:2]
+        self.path_prefix = "/" + path_prefix.strip("/") if path_prefix.strip("/") else ""
+        self.base_url = f"http://{bound_host}:{bound_port}"
+        self.state = GitHubState(public_url=self.base_url, **state)
+        self.server.state = self.state
+        self.server.path_prefix = self.path_prefix
+        self.server.url = self.url
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """The API URL to configure (GITHUB_API_URL), with the path prefix if any."""
+        return self.base_url + self.path_prefix
+
+    def start(self) -> GitHubAPI:
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def serve(self) -> None:
+        self.server.serve_forever(poll_interval=0.2)
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> GitHubAPI:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ---------------------------------------------------------------- for tests
+
+    def requests(self, path: str | None = None, method: str | None = None) -> list[dict[str, Any]]:
+        pattern = re.compile(path or ".*")
+        with self.state.lock:
+            return [
+                dict(r)
+                for r in self.state.requests
+                if pattern.search(r["path"]) and (method is None or r["method"] == method)
+            ]
+
+    def add_fault(self, path: str, status: int = 502, count: int = 1, **spec: Any) -> None:
+        with self.state.lock:
+            fault = Fault.from_json(
+                self.state.next_fault, {"path": path, "status": status, "count": count, **spec}
+            )
+            self.state.next_fault += 1
+            self.state.faults.append(fault)
+
+    def runners(self) -> list[dict[str, Any]]:
+        with self.state.lock:
+            return [dict(r) for r in self.state.runners.values()]
+
+    def call(self, method: Callable[..., Any], *args: Any) -> Any:
+        """Runs a GitHubState method under the lock (e.g. seed_jobs, connect)."""
+        with self.state.lock:
+            return method(*args)
+
+
+def _read_key(path: str | None) -> str | None:
+    return Path(path).read_text() if path else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="local GitHub REST API stand-in")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument(
+        "--pat",
+        action="append",
+        help="accepted personal access token (repeatable; default: LOCAL_GITHUB_PATS, "
+        "comma-separated, or the local mode dummy token)",
+    )
+    parser.add_argument("--app-id", help="GitHub App id whose JWTs are accepted")
+    parser.add_argument("--app-public-key", help="PEM file: that App's public key")
+    parser.add_argument("--installation-id", action="append", default=[])
+    parser.add_argument("--token-lifetime", type=float, default=3600.0)
+    parser.add_argument("--path-prefix", default="", help="e.g. /api/v3 (GitHub Enterprise)")
+    parser.add_argument(
+        "--repo",
+        action="append",
+        help="owner/repo that exists (repeatable; default: LOCAL_GITHUB_REPO, else any)",
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", force=True
+    )
+    pats = args.pat or [
+        p.strip() for p in os.environ.get("LOCAL_GITHUB_PATS", DEFAULT_PAT).split(",") if p.strip()
+    ]
+    repos = args.repo or (
+        [os.environ["LOCAL_GITHUB_REPO"]] if os.environ.get("LOCAL_GITHUB_REPO") else None
+    )
+    apps: dict[str, str] = {}
+    if args.app_id and args.app_public_key:
+        apps[str(args.app_id)] = _read_key(args.app_public_key) or ""
+    installations = {str(i): str(args.app_id) for i in args.installation_id if args.app_id}
+    api = GitHubAPI(
+        args.host,
+        args.port,
+        path_prefix=args.path_prefix,
+        pats=pats,
+        apps=apps,
+        installations=installations,
+        token_lifetime=args.token_lifetime,
+        repos=repos,
+    )
+    LOG.info("GitHub API stand-in on %s (repos: %s)", api.url, ", ".join(repos or ["any"]))
+    with contextlib.suppress(KeyboardInterrupt):
+        api.serve()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

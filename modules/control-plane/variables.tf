@@ -1,0 +1,301 @@
+variable "name_prefix" {
+  description = "Prefix of every resource name (docs/CONTRACTS.md)."
+  type        = string
+  default     = "runner-fleet"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,22}[a-z0-9]$", var.name_prefix)) && !strcontains(var.name_prefix, "--")
+    error_message = "name_prefix must be 3-24 characters: lowercase letters, digits and single hyphens, starting with a letter and ending with a letter or digit."
+  }
+}
+
+################################################################################
+# GitHub
+################################################################################
+
+variable "github_pat" {
+  description = "GitHub token for registering runners (PAT auth). Stored as an SSM SecureString. Set this or the three github_app_* variables."
+  type        = string
+  default     = null
+  sensitive   = true
+}
+
+variable "github_app_id" {
+  description = "GitHub App ID (App auth, with github_app_private_key and github_app_installation_id)."
+  type        = string
+  default     = null
+}
+
+variable "github_app_private_key" {
+  description = "PEM private key of the GitHub App (App auth). Stored as an SSM SecureString."
+  type        = string
+  default     = null
+  sensitive   = true
+}
+
+variable "github_app_installation_id" {
+  description = "Installation ID of the GitHub App on the repository's owner or the organization (App auth)."
+  type        = string
+  default     = null
+}
+
+variable "github_repo" {
+  description = "Repository (`owner/repo`) whose jobs this fleet serves (repository scope). Set this or github_org."
+  type        = string
+  default     = null
+}
+
+variable "github_org" {
+  description = "Organization whose jobs this fleet serves (organization scope). Set this or github_repo."
+  type        = string
+  default     = null
+}
+
+variable "github_api_url" {
+  description = "GitHub REST API URL: https://api.github.com, or https://<host>/api/v3 for GitHub Enterprise Server."
+  type        = string
+  default     = "https://api.github.com"
+}
+
+variable "webhook_secret" {
+  description = "Secret of the GitHub webhook (HMAC of each delivery). Stored as an SSM SecureString."
+  type        = string
+  sensitive   = true
+}
+
+variable "kms_key_arn" {
+  description = "Customer KMS key for the SSM SecureStrings holding the secrets (null: the AWS managed aws/ssm key). The control plane gets kms:Decrypt on it."
+  type        = string
+  default     = null
+}
+
+variable "runner_group_id" {
+  description = "Runner group the JIT runners join."
+  type        = number
+  default     = 1
+}
+
+variable "runner_extra_labels" {
+  description = "Labels, besides self-hosted, class:<name> and image:<ref>, that this fleet serves and gives its runners."
+  type        = list(string)
+  default     = []
+}
+
+################################################################################
+# Fleet (from the ecs-fleet module)
+################################################################################
+
+variable "runner_class_sizes" {
+  description = "Runner classes: name => { cpu, memory }, written to the class-sizes SSM parameter."
+  type = map(object({
+    cpu    = number
+    memory = number
+  }))
+}
+
+variable "default_class" {
+  description = "Class of jobs without a class:<name> label (null: the smallest class)."
+  type        = string
+  default     = null
+}
+
+variable "cluster_name" {
+  description = "Name of the ECS cluster runners start in."
+  type        = string
+}
+
+variable "cluster_arn" {
+  description = "ARN of that cluster (RunTask is only allowed there)."
+  type        = string
+}
+
+variable "task_role_arn" {
+  description = "Task role of the runner containers (PassRole target)."
+  type        = string
+}
+
+variable "task_execution_role_arn" {
+  description = "Task execution role of the runner tasks (PassRole target)."
+  type        = string
+}
+
+variable "ecr_repository_url" {
+  description = "URL of the ECR repository of runner images."
+  type        = string
+}
+
+variable "ecr_repository_arn" {
+  description = "ARN of that repository (the control plane checks which image tags exist)."
+  type        = string
+}
+
+variable "runner_image" {
+  description = "Image the class task definitions run."
+  type        = string
+}
+
+variable "runner_log_group_name" {
+  description = "CloudWatch log group of the runner containers."
+  type        = string
+}
+
+variable "subnet_ids" {
+  description = "Subnets of the runner tasks."
+  type        = list(string)
+}
+
+variable "security_groups" {
+  description = "Security groups of the runner tasks."
+  type        = list(string)
+}
+
+variable "assign_public_ip" {
+  description = "Give runner tasks a public IP (needed in public subnets without a NAT gateway)."
+  type        = bool
+  default     = false
+}
+
+variable "capacity_strategy" {
+  description = "Where runners run: FARGATE, FARGATE_SPOT, or spotPreferred (Spot, falling back to FARGATE when Spot has no capacity)."
+  type        = string
+  default     = "FARGATE"
+
+  validation {
+    condition     = contains(["FARGATE", "FARGATE_SPOT", "spotPreferred"], var.capacity_strategy)
+    error_message = "capacity_strategy must be FARGATE, FARGATE_SPOT or spotPreferred."
+  }
+}
+
+variable "runner_timeout_minutes" {
+  description = "The cleanup stops a runner task that has run this long."
+  type        = number
+  default     = 360
+}
+
+variable "runner_idle_minutes" {
+  description = "The cleanup stops a runner that has not taken a job after this many minutes."
+  type        = number
+  default     = 15
+}
+
+variable "default_base_image" {
+  description = "Base image of the default runner image."
+  type        = string
+  default     = "public.ecr.aws/docker/library/ubuntu:22.04"
+}
+
+variable "image_build_project_name" {
+  description = "CodeBuild project of image builds (null: image builds are off)."
+  type        = string
+  default     = null
+}
+
+################################################################################
+# Control plane
+################################################################################
+
+variable "event_bus_name" {
+  description = "Name of the EventBridge bus for GitHub webhook events (null: `<prefix>-events`)."
+  type        = string
+  default     = null
+}
+
+variable "cleanup_interval_minutes" {
+  description = "How often the cleanup (reaper) runs."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.cleanup_interval_minutes >= 1 && var.cleanup_interval_minutes <= 60 && floor(var.cleanup_interval_minutes) == var.cleanup_interval_minutes
+    error_message = "cleanup_interval_minutes must be a whole number from 1 to 60."
+  }
+}
+
+variable "lambda_zip_path" {
+  description = "Path of the control-plane Lambda zip (scripts/build_lambda.py)."
+  type        = string
+}
+
+variable "lambda_source_code_hash" {
+  description = "Hash that changes when the Lambda's code changes (base64 SHA-256); a change updates the function code."
+  type        = string
+}
+
+variable "lambda_timeout" {
+  description = "Timeout of the control-plane Lambda, in seconds."
+  type        = number
+  default     = 120
+
+  validation {
+    condition     = var.lambda_timeout >= 10 && var.lambda_timeout <= 900
+    error_message = "lambda_timeout must be between 10 and 900 seconds."
+  }
+}
+
+variable "lambda_memory_size" {
+  description = "Memory of the control-plane Lambda, in MiB."
+  type        = number
+  default     = 256
+
+  validation {
+    condition     = var.lambda_memory_size >= 128 && var.lambda_memory_size <= 10240
+    error_message = "lambda_memory_size must be between 128 and 10240 MiB."
+  }
+}
+
+variable "lambda_reserved_concurrency" {
+  description = "Reserved concurrency of the control-plane Lambda (null: unreserved)."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.lambda_reserved_concurrency == null || try(var.lambda_reserved_concurrency >= 1, false)
+    error_message = "lambda_reserved_concurrency must be null or >= 1 (0 would stop the control plane)."
+  }
+}
+
+variable "log_level" {
+  description = "Log level of the control-plane Lambda."
+  type        = string
+  default     = "INFO"
+
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARNING", "ERROR"], var.log_level)
+    error_message = "log_level must be DEBUG, INFO, WARNING or ERROR."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Retention of the Lambda's (and the API's access) log group, in days."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a CloudWatch Logs retention value: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653."
+  }
+}
+
+variable "api_access_logs_enabled" {
+  description = "Write API Gateway access logs. Needs the account's API Gateway CloudWatch role (aws_api_gateway_account) to be set up."
+  type        = bool
+  default     = false
+}
+
+variable "api_throttling_rate_limit" {
+  description = "Steady-state requests per second the webhook endpoint accepts."
+  type        = number
+  default     = 50
+}
+
+variable "api_throttling_burst_limit" {
+  description = "Burst of requests the webhook endpoint accepts."
+  type        = number
+  default     = 100
+}
+
+variable "tags" {
+  description = "Tags for every resource of this module."
+  type        = map(string)
+  default     = {}
+}

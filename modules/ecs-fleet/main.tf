@@ -1,0 +1,247 @@
+# The runner fleet: an ECS cluster on Fargate, one task definition per runner class, the two
+# task roles, the runner log group and the ECR repository of runner images. Tasks are started
+# by the control plane (RunTask), one per job; nothing here runs on its own.
+
+data "aws_region" "current" {}
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+
+locals {
+  region     = data.aws_region.current.id
+  account_id = data.aws_caller_identity.current.account_id
+  partition  = data.aws_partition.current.partition
+
+  runner_log_group = "/aws/ecs/${var.name_prefix}"
+  runner_image     = "${aws_ecr_repository.runner.repository_url}:${var.runner_image_tag}"
+  # Every JIT runner config lives here, one SecureString per runner (docs/CONTRACTS.md).
+  jit_parameter_arn = "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter/${var.name_prefix}/jit/*"
+}
+
+################################################################################
+# Cluster
+################################################################################
+
+resource "aws_ecs_cluster" "this" {
+  name = var.name_prefix
+
+  setting {
+    name  = "containerInsights"
+    value = var.container_insights
+  }
+
+  tags = var.tags
+}
+
+resource "aws_ecs_cluster_capacity_providers" "this" {
+  cluster_name       = aws_ecs_cluster.this.name
+  capacity_providers = ["FARGATE", "FARGATE_SPOT"]
+
+  # The control plane passes its own strategy on every RunTask (capacity_strategy); this
+  # default only applies to tasks started by hand.
+  default_capacity_provider_strategy {
+    capacity_provider = "FARGATE"
+    weight            = 1
+  }
+}
+
+resource "aws_cloudwatch_log_group" "runner" {
+  # checkov:skip=CKV_AWS_158: encrypted with the CloudWatch Logs service key; a customer key needs a key policy for the logs service
+  # checkov:skip=CKV_AWS_338: retention is the user's choice (log_retention_days, default 30 days)
+  name              = local.runner_log_group
+  retention_in_days = var.log_retention_days
+
+  tags = var.tags
+}
+
+################################################################################
+# ECR repository of runner images
+################################################################################
+
+resource "aws_ecr_repository" "runner" {
+  # checkov:skip=CKV_AWS_136: AES-256 server-side encryption; a customer KMS key adds cost and a key policy for no gain here
+  name                 = "${var.name_prefix}-runner"
+  image_tag_mutability = "IMMUTABLE"
+  force_delete         = var.ecr_force_delete
+
+  image_scanning_configuration {
+    scan_on_push = true
+  }
+
+  encryption_configuration {
+    encryption_type = "AES256"
+  }
+
+  tags = var.tags
+}
+
+resource "aws_ecr_lifecycle_policy" "runner" {
+  repository = aws_ecr_repository.runner.name
+  policy = jsonencode({
+    rules = [
+      {
+        rulePriority = 1
+        description  = "Expire untagged images after a day"
+        selection = {
+          tagStatus   = "untagged"
+          countType   = "sinceImagePushed"
+          countUnit   = "days"
+          countNumber = 1
+        }
+        action = { type = "expire" }
+      },
+      {
+        rulePriority = 2
+        description  = "Keep the ${var.ecr_max_image_count} most recent images"
+        selection = {
+          tagStatus   = "any"
+          countType   = "imageCountMoreThan"
+          countNumber = var.ecr_max_image_count
+        }
+        action = { type = "expire" }
+      },
+    ]
+  })
+}
+
+################################################################################
+# Task roles
+################################################################################
+
+data "aws_iam_policy_document" "ecs_tasks_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["ecs-tasks.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+# Execution role: what ECS itself needs to start a runner (pull the image, ship logs).
+resource "aws_iam_role" "execution" {
+  name               = "${var.name_prefix}-task-execution"
+  description        = "ECS pulls runner images and writes runner logs for ${var.name_prefix}"
+  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+
+  tags = var.tags
+}
+
+data "aws_iam_policy_document" "execution" {
+  statement {
+    sid = "EcrAuth"
+    # ecr:GetAuthorizationToken has no resource-level permissions: it only returns a registry login.
+    actions   = ["ecr:GetAuthorizationToken"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "PullRunnerImages"
+    actions   = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
+    resources = [aws_ecr_repository.runner.arn]
+  }
+
+  statement {
+    sid       = "RunnerLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.runner.arn}:*"]
+  }
+}
+
+resource "aws_iam_role_policy" "execution" {
+  name   = "pull-and-log"
+  role   = aws_iam_role.execution.id
+  policy = data.aws_iam_policy_document.execution.json
+}
+
+# Task role: what the runner container (and so every job step) may do. Keep it minimal.
+resource "aws_iam_role" "task" {
+  name               = "${var.name_prefix}-task"
+  description        = "Runner containers of ${var.name_prefix}: read and delete their one-shot JIT config, ECS Exec"
+  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+
+  tags = var.tags
+}
+
+data "aws_iam_policy_document" "task" {
+  # checkov:skip=CKV_AWS_111: ssmmessages channel actions have no resource-level permissions (ECS Exec)
+  # checkov:skip=CKV_AWS_356: ssmmessages channel actions have no resource-level permissions (ECS Exec)
+  statement {
+    sid = "OneShotJitConfig"
+    # The entrypoint reads its config, then deletes it (runner/entrypoint.sh).
+    actions   = ["ssm:GetParameter", "ssm:DeleteParameter"]
+    resources = [local.jit_parameter_arn]
+  }
+
+  statement {
+    sid = "EcsExec"
+    # ECS Exec's session channels; ssmmessages has no resource-level permissions.
+    actions = [
+      "ssmmessages:CreateControlChannel",
+      "ssmmessages:CreateDataChannel",
+      "ssmmessages:OpenControlChannel",
+      "ssmmessages:OpenDataChannel",
+    ]
+    resources = ["*"]
+  }
+}
+
+resource "aws_iam_role_policy" "task" {
+  name   = "jit-config-and-exec"
+  role   = aws_iam_role.task.id
+  policy = data.aws_iam_policy_document.task.json
+}
+
+################################################################################
+# One task definition per runner class (docs/CONTRACTS.md "Runner task definitions")
+################################################################################
+
+resource "aws_ecs_task_definition" "runner" {
+  # checkov:skip=CKV_AWS_336: jobs write to their workspace and tool caches on the root filesystem
+  for_each = var.runner_class_sizes
+
+  family                   = "${var.name_prefix}-${each.key}"
+  requires_compatibilities = ["FARGATE"]
+  network_mode             = "awsvpc"
+  cpu                      = each.value.cpu
+  memory                   = each.value.memory
+  execution_role_arn       = aws_iam_role.execution.arn
+  task_role_arn            = aws_iam_role.task.arn
+
+  runtime_platform {
+    operating_system_family = "LINUX"
+    cpu_architecture        = "X86_64"
+  }
+
+  container_definitions = jsonencode([
+    {
+      name      = "runner"
+      image     = local.runner_image
+      essential = true
+      # The task's memory again at container level: Fargate accepts it, moto's RunTask needs it.
+      memory = each.value.memory
+      # Only the region: the JIT config parameter comes as a RunTask override, no secret here.
+      environment = [{ name = "AWS_REGION", value = local.region }]
+      # The Fargate maximum: the two-minute Spot warning, time for the runner to cancel a job.
+      stopTimeout = 120
+      # tini as PID 1 forwards SIGTERM to the runner and reaps processes jobs leave behind.
+      linuxParameters = { initProcessEnabled = true }
+      logConfiguration = {
+        logDriver = "awslogs"
+        options = {
+          awslogs-group         = aws_cloudwatch_log_group.runner.name
+          awslogs-region        = local.region
+          awslogs-stream-prefix = "runner"
+        }
+      }
+    }
+  ])
+
+  tags = merge(var.tags, { "runner-class" = each.key })
+}

@@ -1,0 +1,59 @@
+output "cluster_name" {
+  description = "Name of the ECS cluster."
+  value       = aws_ecs_cluster.this.name
+}
+
+output "cluster_arn" {
+  description = "ARN of the ECS cluster."
+  value       = aws_ecs_cluster.this.arn
+}
+
+output "task_definition_arns" {
+  description = "Class name => ARN (with revision) of its runner task definition."
+  value       = { for class, definition in aws_ecs_task_definition.runner : class => definition.arn }
+}
+
+output "task_definition_families" {
+  description = "Class name => task definition family (`<prefix>-<class>`)."
+  value       = { for class, definition in aws_ecs_task_definition.runner : class => definition.family }
+}
+
+output "runner_image" {
+  description = "Image (repository URL and tag) the class task definitions run."
+  value       = local.runner_image
+}
+
+output "ecr_repository_name" {
+  description = "Name of the ECR repository of runner images."
+  value       = aws_ecr_repository.runner.name
+}
+
+output "ecr_repository_url" {
+  description = "URL of the ECR repository of runner images."
+  value       = aws_ecr_repository.runner.repository_url
+}
+
+output "ecr_repository_arn" {
+  description = "ARN of the ECR repository of runner images."
+  value       = aws_ecr_repository.runner.arn
+}
+
+output "task_role_arn" {
+  description = "ARN of the runner containers' task role."
+  value       = aws_iam_role.task.arn
+}
+
+output "task_execution_role_arn" {
+  description = "ARN of the task execution role (image pull, logs)."
+  value       = aws_iam_role.execution.arn
+}
+
+output "runner_log_group_name" {
+  description = "CloudWatch log group of the runner containers."
+  value       = aws_cloudwatch_log_group.runner.name
+}
+
+output "runner_log_group_arn" {
+  description = "ARN of the runner log group."
+  value       = aws_cloudwatch_log_group.runner.arn
+}

@@ -1,0 +1,29 @@
+output "project_name" {
+  description = "Name of the CodeBuild project."
+  value       = aws_codebuild_project.this.name
+}
+
+output "project_arn" {
+  description = "ARN of the CodeBuild project."
+  value       = aws_codebuild_project.this.arn
+}
+
+output "role_arn" {
+  description = "ARN of the build role."
+  value       = aws_iam_role.build.arn
+}
+
+output "build_context_bucket" {
+  description = "Bucket holding the build context."
+  value       = aws_s3_bucket.context.id
+}
+
+output "build_context_location" {
+  description = "The project's S3 source location (`<bucket>/runner/`)."
+  value       = aws_codebuild_project.this.source[0].location
+}
+
+output "log_group_name" {
+  description = "CloudWatch log group of the builds."
+  value       = aws_cloudwatch_log_group.build.name
+}

@@ -1,0 +1,153 @@
+"""`ecsrunner runners details`: every stored field, the status timeline, the live ECS task."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.cli.conftest import Cli, advance, queue
+from tests.control_plane.harness import Fleet
+
+
+def value(text: str, key: str) -> str:
+    """The value of a `key  value` line of the details output."""
+    for line in text.splitlines():
+        found, _, rest = line.partition(" ")
+        if found == key:
+            return rest.strip()
+    raise AssertionError(f"no {key} line in:\n{text}")
+
+
+@pytest.mark.usefixtures("held_tasks")
+def test_a_busy_runner_with_its_running_task(fleet: Fleet, run: Cli) -> None:
+    job_id = queue(fleet, labels=("self-hosted", "class:medium"))
+    advance(fleet, job_id, "busy")
+    record = fleet.record(job_id)
+    name = fleet.runner_name(job_id)
+
+    result = run("runners", "details", name)
+
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    for field in record:  # every stored field is shown
+        if field not in ("history", "created_at", "updated_at", "labels"):
+            assert value(text, field) == str(record[field]), field
+    assert value(text, "created_at").startswith(f"{record['created_at']} (")
+    assert value(text, "labels") == "self-hosted, class:medium"
+    timeline = text.split("Timeline\n", 1)[1].split("\n\n", 1)[0].splitlines()[2:]
+    assert [line.split()[0] for line in timeline] == ["pending", "starting", "running", "busy"]
+    assert [line.split()[1] for line in timeline] == [e["at"] for e in record["history"]]
+    live = text.split("ECS task\n", 1)[1]
+    assert value(live, "last_status") == "RUNNING"
+    assert value(live, "desired_status") == "RUNNING"
+    assert value(live, "capacity_provider") == "FARGATE"
+
+    by_id = run.json("runners", "details", str(job_id))
+    assert by_id == run.json("runners", "details", name)
+    assert set(by_id) == {"runner", "task", "task_error"}
+    assert by_id["runner"]["history"] == record["history"]
+    assert by_id["runner"]["status"] == "busy"
+    assert by_id["runner"]["cpu"] == 1024  # DynamoDB numbers as JSON numbers
+    assert by_id["task"]["task_arn"] == record["task_arn"]
+    assert by_id["task"]["last_status"] == "RUNNING"
+    assert by_id["task_error"] is None
+
+
+def test_a_stopped_task_shows_its_stop_reason_and_exit_code(fleet: Fleet, run: Cli) -> None:
+    job_id = queue(fleet)
+    advance(fleet, job_id, "busy")
+    task_arn = fleet.record(job_id)["task_arn"]
+    # moto keeps no exit codes: ECS's answer for a task stopped by a Spot interruption
+    fleet.ecs_proxy.add(
+        {
+            "operation": "DescribeTasks",
+            "status": 200,
+            "body_contains": task_arn,
+            "body": {
+                "tasks": [
+                    {
+                        "taskArn": task_arn,
+                        "clusterArn": task_arn.replace(":task/", ":cluster/").rsplit("/", 1)[0],
+                        "lastStatus": "STOPPED",
+                        "desiredStatus": "STOPPED",
+                        "stopCode": "SpotInterruption",
+                        "stoppedReason": "Your Spot Task was interrupted.",
+                        "capacityProviderName": "FARGATE_SPOT",
+                        "cpu": "512",
+                        "memory": "1024",
+                        "startedAt": 1_790_000_000.0,
+                        "stoppedAt": 1_790_000_125.5,
+                        "containers": [
+                            {"name": "runner", "lastStatus": "STOPPED", "exitCode": 143}
+                        ],
+                    }
+                ],
+                "failures": [],
+            },
+        }
+    )
+
+    details = run.json("runners", "details", str(job_id))
+
+    assert details["task"] == {
+        "task_arn": task_arn,
+        "last_status": "STOPPED",
+        "desired_status": "STOPPED",
+        "stop_code": "SpotInterruption",
+        "stopped_reason": "Your Spot Task was interrupted.",
+        "container_status": "STOPPED",
+        "exit_code": 143,
+        "capacity_provider": "FARGATE_SPOT",
+        "cpu": "512",
+        "memory": "1024",
+        "created_at": None,
+        "started_at": "2026-09-21T14:13:20.000Z",
+        "stopped_at": "2026-09-21T14:15:25.500Z",
+    }
+
+
+def test_a_task_ecs_no_longer_knows(fleet: Fleet, run: Cli) -> None:
+    job_id = queue(fleet)
+    task_arn = fleet.record(job_id)["task_arn"]
+    fleet.ecs_proxy.add(
+        {
+            "operation": "DescribeTasks",
+            "status": 200,
+            "count": 2,
+            "body": {"tasks": [], "failures": [{"arn": task_arn, "reason": "MISSING"}]},
+        }
+    )
+
+    result = run("runners", "details", str(job_id))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.rstrip().endswith(
+        f"{task_arn.rsplit('/', 1)[1]}: ECS no longer knows this task"
+    )
+    assert run.json("runners", "details", str(job_id))["task"] is None
+
+
+def test_a_rejected_job_has_no_task(fleet: Fleet, run: Cli) -> None:
+    job_id = queue(fleet, labels=("self-hosted", "class:huge"))
+    result = run("runners", "details", fleet.runner_name(job_id))
+    assert result.exit_code == 0, result.output
+    assert value(result.stdout, "reason").startswith("unknown class 'huge'")
+    assert result.stdout.rstrip().endswith("ECS task\nno task was started")
+    details = json.loads(run("runners", "details", str(job_id), "-o", "json").stdout)
+    assert (details["runner"]["status"], details["task"]) == ("rejected", None)
+    assert not fleet.ecs_proxy.requests("DescribeTasks")  # nothing to ask ECS
+
+
+def test_an_unknown_runner(fleet: Fleet, run: Cli) -> None:
+    result = run("runners", "details", f"{fleet.prefix}-424242")
+    assert result.exit_code == 1
+    assert result.stderr == f"error: no runner {fleet.prefix}-424242 in table {fleet.prefix}-state\n"
+
+
+def test_a_name_that_is_not_this_fleets(fleet: Fleet, run: Cli) -> None:
+    result = run("runners", "details", "other-fleet-123")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: 'other-fleet-123' is not a runner of this fleet: give its name "
+        f"({fleet.prefix}-<job id>) or its job id\n"
+    )

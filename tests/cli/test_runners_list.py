@@ -1,0 +1,167 @@
+"""`ecsrunner runners list`: newest first from the by-kind-created index, filters, limit,
+pagination across DynamoDB pages, and the JSON shape."""
+
+from __future__ import annotations
+
+import pytest
+
+from ecsrunner.records import PAGE_SIZE, SUMMARY_FIELDS
+from local_mode.fault_proxy import FaultProxy
+from tests.cli.conftest import Cli, advance, queue
+from tests.control_plane.harness import OWNER, REPO, Fleet
+
+OTHER_REPO = f"{OWNER}/Other-Repo"
+
+
+def names(listing: dict) -> list[str]:
+    return [runner["runner_name"] for runner in listing["runners"]]
+
+
+def test_the_table_shows_every_runner_newest_first(fleet: Fleet, run: Cli) -> None:
+    small = queue(fleet)
+    medium = queue(fleet, labels=("self-hosted", "class:medium"))
+    rejected = queue(fleet, labels=("self-hosted", "class:huge"))
+    advance(fleet, medium, "busy")
+
+    result = run("runners", "list")
+
+    assert result.exit_code == 0, result.output
+    header, rule, *rows = result.stdout.splitlines()
+    assert header.split() == ["RUNNER", "STATUS", "CLASS", "REPOSITORY", "JOB", "AGE", "TASK"]
+    assert set(rule) == {"-", " "}
+    expected = [
+        (rejected, "rejected", "huge", "-"),
+        (medium, "busy", "medium", fleet.record(medium)["task_arn"].rsplit("/", 1)[1]),
+        (small, "starting", "small", fleet.record(small)["task_arn"].rsplit("/", 1)[1]),
+    ]
+    assert len(rows) == len(expected)
+    for row, (job_id, status, class_name, task) in zip(rows, expected, strict=True):
+        cells = row.split()
+        assert cells[:4] == [fleet.runner_name(job_id), status, class_name, REPO]
+        assert " ".join(cells[4:7]) == "CI / build"  # workflow / job
+        assert cells[7].endswith("s")  # an age, seconds old
+        assert cells[8] == task
+
+
+def test_json_has_every_documented_field_and_iso_times(fleet: Fleet, run: Cli) -> None:
+    job_id = queue(fleet, labels=("self-hosted", "class:large"))
+    advance(fleet, job_id, "completed", conclusion="failure")
+
+    listing = run.json("runners", "list")
+
+    assert set(listing) == {"runners", "truncated"}
+    assert listing["truncated"] is False
+    (runner,) = listing["runners"]
+    assert tuple(runner) == SUMMARY_FIELDS
+    record = fleet.record(job_id)
+    assert runner == {
+        **dict.fromkeys(SUMMARY_FIELDS),
+        "runner_name": fleet.runner_name(job_id),
+        "job_id": job_id,
+        "status": "completed",
+        "class_name": "large",
+        "cpu": 2048,
+        "memory": 4096,
+        "repository": REPO,
+        "workflow_name": "CI",
+        "job_name": "build",
+        "run_id": int(record["run_id"]),
+        "run_attempt": 1,
+        "labels": ["self-hosted", "class:large"],
+        "task_arn": record["task_arn"],
+        "capacity_provider": "FARGATE",
+        "conclusion": "failure",
+        "created_at": record["created_at"],
+        "updated_at": record["updated_at"],
+    }
+    assert runner["created_at"].endswith("Z") and "T" in runner["created_at"]
+
+
+@pytest.fixture
+def mixed(fleet: Fleet, monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Runners of two repositories of an org-scoped fleet, in several statuses and classes."""
+    monkeypatch.setenv("GITHUB_SCOPE", "org")
+    jobs = {
+        "done": queue(fleet),  # Hello-World, small → completed
+        "busy": queue(fleet, labels=("self-hosted", "class:large"), repository=OTHER_REPO),
+        "starting": queue(fleet, repository=OTHER_REPO),
+        "rejected": queue(fleet, labels=("self-hosted", "class:huge")),
+    }
+    advance(fleet, jobs["done"], "completed")
+    advance(fleet, jobs["busy"], "busy")
+    return jobs
+
+
+FILTERS = [
+    ((), ["rejected", "starting", "busy", "done"]),
+    (("--status", "completed"), ["done"]),
+    (("--status", "busy", "--status", "completed"), ["busy", "done"]),
+    (("--status", "active"), ["starting", "busy"]),
+    (("--repo", OTHER_REPO.upper()), ["starting", "busy"]),  # GitHub: case-insensitive
+    (("--repo", REPO), ["rejected", "done"]),
+    (("--class", "LARGE"), ["busy"]),
+    (("--class", "small", "--repo", OTHER_REPO), ["starting"]),
+    (("--status", "active", "--class", "huge"), []),
+    (("--since", "1h"), ["rejected", "starting", "busy", "done"]),
+    (("--since", "2999-01-01"), []),
+    (("--limit", "2"), ["rejected", "starting"]),
+]
+
+
+def test_filters(fleet: Fleet, run: Cli, mixed: dict[str, int]) -> None:
+    for args, expected in FILTERS:  # one fleet for all cases: the records are the same
+        listing = run.json("runners", "list", *args)
+        assert names(listing) == [fleet.runner_name(mixed[key]) for key in expected], args
+
+
+def test_since_a_moment_keeps_what_was_created_from_then_on(
+    fleet: Fleet, run: Cli, mixed: dict[str, int]
+) -> None:
+    since = fleet.record(mixed["busy"])["created_at"]
+    listing = run.json("runners", "list", "--since", since)
+    expected = ["rejected", "starting", "busy"]
+    assert names(listing) == [fleet.runner_name(mixed[key]) for key in expected]
+
+
+def test_more_runners_than_one_page(
+    fleet: Fleet, run: Cli, dynamodb_proxy: FaultProxy
+) -> None:
+    count = PAGE_SIZE + 30
+    for _ in range(count):
+        queue(fleet, labels=("self-hosted", "class:huge"))  # rejected: a record, no task
+    stored = sorted(fleet.records(), key=lambda r: r["created_at"], reverse=True)
+    env = {"AWS_ENDPOINT_URL_DYNAMODB": dynamodb_proxy.url}
+
+    everything = run.json("runners", "list", "--limit", "0", env=env)
+
+    assert len(everything["runners"]) == count and everything["truncated"] is False
+    assert set(names(everything)) == {r["runner_name"] for r in stored}
+    created = [r["created_at"] for r in everything["runners"]]
+    assert created == sorted(created, reverse=True)  # newest first, across pages
+    queries = dynamodb_proxy.requests("Query")
+    assert len(queries) == 2  # 130 records: two pages of the index, no scan
+    assert not dynamodb_proxy.requests("Scan")
+    for query in queries:
+        assert query["body"]["IndexName"] == "by-kind-created"
+        assert query["body"]["ScanIndexForward"] is False
+    assert "ExclusiveStartKey" not in queries[0]["body"]
+    assert "ExclusiveStartKey" in queries[1]["body"]
+
+    dynamodb_proxy.reset()
+    first = run("runners", "list", "--limit", "120", env=env)
+    assert sum(fleet.prefix in line for line in first.stdout.splitlines()) == 120
+    assert first.stdout.rstrip().endswith(
+        "(120 shown; more match: raise --limit or narrow the filters)"
+    )
+    assert run.json("runners", "list", "--limit", "120")["truncated"] is True
+
+    dynamodb_proxy.reset()
+    top = run.json("runners", "list", "--limit", "5", env=env)
+    assert names(top) == names(everything)[:5]
+    assert len(dynamodb_proxy.requests("Query")) == 1  # enough found: no further page read
+
+
+def test_nothing_to_list(run: Cli) -> None:
+    result = run("runners", "list")
+    assert (result.exit_code, result.stdout) == (0, "no runners match\n")
+    assert run.json("runners", "list") == {"runners": [], "truncated": False}

@@ -1,0 +1,176 @@
+"""Status transitions after launch, from workflow_job webhooks and ECS Task State Change events,
+in order, out of order and repeated: the status never moves backwards."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.control_plane.harness import Fleet, job_payload, task_state_change
+
+
+def launch(fleet: Fleet, **kwargs) -> tuple[int, str, str]:
+    payload = job_payload(labels=["self-hosted"], **kwargs)
+    job_id = payload["workflow_job"]["id"]
+    task_arn = fleet.deliver(payload)["task_arn"]
+    return job_id, fleet.runner_name(job_id), task_arn
+
+
+def job_event(fleet: Fleet, action: str, job_id: int, runner: str | None, **fields) -> dict:
+    payload = job_payload(
+        action, labels=["self-hosted"], job_id=job_id, runner_name=runner, **fields
+    )
+    return fleet.deliver(payload)
+
+
+def statuses(fleet: Fleet, job_id: int) -> list[str]:
+    return [entry["status"] for entry in fleet.record(job_id)["history"]]
+
+
+def test_in_order(fleet: Fleet) -> None:
+    job_id, name, task_arn = launch(fleet)
+    fleet.invoke(task_state_change(fleet, task_arn, "PROVISIONING"))
+    fleet.invoke(task_state_change(fleet, task_arn, "RUNNING"))
+    job_event(fleet, "in_progress", job_id, name, runner_id=1)
+    job_event(fleet, "completed", job_id, name, conclusion="success")
+    result = fleet.invoke(
+        task_state_change(
+            fleet,
+            task_arn,
+            "STOPPED",
+            exit_code=0,
+            stopCode="EssentialContainerExited",
+            stoppedReason="Essential container in task exited",
+        )
+    )
+    assert result == {"result": "unchanged", "status": "completed"}
+
+    record = fleet.record(job_id)
+    assert statuses(fleet, job_id) == ["pending", "starting", "running", "busy", "completed"]
+    assert record["status"] == "completed"
+    assert record["conclusion"] == "success"
+    assert record["exit_code"] == 0  # the late STOPPED event still left its facts
+    assert record["stop_reason"] == "EssentialContainerExited: Essential container in task exited"
+    assert all(entry["at"] for entry in record["history"])
+
+
+def test_out_of_order_and_repeated_events_never_move_backwards(fleet: Fleet) -> None:
+    job_id, name, task_arn = launch(fleet)
+    assert job_event(fleet, "completed", job_id, name, conclusion="failure")["result"] == "moved"
+    assert job_event(fleet, "in_progress", job_id, name)["result"] == "unchanged"
+    assert fleet.invoke(task_state_change(fleet, task_arn, "RUNNING"))["result"] == "unchanged"
+    assert job_event(fleet, "completed", job_id, name, conclusion="failure")["result"] == (
+        "unchanged"
+    )
+
+    record = fleet.record(job_id)
+    assert record["status"] == "completed"
+    assert record["conclusion"] == "failure"  # the runner finished; the job failed
+    assert statuses(fleet, job_id) == ["pending", "starting", "completed"]
+
+
+def test_duplicate_events_add_no_history(fleet: Fleet) -> None:
+    job_id, _, task_arn = launch(fleet)
+    running = task_state_change(fleet, task_arn, "RUNNING")
+    assert fleet.invoke(running)["result"] == "moved"
+    assert fleet.invoke(running)["result"] == "unchanged"
+    assert fleet.invoke(task_state_change(fleet, task_arn, "PENDING"))["result"] == "unchanged"
+    assert statuses(fleet, job_id) == ["pending", "starting", "running"]
+
+
+def test_busy_before_running(fleet: Fleet) -> None:
+    job_id, name, task_arn = launch(fleet)
+    job_event(fleet, "in_progress", job_id, name)
+    fleet.invoke(task_state_change(fleet, task_arn, "RUNNING"))
+    assert fleet.record(job_id)["status"] == "busy"
+
+
+@pytest.mark.parametrize(
+    ("exit_code", "stop_code", "status"),
+    [
+        (0, "EssentialContainerExited", "completed"),
+        (1, "EssentialContainerExited", "failed"),
+        (3, "EssentialContainerExited", "failed"),  # entrypoint: JIT parameter missing
+        (None, "TaskFailedToStart", "failed"),
+        (143, "UserInitiated", "stopped"),
+        (143, "SpotInterruption", "stopped"),
+    ],
+)
+def test_a_stopped_task_ends_the_runner(
+    fleet: Fleet, exit_code: int | None, stop_code: str, status: str
+) -> None:
+    job_id, _, task_arn = launch(fleet)
+    fleet.invoke(task_state_change(fleet, task_arn, "RUNNING"))
+    fleet.invoke(
+        task_state_change(
+            fleet, task_arn, "STOPPED", exit_code=exit_code, stopCode=stop_code, stoppedReason="x"
+        )
+    )
+    record = fleet.record(job_id)
+    assert record["status"] == status
+    assert record.get("exit_code") == exit_code
+    assert record["stop_reason"] == f"{stop_code}: x"
+
+
+def test_the_completed_webhook_after_a_failed_task_keeps_failed(fleet: Fleet) -> None:
+    job_id, name, task_arn = launch(fleet)
+    fleet.invoke(task_state_change(fleet, task_arn, "STOPPED", exit_code=1))
+    job_event(fleet, "completed", job_id, name, conclusion="cancelled")
+    record = fleet.record(job_id)
+    assert (record["status"], record["conclusion"]) == ("failed", "cancelled")
+
+
+def test_a_runner_that_took_another_job_records_which(fleet: Fleet) -> None:
+    # GitHub gives a queued job to any idle runner with matching labels
+    job_a, runner_a, _ = launch(fleet)
+    job_b, _, _ = launch(fleet)
+    job_event(fleet, "in_progress", job_b, runner_a)
+    record_a, record_b = fleet.record(job_a), fleet.record(job_b)
+    assert (record_a["status"], record_a["served_job_id"]) == ("busy", job_b)
+    assert record_b["status"] == "starting"
+
+
+@pytest.mark.parametrize("runner", [None, "GitHub Actions 5", "other-fleet-123"])
+def test_events_of_runners_that_are_not_ours_change_nothing(
+    fleet: Fleet, runner: str | None
+) -> None:
+    job_id, _, _ = launch(fleet)
+    before = fleet.record(job_id)
+    assert job_event(fleet, "completed", job_id, runner, conclusion="success")["result"] == (
+        "ignored"
+    )
+    assert fleet.record(job_id) == before
+
+
+def test_an_ecs_event_of_another_cluster_or_task_changes_nothing(fleet: Fleet) -> None:
+    job_id, _, task_arn = launch(fleet)
+    before = fleet.record(job_id)
+    other_cluster = task_state_change(
+        fleet, task_arn, "STOPPED", exit_code=1, clusterArn="arn:aws:ecs:us-east-1:1:cluster/x"
+    )
+    assert fleet.invoke(other_cluster)["result"] == "ignored"
+    other_task = task_state_change(
+        fleet,
+        task_arn,
+        "STOPPED",
+        exit_code=1,
+        taskArn=task_arn.rsplit("/", 1)[0] + "/0000000000000000",
+    )
+    assert fleet.invoke(other_task)["result"] == "unchanged"
+    not_ours = task_state_change(fleet, task_arn, "STOPPED", exit_code=1, startedBy="someone")
+    assert fleet.invoke(not_ours)["result"] == "ignored"
+    assert fleet.record(job_id) == before
+
+
+def test_an_event_for_a_job_without_record_is_ignored(fleet: Fleet) -> None:
+    ghost = 987654321
+    result = job_event(fleet, "in_progress", ghost, fleet.runner_name(ghost))
+    assert result == {"result": "ignored", "reason": "no record"}
+    assert fleet.records() == []
+
+
+def test_rejected_jobs_stay_rejected(fleet: Fleet) -> None:
+    payload = job_payload(labels=["self-hosted", "class:nope"])
+    job_id = payload["workflow_job"]["id"]
+    fleet.deliver(payload)
+    job_event(fleet, "completed", job_id, fleet.runner_name(job_id), conclusion="cancelled")
+    assert fleet.record(job_id)["status"] == "rejected"

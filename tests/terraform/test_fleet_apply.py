@@ -1,0 +1,676 @@
+"""The module applied to the emulator with every optional part on (tests/terraform/fleet):
+what exists afterwards, as AWS reports it. One apply per session (pytest-terraform)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import re
+import subprocess
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytest_terraform import terraform
+
+from tests.terraform.tfharness import REPO_ROOT, TERRAFORM, Emulator, terraform_env
+
+PREFIX = "tf-test"
+CLASSES = {
+    "tiny": {"cpu": 256, "memory": 512},
+    "small": {"cpu": 512, "memory": 1024},
+    "medium": {"cpu": 1024, "memory": 3072},
+    "xlarge": {"cpu": 4096, "memory": 16384},
+}
+TAGS = {"team": "ci", "cost-center": "42"}
+WEBHOOK_SECRET = "tf-test-webhook-secret-0123456789"  # as in fleet/main.tf
+ACCOUNT = "123456789012"  # moto's
+# Actions without resource-level permissions: the only ones allowed on "*".
+NO_RESOURCE_LEVEL = {
+    "ecr:GetAuthorizationToken",
+    "ecs:DescribeTaskDefinition",
+    "ecs:RegisterTaskDefinition",
+    "ecs:ListTasks",  # authorizes on container instances, which Fargate has none of
+    "ssmmessages:CreateControlChannel",
+    "ssmmessages:CreateDataChannel",
+    "ssmmessages:OpenControlChannel",
+    "ssmmessages:OpenDataChannel",
+}
+
+LAMBDA_ADDRESS = "module.fleet.module.control_plane.aws_lambda_function.control_plane"
+
+terraform("fleet", scope="session")
+
+
+@pytest.fixture(scope="module")
+def outputs(fleet: Any) -> dict[str, Any]:
+    return fleet.outputs["fleet"]["value"]
+
+
+def all_resources(module: dict[str, Any]) -> list[dict[str, Any]]:
+    """Resources of a `terraform show -json` module and of all its child modules."""
+    found = list(module.get("resources", []))
+    for child in module.get("child_modules", []):
+        found += all_resources(child)
+    return found
+
+
+def role_policies(emulator: Emulator, role: str) -> list[dict[str, Any]]:
+    iam = emulator.client("iam")
+    statements = []
+    for name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+        document = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+        if isinstance(document, str):
+            document = json.loads(document)
+        statements += document["Statement"]
+    assert not iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]
+    return statements
+
+
+def as_list(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else value
+
+
+def statement(statements: list[dict[str, Any]], sid: str) -> dict[str, Any]:
+    (found,) = [s for s in statements if s.get("Sid") == sid]
+    return found
+
+
+# ----------------------------------------------------------------------------- fleet
+
+
+def test_one_task_definition_per_class_with_its_size(fleet: Any, emulator: Emulator) -> None:
+    ecs = emulator.client("ecs")
+    families = set(ecs.list_task_definition_families(familyPrefix=PREFIX)["families"])
+    assert families == {f"{PREFIX}-{name}" for name in CLASSES}
+    for name, size in CLASSES.items():
+        definition = ecs.describe_task_definition(taskDefinition=f"{PREFIX}-{name}")[
+            "taskDefinition"
+        ]
+        assert (int(definition["cpu"]), int(definition["memory"])) == (size["cpu"], size["memory"])
+        assert definition["requiresCompatibilities"] == ["FARGATE"]
+        assert definition["networkMode"] == "awsvpc"
+        assert definition["taskRoleArn"].endswith(f":role/{PREFIX}-task")
+        assert definition["executionRoleArn"].endswith(f":role/{PREFIX}-task-execution")
+        (container,) = definition["containerDefinitions"]
+        assert container["name"] == "runner"
+        assert container["essential"] is True
+        assert container["memory"] == size["memory"]
+        assert container["image"] == f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/{PREFIX}-runner:v1"
+        assert container["environment"] == [{"name": "AWS_REGION", "value": "us-east-1"}]
+        assert container["stopTimeout"] == 120
+        assert container["linuxParameters"]["initProcessEnabled"] is True
+        assert container["logConfiguration"] == {
+            "logDriver": "awslogs",
+            "options": {
+                "awslogs-group": f"/aws/ecs/{PREFIX}",
+                "awslogs-region": "us-east-1",
+                "awslogs-stream-prefix": "runner",
+            },
+        }
+
+
+def test_cluster_runs_fargate_and_spot_with_container_insights(
+    fleet: Any, emulator: Emulator
+) -> None:
+    (cluster,) = emulator.client("ecs").describe_clusters(
+        clusters=[PREFIX], include=["SETTINGS", "TAGS"]
+    )["clusters"]
+    assert cluster["status"] == "ACTIVE"
+    assert {"name": "containerInsights", "value": "enabled"} in cluster["settings"]
+    assert sorted(cluster["capacityProviders"]) == ["FARGATE", "FARGATE_SPOT"]
+    assert {t["key"]: t["value"] for t in cluster["tags"]} == TAGS
+
+
+def test_ecr_repository_is_immutable_scanned_and_expires_images(
+    fleet: Any, emulator: Emulator, outputs: dict[str, Any]
+) -> None:
+    ecr = emulator.client("ecr")
+    (repository,) = ecr.describe_repositories(repositoryNames=[f"{PREFIX}-runner"])["repositories"]
+    assert repository["imageTagMutability"] == "IMMUTABLE"
+    assert repository["imageScanningConfiguration"] == {"scanOnPush": True}
+    assert repository["repositoryUri"] == outputs["ecr_repository_url"]
+    policy = json.loads(
+        ecr.get_lifecycle_policy(repositoryName=f"{PREFIX}-runner")["lifecyclePolicyText"]
+    )
+    selections = [rule["selection"] for rule in policy["rules"]]
+    assert {"tagStatus": "untagged", "countType": "sinceImagePushed"}.items() <= selections[
+        0
+    ].items()
+    assert selections[1]["countType"] == "imageCountMoreThan"
+
+
+def test_log_groups_keep_logs_as_long_as_configured(fleet: Any, emulator: Emulator) -> None:
+    logs = emulator.client("logs")
+    groups = {
+        group["logGroupName"]: group.get("retentionInDays")
+        for group in logs.describe_log_groups()["logGroups"]
+    }
+    for name in [
+        f"/aws/ecs/{PREFIX}",
+        f"/aws/lambda/{PREFIX}-control-plane",
+        f"/aws/codebuild/{PREFIX}-images",
+    ]:
+        assert groups.get(name) == 14, (name, groups)
+
+
+# ----------------------------------------------------------------------------- state, config
+
+
+def test_state_table_per_contract(fleet: Any, emulator: Emulator) -> None:
+    dynamodb = emulator.client("dynamodb")
+    table = dynamodb.describe_table(TableName=f"{PREFIX}-state")["Table"]
+    assert table["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
+    assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["SSEDescription"]["Status"] in {"ENABLED", "ENABLING"}
+    (index,) = table["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == "by-kind-created"
+    assert index["KeySchema"] == [
+        {"AttributeName": "kind", "KeyType": "HASH"},
+        {"AttributeName": "created_at", "KeyType": "RANGE"},
+    ]
+    assert index["Projection"]["ProjectionType"] == "ALL"
+    ttl = dynamodb.describe_time_to_live(TableName=f"{PREFIX}-state")["TimeToLiveDescription"]
+    assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}
+    backups = dynamodb.describe_continuous_backups(TableName=f"{PREFIX}-state")
+    pitr = backups["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]
+    assert pitr["PointInTimeRecoveryStatus"] == "ENABLED"
+
+
+def test_class_sizes_parameter_holds_the_contract_json(
+    fleet: Any, emulator: Emulator, outputs: dict[str, Any]
+) -> None:
+    name = f"/{PREFIX}/config/class-sizes"
+    assert outputs["class_sizes_parameter_name"] == name
+    parameter = emulator.client("ssm").get_parameter(Name=name)["Parameter"]
+    assert parameter["Type"] == "String"
+    assert json.loads(parameter["Value"]) == {"default_class": "medium", "classes": CLASSES}
+
+
+def test_secrets_are_secure_strings_under_the_prefix(
+    fleet: Any, emulator: Emulator, app_private_key: str
+) -> None:
+    ssm = emulator.client("ssm")
+    found = {
+        p["Name"]: p["Type"]
+        for p in ssm.get_parameters_by_path(Path=f"/{PREFIX}/secrets")["Parameters"]
+    }
+    assert found == {
+        f"/{PREFIX}/secrets/webhook-secret": "SecureString",
+        f"/{PREFIX}/secrets/github-app-private-key": "SecureString",
+    }  # App auth: no PAT parameter
+    values = {
+        name: ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+        for name in found
+    }
+    assert values[f"/{PREFIX}/secrets/webhook-secret"] == WEBHOOK_SECRET
+    assert values[f"/{PREFIX}/secrets/github-app-private-key"] == app_private_key
+
+
+# ----------------------------------------------------------------------------- webhook API
+
+
+def test_webhook_route_puts_events_on_the_bus(
+    fleet: Any, emulator: Emulator, outputs: dict[str, Any]
+) -> None:
+    apigateway = emulator.client("apigateway")
+    (api,) = [a for a in apigateway.get_rest_apis()["items"] if a["name"] == f"{PREFIX}-webhook"]
+    resources = {r["path"]: r for r in apigateway.get_resources(restApiId=api["id"])["items"]}
+    assert set(resources) == {"/", "/webhook"}
+    assert set(resources["/webhook"]["resourceMethods"]) == {"POST"}
+    webhook = resources["/webhook"]["id"]
+
+    method = apigateway.get_method(restApiId=api["id"], resourceId=webhook, httpMethod="POST")
+    assert method["authorizationType"] == "NONE"  # GitHub signs with HMAC; the Lambda checks
+    assert method["requestParameters"] == {
+        "method.request.header.X-GitHub-Event": True,
+        "method.request.header.X-Hub-Signature-256": True,
+        "method.request.header.X-GitHub-Delivery": False,
+    }
+    validator = apigateway.get_request_validator(
+        restApiId=api["id"], requestValidatorId=method["requestValidatorId"]
+    )
+    assert validator["validateRequestParameters"] is True
+
+    integration = apigateway.get_integration(
+        restApiId=api["id"], resourceId=webhook, httpMethod="POST"
+    )
+    assert integration["type"] == "AWS"
+    assert integration["httpMethod"] == "POST"
+    assert integration["uri"] == "arn:aws:apigateway:us-east-1:events:action/PutEvents"
+    assert integration["credentials"] == f"arn:aws:iam::{ACCOUNT}:role/{PREFIX}-api-events"
+    assert integration["passthroughBehavior"] == "NEVER"
+    assert integration["requestParameters"] == {
+        "integration.request.header.X-Amz-Target": "'AWSEvents.PutEvents'",
+        "integration.request.header.Content-Type": "'application/x-amz-json-1.1'",
+    }
+    template = integration["requestTemplates"]["application/json"]
+    source = (REPO_ROOT / "modules/control-plane/templates/webhook-request.vtl").read_text()
+    assert template == source.replace("${event_bus_name}", f"{PREFIX}-github").replace(
+        "${event_source}", "aws-runner-fleet.github"
+    )
+
+    stage = apigateway.get_stage(restApiId=api["id"], stageName="v1")
+    assert stage["methodSettings"]["*/*"]["throttlingRateLimit"] == 50
+    assert stage["methodSettings"]["*/*"]["throttlingBurstLimit"] == 100
+    assert outputs["webhook_url"] == (
+        f"https://{api['id']}.execute-api.us-east-1.amazonaws.com/v1/webhook"
+    )
+
+
+def test_mapping_template_builds_the_contract_entry() -> None:
+    """The template's JSON skeleton, with VTL expressions replaced by sample values, is the
+    PutEvents request of docs/CONTRACTS.md "Webhook event"."""
+    text = (REPO_ROOT / "modules/control-plane/templates/webhook-request.vtl").read_text()
+    body = "\n".join(line for line in text.splitlines() if not line.startswith("#"))
+    assert "$util.base64Encode($input.body)" in body
+    assert "escapeJavaScript" not in body
+    sample = (
+        body.replace("${event_bus_name}", "bus")
+        .replace("${event_source}", "aws-runner-fleet.github")
+        .replace("$util.base64Encode($input.body)", "eyJhIjoxfQ==")
+        .replace("$signature", "sha256=" + "0" * 64)
+        .replace("$event", "workflow_job")
+        .replace("$delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958")
+    )
+    (entry,) = json.loads(sample)["Entries"]
+    assert entry["EventBusName"] == "bus"
+    assert entry["Source"] == "aws-runner-fleet.github"
+    assert entry["DetailType"] == "workflow_job"
+    assert json.loads(entry["Detail"]) == {
+        "body": "eyJhIjoxfQ==",
+        "signature": "sha256=" + "0" * 64,
+        "event": "workflow_job",
+        "delivery": "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+    }
+    # Headers pass only in GitHub's formats: nothing a client sends can break the JSON.
+    for variable, pattern in re.findall(r"#if\(!\$(\w+)\.matches\('([^']+)'\)\)", text):
+        assert '"' not in pattern and "\\\\" not in pattern, (variable, pattern)
+    assert {v for v, _ in re.findall(r"#if\(!\$(\w+)\.matches\('([^']+)'\)\)", text)} == {
+        "event",
+        "signature",
+        "delivery",
+    }
+
+
+# ----------------------------------------------------------------------------- events
+
+
+def test_rules_feed_the_lambda_with_retries_and_a_dead_letter_queue(
+    fleet: Any, emulator: Emulator, outputs: dict[str, Any]
+) -> None:
+    events = emulator.client("events")
+    function_arn = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{PREFIX}-control-plane"
+    dlq_arn = f"arn:aws:sqs:us-east-1:{ACCOUNT}:{PREFIX}-events-dlq"
+    cluster_arn = f"arn:aws:ecs:us-east-1:{ACCOUNT}:cluster/{PREFIX}"
+    expected = {
+        (f"{PREFIX}-github", f"{PREFIX}-workflow-job"): {
+            "source": ["aws-runner-fleet.github"],
+            "detail-type": ["workflow_job"],
+        },
+        ("default", f"{PREFIX}-ecs-task-state"): {
+            "source": ["aws.ecs"],
+            "detail-type": ["ECS Task State Change"],
+            "detail": {"clusterArn": [cluster_arn]},
+        },
+        ("default", f"{PREFIX}-codebuild-state"): {
+            "source": ["aws.codebuild"],
+            "detail-type": ["CodeBuild Build State Change"],
+            "detail": {"project-name": [f"{PREFIX}-images"]},
+        },
+        ("default", f"{PREFIX}-cleanup"): None,
+    }
+    assert outputs["event_bus_name"] == f"{PREFIX}-github"
+    found = {}
+    for bus in ["default", f"{PREFIX}-github"]:
+        for rule in events.list_rules(EventBusName=bus, NamePrefix=PREFIX)["Rules"]:
+            found[(bus, rule["Name"])] = rule
+    assert set(found) == set(expected)
+    for key, pattern in expected.items():
+        rule = found[key]
+        if pattern is None:
+            assert rule["ScheduleExpression"] == "rate(1 minute)"
+        else:
+            assert json.loads(rule["EventPattern"]) == pattern
+        (target,) = events.list_targets_by_rule(Rule=key[1], EventBusName=key[0])["Targets"]
+        assert target["Arn"] == function_arn
+        assert target["RetryPolicy"] == {
+            "MaximumRetryAttempts": 8,
+            "MaximumEventAgeInSeconds": 3600,
+        }
+        assert target["DeadLetterConfig"] == {"Arn": dlq_arn}
+
+
+def test_the_lambda_may_be_invoked_by_exactly_these_rules(fleet: Any, emulator: Emulator) -> None:
+    policy = json.loads(
+        emulator.client("lambda").get_policy(FunctionName=f"{PREFIX}-control-plane")["Policy"]
+    )
+    rule_arns = {
+        f"arn:aws:events:us-east-1:{ACCOUNT}:rule/{PREFIX}-github/{PREFIX}-workflow-job",
+        f"arn:aws:events:us-east-1:{ACCOUNT}:rule/{PREFIX}-ecs-task-state",
+        f"arn:aws:events:us-east-1:{ACCOUNT}:rule/{PREFIX}-codebuild-state",
+        f"arn:aws:events:us-east-1:{ACCOUNT}:rule/{PREFIX}-cleanup",
+    }
+    granted = set()
+    for grant in policy["Statement"]:
+        assert grant["Principal"] == {"Service": "events.amazonaws.com"}
+        assert grant["Action"] == "lambda:InvokeFunction"
+        granted.add(grant["Condition"]["ArnLike"]["AWS:SourceArn"])
+    assert granted == rule_arns
+
+
+def test_dead_letter_queue_is_encrypted_and_only_these_rules_may_send(
+    fleet: Any, emulator: Emulator, outputs: dict[str, Any]
+) -> None:
+    sqs = emulator.client("sqs")
+    url = sqs.get_queue_url(QueueName=f"{PREFIX}-events-dlq")["QueueUrl"]
+    assert outputs["dlq_url"] == url
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert attributes["SqsManagedSseEnabled"] == "true"
+    assert attributes["MessageRetentionPeriod"] == "1209600"
+    (grant,) = json.loads(attributes["Policy"])["Statement"]
+    assert grant["Effect"] == "Allow"
+    assert grant["Principal"] == {"Service": "events.amazonaws.com"}
+    assert as_list(grant["Action"]) == ["sqs:SendMessage"]
+    assert grant["Resource"] == f"arn:aws:sqs:us-east-1:{ACCOUNT}:{PREFIX}-events-dlq"
+    sources = set(as_list(grant["Condition"]["ArnEquals"]["aws:SourceArn"]))
+    assert len(sources) == 4
+    assert all(source.startswith(f"arn:aws:events:us-east-1:{ACCOUNT}:rule/") for source in sources)
+
+
+# ----------------------------------------------------------------------------- Lambda
+
+
+def test_lambda_runs_the_package_with_names_not_secrets_in_its_environment(
+    fleet: Any, emulator: Emulator, app_private_key: str
+) -> None:
+    function = emulator.client("lambda").get_function(FunctionName=f"{PREFIX}-control-plane")
+    config = function["Configuration"]
+    assert config["Runtime"] == "python3.12"
+    assert config["Handler"] == "control_plane.handler.lambda_handler"
+    assert config["Timeout"] == 120
+    assert config["TracingConfig"] == {"Mode": "Active"}
+    assert function["Concurrency"]["ReservedConcurrentExecutions"] == 5
+    env = config["Environment"]["Variables"]
+    assert env == {
+        "NAME_PREFIX": PREFIX,
+        "STATE_TABLE": f"{PREFIX}-state",
+        "CLASS_SIZES_PARAM": f"/{PREFIX}/config/class-sizes",
+        "SSM_PREFIX": f"/{PREFIX}",
+        "WEBHOOK_SECRET_PARAM": f"/{PREFIX}/secrets/webhook-secret",
+        "GITHUB_AUTH": "app",
+        "GITHUB_APP_ID": "123456",
+        "GITHUB_APP_INSTALLATION_ID": "987654",
+        "GITHUB_APP_KEY_PARAM": f"/{PREFIX}/secrets/github-app-private-key",
+        "GITHUB_API_URL": "https://github.example.com/api/v3",
+        "GITHUB_SCOPE": "org",
+        "GITHUB_OWNER": "octo-org",
+        "GITHUB_REPO": "",
+        "RUNNER_GROUP_ID": "3",
+        "RUNNER_EXTRA_LABELS": "linux,x64",
+        "CLUSTER_NAME": PREFIX,
+        "SUBNET_IDS": ",".join(fleet.outputs["subnet_ids"]["value"]),
+        "SECURITY_GROUP_IDS": fleet.outputs["security_group_id"]["value"],
+        "ASSIGN_PUBLIC_IP": "true",
+        "CAPACITY_STRATEGY": "spotPreferred",
+        "RUNNER_TIMEOUT_MINUTES": "360",
+        "RUNNER_IDLE_MINUTES": "15",
+        "ECR_REPOSITORY_URL": f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/{PREFIX}-runner",
+        "RUNNER_IMAGE": f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/{PREFIX}-runner:v1",
+        "IMAGE_BUILD_PROJECT": f"{PREFIX}-images",
+        "DEFAULT_BASE_IMAGE": "public.ecr.aws/docker/library/ubuntu:22.04",
+        "DLQ_URL": emulator.client("sqs").get_queue_url(QueueName=f"{PREFIX}-events-dlq")[
+            "QueueUrl"
+        ],
+        "ECS_TASK_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/{PREFIX}-task",
+        "ECS_EXECUTION_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/{PREFIX}-task-execution",
+        "RUNNER_LOG_GROUP": f"/aws/ecs/{PREFIX}",
+        "LOG_LEVEL": "INFO",
+    }
+    for value in env.values():
+        assert WEBHOOK_SECRET not in value
+        assert "PRIVATE KEY" not in value
+    assert {t: function["Tags"][t] for t in TAGS} == TAGS
+    invoke = emulator.client("lambda").get_function_event_invoke_config(
+        FunctionName=f"{PREFIX}-control-plane"
+    )
+    assert invoke["MaximumRetryAttempts"] == 2
+
+
+def test_deployed_code_is_the_zip_the_module_built(fleet: Any, emulator: Emulator) -> None:
+    state = json.loads(fleet_terraform(fleet, "show", "-json", fleet.terraform.state_path))
+    (build,) = [
+        r
+        for r in all_resources(state["values"]["root_module"])
+        if r["address"] == "module.fleet.terraform_data.lambda_package[0]"
+    ]
+    built = Path(fleet.terraform.module_dir) / build["values"]["output"]
+    names = zipfile.ZipFile(built).namelist()
+    assert "control_plane/handler.py" in names
+    assert "requests/__init__.py" in names
+    assert "jwt/__init__.py" in names
+    config = emulator.client("lambda").get_function(FunctionName=f"{PREFIX}-control-plane")[
+        "Configuration"
+    ]
+    digest = hashlib.sha256(built.read_bytes()).digest()
+    assert config["CodeSha256"] == base64.b64encode(digest).decode()
+
+
+# ----------------------------------------------------------------------------- IAM
+
+
+def test_every_policy_names_its_resources(fleet: Any, emulator: Emulator) -> None:
+    for role in [
+        f"{PREFIX}-control-plane",
+        f"{PREFIX}-task",
+        f"{PREFIX}-task-execution",
+        f"{PREFIX}-api-events",
+        f"{PREFIX}-image-build",
+    ]:
+        for grant in role_policies(emulator, role):
+            assert grant["Effect"] == "Allow"
+            if "*" in as_list(grant["Resource"]):
+                assert as_list(grant["Resource"]) == ["*"]
+                assert set(as_list(grant["Action"])) <= NO_RESOURCE_LEVEL, (role, grant)
+            for action in as_list(grant["Action"]):
+                assert "*" not in action, (role, grant)
+
+
+def test_control_plane_may_run_only_this_fleets_tasks(fleet: Any, emulator: Emulator) -> None:
+    statements = role_policies(emulator, f"{PREFIX}-control-plane")
+    arn = f"arn:aws:{{}}:us-east-1:{ACCOUNT}:{{}}"
+    cluster = arn.format("ecs", f"cluster/{PREFIX}")
+
+    run = statement(statements, "RunRunnerTasks")
+    assert as_list(run["Action"]) == ["ecs:RunTask"]
+    assert as_list(run["Resource"]) == [arn.format("ecs", f"task-definition/{PREFIX}-*")]
+    assert run["Condition"] == {"ArnEquals": {"ecs:cluster": cluster}}
+
+    tasks = statement(statements, "ManageRunnerTasks")
+    assert as_list(tasks["Resource"]) == [arn.format("ecs", f"task/{PREFIX}/*")]
+    assert statement(statements, "ListRunnerTasks")["Condition"] == {
+        "ArnEquals": {"ecs:cluster": cluster}
+    }
+
+    pass_role = statement(statements, "PassTaskRoles")
+    assert sorted(as_list(pass_role["Resource"])) == [
+        f"arn:aws:iam::{ACCOUNT}:role/{PREFIX}-task",
+        f"arn:aws:iam::{ACCOUNT}:role/{PREFIX}-task-execution",
+    ]
+    assert pass_role["Condition"] == {
+        "StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}
+    }
+
+    parameters = statement(statements, "OwnParameters")
+    assert as_list(parameters["Resource"]) == [arn.format("ssm", f"parameter/{PREFIX}/*")]
+    table = statement(statements, "StateTable")
+    assert sorted(as_list(table["Resource"])) == [
+        arn.format("dynamodb", f"table/{PREFIX}-state"),
+        arn.format("dynamodb", f"table/{PREFIX}-state/index/*"),
+    ]
+    builds = statement(statements, "ImageBuilds")
+    assert as_list(builds["Resource"]) == [arn.format("codebuild", f"project/{PREFIX}-images")]
+    dlq = statement(statements, "DeadLetterQueue")
+    assert as_list(dlq["Resource"]) == [arn.format("sqs", f"{PREFIX}-events-dlq")]
+    images = statement(statements, "RunnerImages")
+    assert as_list(images["Resource"]) == [arn.format("ecr", f"repository/{PREFIX}-runner")]
+    logs = statement(statements, "Logs")
+    assert as_list(logs["Resource"]) == [
+        arn.format("logs", f"log-group:/aws/lambda/{PREFIX}-control-plane:*")
+    ]
+
+
+def test_runner_task_role_reads_and_deletes_only_jit_configs(
+    fleet: Any, emulator: Emulator
+) -> None:
+    statements = role_policies(emulator, f"{PREFIX}-task")
+    jit = statement(statements, "OneShotJitConfig")
+    assert sorted(as_list(jit["Action"])) == ["ssm:DeleteParameter", "ssm:GetParameter"]
+    assert as_list(jit["Resource"]) == [f"arn:aws:ssm:us-east-1:{ACCOUNT}:parameter/{PREFIX}/jit/*"]
+    assert {s["Sid"] for s in statements} == {"OneShotJitConfig", "EcsExec"}
+
+
+def test_api_role_may_only_put_events_on_the_bus(fleet: Any, emulator: Emulator) -> None:
+    (grant,) = role_policies(emulator, f"{PREFIX}-api-events")
+    assert as_list(grant["Action"]) == ["events:PutEvents"]
+    assert as_list(grant["Resource"]) == [
+        f"arn:aws:events:us-east-1:{ACCOUNT}:event-bus/{PREFIX}-github"
+    ]
+
+
+def test_build_role_pushes_only_to_the_fleets_repository(fleet: Any, emulator: Emulator) -> None:
+    statements = role_policies(emulator, f"{PREFIX}-image-build")
+    push = statement(statements, "PushRunnerImages")
+    assert as_list(push["Resource"]) == [
+        f"arn:aws:ecr:us-east-1:{ACCOUNT}:repository/{PREFIX}-runner"
+    ]
+    assert "ecr:PutImage" in as_list(push["Action"])
+    context = statement(statements, "ReadBuildContext")
+    (resource,) = as_list(context["Resource"])
+    assert re.fullmatch(rf"arn:aws:s3:::{PREFIX}-build-\w+/runner/\*", resource)
+
+
+# ----------------------------------------------------------------------------- image builds
+
+
+def test_codebuild_project_builds_the_runner_folder_privileged(
+    fleet: Any, emulator: Emulator, outputs: dict[str, Any]
+) -> None:
+    (project,) = emulator.client("codebuild").batch_get_projects(names=[f"{PREFIX}-images"])[
+        "projects"
+    ]
+    assert outputs["image_build_project_name"] == f"{PREFIX}-images"
+    assert project["serviceRole"] == f"arn:aws:iam::{ACCOUNT}:role/{PREFIX}-image-build"
+    assert project["environment"]["privilegedMode"] is True
+    assert {v["name"]: v["value"] for v in project["environment"]["environmentVariables"]} == {
+        "ECR_REPOSITORY_URL": outputs["ecr_repository_url"]
+    }
+    assert project["source"]["type"] == "S3"
+    bucket, prefix = project["source"]["location"].split("/", 1)
+    assert prefix == "runner/"
+
+    s3 = emulator.client("s3")
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
+    assert keys == {
+        "runner/Dockerfile",
+        "runner/entrypoint.sh",
+        "runner/buildspec.yml",
+        "runner/.dockerignore",
+    }
+    for key in keys:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        assert body == (REPO_ROOT / key).read_bytes(), key
+    block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    assert all(block.values()) and len(block) == 4
+    encryption = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]
+    assert encryption["Rules"][0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+    (deny,) = policy["Statement"]
+    assert deny["Effect"] == "Deny"
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+# ----------------------------------------------------------------------------- outputs, tags
+
+
+def test_outputs_name_everything_and_hold_no_secret(
+    outputs: dict[str, Any], app_private_key: str
+) -> None:
+    for name in [
+        "webhook_url",
+        "state_table_name",
+        "class_sizes_parameter_name",
+        "cluster_name",
+        "cluster_arn",
+        "ecr_repository_url",
+        "lambda_function_name",
+        "event_bus_name",
+        "dlq_url",
+        "lambda_role_arn",
+        "api_role_arn",
+        "task_role_arn",
+        "task_execution_role_arn",
+        "image_build_role_arn",
+    ]:
+        assert outputs.get(name), name
+    assert outputs["state_table_name"] == f"{PREFIX}-state"
+    assert outputs["cluster_name"] == PREFIX
+    assert outputs["lambda_function_name"] == f"{PREFIX}-control-plane"
+    serialized = json.dumps(outputs)
+    assert WEBHOOK_SECRET not in serialized
+    assert "PRIVATE KEY" not in serialized
+    assert app_private_key.splitlines()[1] not in serialized
+
+
+def fleet_terraform(fleet: Any, *args: str) -> str:
+    """Runs terraform on the applied fleet (its working directory, data dir and state)."""
+    runner = fleet.terraform
+    result = subprocess.run(
+        [TERRAFORM, *args, "-no-color"],
+        cwd=runner.module_dir,
+        env={**os.environ, **terraform_env(), "TF_DATA_DIR": runner.work_dir},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_every_taggable_resource_carries_the_tags(fleet: Any) -> None:
+    state = json.loads(fleet_terraform(fleet, "show", "-json", fleet.terraform.state_path))
+
+    taggable = [
+        r
+        for r in all_resources(state["values"]["root_module"])
+        if r["mode"] == "managed"
+        and r["address"].startswith("module.fleet")
+        and "tags" in r["values"]
+    ]
+    assert len(taggable) > 25
+    untagged = [
+        r["address"] for r in taggable if not TAGS.items() <= (r["values"]["tags"] or {}).items()
+    ]
+    assert not untagged
+
+
+def test_a_second_plan_changes_nothing(fleet: Any, tmp_path: Path) -> None:
+    """source_code_hash derives from the sources: a plan after apply is empty. The only
+    accepted difference is a moto gap: it does not store a Lambda's DeadLetterConfig."""
+    plan_file = tmp_path / "tfplan"
+    fleet_terraform(
+        fleet, "plan", "-input=false", f"-state={fleet.terraform.state_path}", f"-out={plan_file}"
+    )
+    plan = json.loads(fleet_terraform(fleet, "show", "-json", str(plan_file)))
+    changes = {}
+    for change in plan.get("resource_changes", []):
+        if change["change"]["actions"] in (["no-op"], ["read"]):
+            continue
+        before, after = change["change"]["before"] or {}, change["change"]["after"] or {}
+        changes[change["address"]] = sorted(
+            key for key in set(before) | set(after) if before.get(key) != after.get(key)
+        )
+    moto_gap = {LAMBDA_ADDRESS: ["dead_letter_config"]}
+    assert changes in ({}, moto_gap), changes

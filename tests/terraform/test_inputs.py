@@ -1,0 +1,286 @@
+"""The module's inputs: every bad value fails `terraform plan` with a clear message, and the
+plan follows the optional inputs (auth, scope, image builds, default class, prebuilt zip)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.terraform.tfharness import ModulePlanner, PlanResult
+
+VALID: dict[str, Any] = {
+    "github_pat": "ghp_" + "a" * 36,
+    "github_repo": "octo-org/octo-repo",
+    "webhook_secret": "0123456789abcdef0123",
+    "subnet_ids": ["subnet-0a1b2c3d"],
+    "security_groups": ["sg-0a1b2c3d"],
+}
+# Passed as sensitive root variables, as a careful user does (a literal in a module block is
+# in the configuration anyway, and Terraform quotes the configuration in its errors).
+SECRETS = {"github_pat", "github_app_private_key", "webhook_secret"}
+APP_KEY = "-----BEGIN RSA PRIVATE KEY-----\nMIIB\n-----END RSA PRIVATE KEY-----\n"
+WITHOUT = object()  # marks an argument to leave out
+
+
+def plan(planner: ModulePlanner, **changes: Any) -> PlanResult:
+    merged = {key: value for key, value in {**VALID, **changes}.items() if value is not WITHOUT}
+    secrets = {key: value for key, value in merged.items() if key in SECRETS}
+    arguments = {key: value for key, value in merged.items() if key not in SECRETS}
+    return planner.plan(secrets=secrets, **arguments)
+
+
+def flat(output: str) -> str:
+    """Terraform's error text on one line, without its box drawing."""
+    return " ".join(output.replace("│", " ").split())
+
+
+# One bad variable each: `validation` blocks, which see only their own variable.
+BAD_VALUES = {
+    "cpu and memory not a Fargate size": (
+        {"runner_class_sizes": {"small": {"cpu": 512, "memory": 8192}}},
+        "must be a valid Fargate size",
+    ),
+    "cpu not a Fargate size": (
+        {"runner_class_sizes": {"small": {"cpu": 300, "memory": 1024}}},
+        "must be a valid Fargate size",
+    ),
+    "memory off the 1 GB steps": (
+        {"runner_class_sizes": {"medium": {"cpu": 2048, "memory": 5000}}},
+        "must be a valid Fargate size",
+    ),
+    "class name unusable in labels": (
+        {"runner_class_sizes": {"Big_One": {"cpu": 512, "memory": 1024}}},
+        "class names (used in `class:<name>` labels",
+    ),
+    "no class": ({"runner_class_sizes": {}}, "needs at least one class"),
+    "repository not owner/repo": ({"github_repo": "octo-repo"}, "github_repo must be `owner/repo`"),
+    "organization login": ({"github_org": "octo org"}, "github_org must be an organization login"),
+    "App key not PEM": (
+        {"github_app_private_key": "/home/me/app.pem"},
+        "github_app_private_key must be the App's PEM private key",
+    ),
+    "App ID not numeric": ({"github_app_id": "my-app"}, "github_app_id must be"),
+    "installation ID not numeric": (
+        {"github_app_installation_id": "x1"},
+        "github_app_installation_id must be",
+    ),
+    "PAT with spaces": ({"github_pat": "not a token at all"}, "github_pat must be a GitHub token"),
+    "GHES URL without scheme": (
+        {"github_api_url": "github.example.com/api/v3"},
+        "github_api_url must be an http(s) URL",
+    ),
+    "short webhook secret": ({"webhook_secret": "short"}, "at least 16 characters"),
+    "malformed region": ({"aws_region": "Europe"}, "aws_region must be an AWS region name"),
+    "name prefix with capitals": ({"name_prefix": "Runner_Fleet"}, "name_prefix must be 3-24"),
+    "name prefix too long": ({"name_prefix": "a" * 25}, "name_prefix must be 3-24"),
+    "no subnet": ({"subnet_ids": []}, "subnet_ids must be a non-empty list"),
+    "not a security group": ({"security_groups": ["default"]}, "security_groups must be 1-5"),
+    "unknown capacity strategy": ({"capacity_strategy": "SPOT"}, "capacity_strategy must be"),
+    "event bus named default": ({"event_bus_name": "default"}, "and not `default`"),
+    "image build project name": ({"image_build_project": "my project"}, "image_build_project must"),
+    "log retention CloudWatch does not offer": (
+        {"log_retention_days": 10},
+        "log_retention_days must be a CloudWatch Logs retention value",
+    ),
+    "extra label reserved for classes": (
+        {"runner_extra_labels": ["class:big"]},
+        "none starting with class: or image:",
+    ),
+    "runner timeout too short": ({"runner_timeout_minutes": 1}, "runner_timeout_minutes must be"),
+    "idle time too long": ({"runner_idle_minutes": 2000}, "runner_idle_minutes must be"),
+    "container insights value": ({"container_insights": "on"}, "container_insights must be one of"),
+    "image tag": ({"runner_image_tag": "-bad"}, "runner_image_tag must be a Docker tag"),
+    "base image": ({"default_base_image": "ubuntu 22.04"}, "default_base_image must be"),
+    "KMS key not an ARN": ({"kms_key_arn": "alias/mine"}, "kms_key_arn must be a KMS key ARN"),
+    "zero reserved concurrency": (
+        {"lambda_reserved_concurrency": 0},
+        "0 would stop the control plane",
+    ),
+    "Lambda timeout": ({"lambda_timeout": 1000}, "lambda_timeout must be between"),
+    "log level": ({"log_level": "TRACE"}, "log_level must be"),
+    "cleanup interval": ({"cleanup_interval_minutes": 90}, "cleanup_interval_minutes must be"),
+    "prebuilt zip that is not there": (
+        {"lambda_zip_path": "/nonexistent/lambda.zip"},
+        "lambda_zip_path must be an existing .zip file",
+    ),
+}
+
+# Rules across variables: preconditions (see main.tf), one plan each.
+BAD_COMBINATIONS = {
+    "default class not a class": ({"default_class": "huge"}, "default_class must be one of"),
+    "neither repository nor organization": (
+        {"github_repo": WITHOUT},
+        "Set exactly one of github_repo",
+    ),
+    "both repository and organization": (
+        {"github_org": "octo-org"},
+        "Set exactly one of github_repo",
+    ),
+    "neither PAT nor App": ({"github_pat": WITHOUT}, "No GitHub credentials"),
+    "PAT and App": (
+        {
+            "github_app_id": "1",
+            "github_app_installation_id": "2",
+            "github_app_private_key": APP_KEY,
+        },
+        "not both",
+    ),
+    "App without its key": (
+        {"github_pat": WITHOUT, "github_app_id": "1", "github_app_installation_id": "2"},
+        "needs all three",
+    ),
+    "region other than the provider's": (
+        {"aws_region": "eu-west-1"},
+        "differs from the AWS provider's region",
+    ),
+}
+
+
+def batches(cases: dict[str, tuple[dict[str, Any], str]]) -> list[list[str]]:
+    """Case names grouped so that no two in a group set the same variable."""
+    groups: list[tuple[set[str], list[str]]] = []
+    for name, (change, _) in cases.items():
+        for variables, names in groups:
+            if not variables & change.keys():
+                variables.update(change)
+                names.append(name)
+                break
+        else:
+            groups.append((set(change), [name]))
+    return [names for _, names in groups]
+
+
+@pytest.fixture(scope="module")
+def bad_value_plans(planner: ModulePlanner) -> dict[str, PlanResult]:
+    """Each variable's validation sees only that variable, so one plan checks many: every
+    bad value of a batch must fail with its own message."""
+    results = {}
+    # Literal values are validated before planning, values from root variables (the secrets)
+    # while planning: a plan stops at the first stage with errors, so they go in their own.
+    secret_cases = {name: case for name, case in BAD_VALUES.items() if set(case[0]) & SECRETS}
+    other_cases = {name: case for name, case in BAD_VALUES.items() if name not in secret_cases}
+    for names in batches(secret_cases) + batches(other_cases):
+        changes: dict[str, Any] = {}
+        for name in names:
+            changes.update(BAD_VALUES[name][0])
+        result = plan(planner, **changes)
+        results.update(dict.fromkeys(names, result))
+    return results
+
+
+@pytest.mark.parametrize("name", BAD_VALUES)
+def test_bad_value_fails_the_plan_with_its_message(
+    bad_value_plans: dict[str, PlanResult], name: str
+) -> None:
+    change, message = BAD_VALUES[name]
+    result = bad_value_plans[name]
+    assert result.returncode != 0, f"plan accepted {change}"
+    (variable,) = change
+    error = flat(result.output)
+    assert flat(message) in error, result.output
+    assert f'"{variable}":' in error, result.output  # the error points at this argument
+
+
+@pytest.mark.parametrize("name", BAD_COMBINATIONS)
+def test_bad_combination_fails_the_plan_with_its_message(planner: ModulePlanner, name: str) -> None:
+    change, message = BAD_COMBINATIONS[name]
+    result = plan(planner, **change)
+    assert result.returncode != 0, f"plan accepted {change}"
+    assert flat(message) in flat(result.output), result.output
+
+
+def test_secrets_never_appear_in_plan_errors(bad_value_plans: dict[str, PlanResult]) -> None:
+    for name in ["PAT with spaces", "short webhook secret", "App key not PEM"]:
+        result = bad_value_plans[name]
+        ((_, secret),) = BAD_VALUES[name][0].items()
+        assert flat(BAD_VALUES[name][1]) in flat(result.output)
+        assert secret not in result.output
+
+
+@pytest.fixture(scope="module")
+def default_plan(planner: ModulePlanner) -> PlanResult:
+    result = plan(planner)
+    assert result.returncode == 0, result.output
+    return result
+
+
+def planned_statement_ids(result: PlanResult, policy_document: str) -> set[str]:
+    """Sids of a policy document data source (read at apply: its ARNs are not known yet)."""
+    address = f"aws_iam_policy_document.{policy_document}"
+    (change,) = [
+        c
+        for c in result.plan["resource_changes"]
+        if c["mode"] == "data" and c["address"].endswith(address)
+    ]
+    return {statement["sid"] for statement in change["change"]["after"]["statement"]}
+
+
+def test_pat_auth_stores_the_token_and_no_app_key(default_plan: PlanResult) -> None:
+    parameters = {
+        r["change"]["after"]["name"]: r["change"]["after"]
+        for r in default_plan.resources("aws_ssm_parameter")
+    }
+    assert set(parameters) == {
+        "/runner-fleet/config/class-sizes",
+        "/runner-fleet/secrets/webhook-secret",
+        "/runner-fleet/secrets/github-pat",
+    }
+    assert parameters["/runner-fleet/secrets/github-pat"]["type"] == "SecureString"
+
+
+def test_without_image_builds_nothing_of_codebuild_is_planned(default_plan: PlanResult) -> None:
+    types = {r["type"] for r in default_plan.resources()}
+    assert not {"aws_codebuild_project", "aws_s3_bucket", "aws_s3_object"} & types
+    assert "aws_ecr_repository" in types
+    rules = {
+        r["change"]["after"]["name"] for r in default_plan.resources("aws_cloudwatch_event_rule")
+    }
+    assert rules == {
+        "runner-fleet-workflow-job",
+        "runner-fleet-ecs-task-state",
+        "runner-fleet-cleanup",
+    }
+    sids = planned_statement_ids(default_plan, "lambda")
+    assert "RunRunnerTasks" in sids
+    assert "ImageBuilds" not in sids
+    assert "DecryptSecrets" not in sids  # no customer KMS key given
+
+
+def test_default_class_is_the_smallest_class_unless_set(planner: ModulePlanner) -> None:
+    sizes = {
+        "big": {"cpu": 4096, "memory": 8192},
+        "mini": {"cpu": 256, "memory": 1024},
+        "micro": {"cpu": 256, "memory": 512},
+    }
+    result = plan(planner, runner_class_sizes=sizes)
+    assert result.returncode == 0, result.output
+    value = json.loads(result.resource("aws_ssm_parameter.class_sizes")["value"])
+    assert value == {"default_class": "micro", "classes": sizes}
+    families = {r["change"]["after"]["family"] for r in result.resources("aws_ecs_task_definition")}
+    assert families == {"runner-fleet-big", "runner-fleet-mini", "runner-fleet-micro"}
+
+
+def test_a_prebuilt_zip_is_deployed_as_given_and_nothing_is_built(
+    planner: ModulePlanner, tmp_path: Path
+) -> None:
+    prebuilt = tmp_path / "prebuilt.zip"
+    prebuilt.write_bytes(b"PK\x05\x06" + b"\0" * 18)  # an empty zip
+    result = plan(planner, lambda_zip_path=str(prebuilt))
+    assert result.returncode == 0, result.output
+    assert not result.resources("terraform_data")
+    function = result.resource("aws_lambda_function.control_plane")
+    assert function["filename"] == str(prebuilt)
+
+
+def test_the_module_builds_the_zip_itself_when_none_is_given(default_plan: PlanResult) -> None:
+    result = default_plan
+    (build,) = result.resources("terraform_data")
+    assert build["address"] == "module.fleet.terraform_data.lambda_package[0]"
+    # The zip's name and the code hash derive from the sources: known at plan, no zip needed.
+    planned = build["change"]["after"]
+    assert planned["input"].endswith(".zip") and "/.build/lambda-" in planned["input"]
+    function = result.resource("aws_lambda_function.control_plane")
+    assert function["source_code_hash"]

@@ -1,0 +1,433 @@
+################################################################################
+# General
+################################################################################
+
+variable "aws_region" {
+  description = "AWS region of the fleet. The region comes from your provider configuration; when set, this must equal it (plan fails otherwise)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.aws_region == null || can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]+$", var.aws_region))
+    error_message = "aws_region must be an AWS region name such as us-east-1, or null."
+  }
+}
+
+variable "name_prefix" {
+  description = "Prefix of every resource name (docs/CONTRACTS.md): the ECS cluster, `<prefix>-<class>` task definitions, `<prefix>-state` table, `/<prefix>/` SSM path, and so on."
+  type        = string
+  default     = "runner-fleet"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,22}[a-z0-9]$", var.name_prefix)) && !strcontains(var.name_prefix, "--")
+    error_message = "name_prefix must be 3-24 characters: lowercase letters, digits and single hyphens, starting with a letter and ending with a letter or digit."
+  }
+}
+
+variable "tags" {
+  description = "Tags for every resource the module creates."
+  type        = map(string)
+  default     = {}
+}
+
+################################################################################
+# GitHub
+################################################################################
+
+variable "github_pat" {
+  description = "GitHub token for registering runners (PAT auth: a fine-grained token with the repository's or organization's self-hosted runners write permission). Stored as an SSM SecureString, never in the Lambda environment. Set this or the three github_app_* variables."
+  type        = string
+  default     = null
+  sensitive   = true
+
+  validation {
+    condition     = var.github_pat == null || can(regex("^[A-Za-z0-9_]{20,255}$", var.github_pat))
+    error_message = "github_pat must be a GitHub token (20-255 letters, digits or '_', e.g. ghp_... or github_pat_...), or null for GitHub App auth."
+  }
+}
+
+variable "github_app_id" {
+  description = "GitHub App ID (App auth, with github_app_private_key and github_app_installation_id)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.github_app_id == null || can(regex("^[0-9]{1,20}$", var.github_app_id))
+    error_message = "github_app_id must be the App's numeric ID."
+  }
+}
+
+variable "github_app_private_key" {
+  description = "PEM private key of the GitHub App (App auth). Stored as an SSM SecureString."
+  type        = string
+  default     = null
+  sensitive   = true
+
+  validation {
+    condition     = var.github_app_private_key == null || can(regex("-----BEGIN (RSA )?PRIVATE KEY-----", var.github_app_private_key))
+    error_message = "github_app_private_key must be the App's PEM private key (-----BEGIN RSA PRIVATE KEY----- ...)."
+  }
+}
+
+variable "github_app_installation_id" {
+  description = "Installation ID of the GitHub App on the repository's owner or on the organization (App auth)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.github_app_installation_id == null || can(regex("^[0-9]{1,20}$", var.github_app_installation_id))
+    error_message = "github_app_installation_id must be the installation's numeric ID."
+  }
+}
+
+variable "github_repo" {
+  description = "Repository (`owner/repo`) whose jobs the fleet serves: runners register to it (repository scope). Set this or github_org."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.github_repo == null || can(regex("^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$", var.github_repo))
+    error_message = "github_repo must be `owner/repo`, e.g. octo-org/octo-repo."
+  }
+}
+
+variable "github_org" {
+  description = "Organization whose jobs the fleet serves: runners register to it (organization scope). Set this or github_repo."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.github_org == null || can(regex("^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$", var.github_org))
+    error_message = "github_org must be an organization login (letters, digits and hyphens, at most 39)."
+  }
+}
+
+variable "github_api_url" {
+  description = "GitHub REST API URL: https://api.github.com, or https://<host>/api/v3 for GitHub Enterprise Server."
+  type        = string
+  default     = "https://api.github.com"
+
+  validation {
+    condition     = can(regex("^https?://[^/\\s]+(/[^\\s]*)?$", var.github_api_url))
+    error_message = "github_api_url must be an http(s) URL such as https://api.github.com or https://github.example.com/api/v3."
+  }
+}
+
+variable "webhook_secret" {
+  description = "Secret of the GitHub webhook: every delivery's X-Hub-Signature-256 is checked against it. Stored as an SSM SecureString."
+  type        = string
+  sensitive   = true
+
+  validation {
+    condition     = length(var.webhook_secret) >= 16 && trimspace(var.webhook_secret) == var.webhook_secret
+    error_message = "webhook_secret must be at least 16 characters, without leading or trailing whitespace."
+  }
+}
+
+variable "kms_key_arn" {
+  description = "Customer KMS key for the SSM SecureStrings that hold the secrets (null: the AWS managed aws/ssm key)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.kms_key_arn))
+    error_message = "kms_key_arn must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)."
+  }
+}
+
+variable "runner_group_id" {
+  description = "Runner group the runners join (1 is the Default group)."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.runner_group_id >= 1 && floor(var.runner_group_id) == var.runner_group_id
+    error_message = "runner_group_id must be a whole number >= 1."
+  }
+}
+
+variable "runner_extra_labels" {
+  description = "Labels, besides self-hosted, class:<name> and image:<ref>, that the fleet serves and gives its runners."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = length(var.runner_extra_labels) <= 90 && alltrue([for label in var.runner_extra_labels : can(regex("^[A-Za-z0-9._-][A-Za-z0-9._:/-]{0,99}$", label)) && !startswith(label, "class:") && !startswith(label, "image:")])
+    error_message = "runner_extra_labels: at most 90 labels of 1-100 letters, digits, '.', '_', '-', ':' or '/', none starting with class: or image:."
+  }
+}
+
+################################################################################
+# Runners
+################################################################################
+
+variable "subnet_ids" {
+  description = "Subnets of the runner tasks (they need a route to GitHub, ECR and SSM: a NAT gateway, or public subnets with assign_public_ip)."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.subnet_ids) > 0 && alltrue([for id in var.subnet_ids : can(regex("^subnet-[0-9a-f]+$", id))])
+    error_message = "subnet_ids must be a non-empty list of subnet IDs (subnet-...)."
+  }
+}
+
+variable "security_groups" {
+  description = "Security groups of the runner tasks (egress to GitHub, ECR and SSM; runners need no ingress)."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.security_groups) > 0 && length(var.security_groups) <= 5 && alltrue([for id in var.security_groups : can(regex("^sg-[0-9a-f]+$", id))])
+    error_message = "security_groups must be 1-5 security group IDs (sg-...)."
+  }
+}
+
+variable "assign_public_ip" {
+  description = "Give runner tasks a public IP. Needed when subnet_ids are public subnets without a NAT gateway, as in the seed example."
+  type        = bool
+  default     = false
+}
+
+variable "runner_image_tag" {
+  description = "Tag of the runner image, in the module's ECR repository `<prefix>-runner`, that the class task definitions run: push an image built from runner/Dockerfile under this tag. Tags are immutable: use a new tag for each new image."
+  type        = string
+  default     = "default"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", var.runner_image_tag))
+    error_message = "runner_image_tag must be a Docker tag: 1-128 letters, digits, '_', '.' or '-', not starting with '.' or '-'."
+  }
+}
+
+variable "runner_class_sizes" {
+  description = "Runner classes: name => { cpu (ECS units), memory (MiB) }, chosen by a job's `class:<name>` label. Each is a valid Fargate size; each gets a task definition `<prefix>-<name>`."
+  type = map(object({
+    cpu    = number
+    memory = number
+  }))
+  default = {
+    small  = { cpu = 512, memory = 1024 }
+    medium = { cpu = 1024, memory = 2048 }
+    large  = { cpu = 2048, memory = 4096 }
+  }
+
+  validation {
+    condition     = length(var.runner_class_sizes) > 0 && alltrue([for name in keys(var.runner_class_sizes) : can(regex("^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$", name))])
+    error_message = "runner_class_sizes needs at least one class; class names (used in `class:<name>` labels and task definition families) must be 1-32 lowercase letters, digits or inner hyphens."
+  }
+
+  # Fargate's valid task sizes (cpu units => memory MiB), as in the Fargate documentation.
+  validation {
+    condition = alltrue([for size in values(var.runner_class_sizes) : contains(lookup({
+      "256"   = [512, 1024, 2048]
+      "512"   = [1024, 2048, 3072, 4096]
+      "1024"  = range(2048, 8193, 1024)
+      "2048"  = range(4096, 16385, 1024)
+      "4096"  = range(8192, 30721, 1024)
+      "8192"  = range(16384, 61441, 4096)
+      "16384" = range(32768, 122881, 8192)
+    }, tostring(size.cpu), []), size.memory)])
+    error_message = "Each runner class must be a valid Fargate size: cpu 256 => memory 512, 1024 or 2048; 512 => 1024-4096 (1024 steps); 1024 => 2048-8192; 2048 => 4096-16384; 4096 => 8192-30720 (1024 steps); 8192 => 16384-61440 (4096 steps); 16384 => 32768-122880 (8192 steps)."
+  }
+}
+
+variable "default_class" {
+  description = "Class of jobs without a class:<name> label; must be a key of runner_class_sizes (null: the smallest class)."
+  type        = string
+  default     = null
+}
+
+variable "capacity_strategy" {
+  description = "Where runners run: FARGATE (on-demand), FARGATE_SPOT, or spotPreferred (Spot, retried on FARGATE when Spot has no capacity). Spot tasks can be stopped with two minutes' notice."
+  type        = string
+  default     = "FARGATE"
+
+  validation {
+    condition     = contains(["FARGATE", "FARGATE_SPOT", "spotPreferred"], var.capacity_strategy)
+    error_message = "capacity_strategy must be FARGATE, FARGATE_SPOT or spotPreferred."
+  }
+}
+
+variable "runner_timeout_minutes" {
+  description = "The cleanup stops a runner task that has run this long (GitHub's default job timeout is 360 minutes)."
+  type        = number
+  default     = 360
+
+  validation {
+    condition     = var.runner_timeout_minutes >= 5 && var.runner_timeout_minutes <= 7200
+    error_message = "runner_timeout_minutes must be between 5 and 7200 (5 days)."
+  }
+}
+
+variable "runner_idle_minutes" {
+  description = "The cleanup stops a runner that has not taken a job after this many minutes."
+  type        = number
+  default     = 15
+
+  validation {
+    condition     = var.runner_idle_minutes >= 1 && var.runner_idle_minutes <= 1440
+    error_message = "runner_idle_minutes must be between 1 and 1440."
+  }
+}
+
+variable "container_insights" {
+  description = "CloudWatch Container Insights on the cluster: enabled, enhanced or disabled."
+  type        = string
+  default     = "enabled"
+
+  validation {
+    condition     = contains(["enabled", "enhanced", "disabled"], var.container_insights)
+    error_message = "container_insights must be one of enabled, enhanced, disabled."
+  }
+}
+
+variable "ecr_force_delete" {
+  description = "Let `terraform destroy` delete the ECR repository even when it still holds images."
+  type        = bool
+  default     = false
+}
+
+################################################################################
+# Image builds
+################################################################################
+
+variable "image_build_project" {
+  description = "Name of a CodeBuild project the module creates to build runner images for `image:<base>` labels (null: no image builds)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.image_build_project == null || can(regex("^[A-Za-z0-9][A-Za-z0-9_-]{1,149}$", var.image_build_project))
+    error_message = "image_build_project must be 2-150 letters, digits, '-' or '_', starting with a letter or digit."
+  }
+}
+
+variable "default_base_image" {
+  description = "Base image of the default runner image (runner/Dockerfile's BASE_IMAGE)."
+  type        = string
+  default     = "public.ecr.aws/docker/library/ubuntu:22.04"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$", var.default_base_image))
+    error_message = "default_base_image must be an image reference such as public.ecr.aws/docker/library/ubuntu:22.04."
+  }
+}
+
+################################################################################
+# Control plane
+################################################################################
+
+variable "event_bus_name" {
+  description = "Name of the EventBridge bus the webhook events go to (null: `<prefix>-events`). The module creates it."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.event_bus_name == null || (can(regex("^[A-Za-z0-9._-]{1,256}$", coalesce(var.event_bus_name, "x"))) && var.event_bus_name != "default")
+    error_message = "event_bus_name must be 1-256 letters, digits, '.', '_' or '-', and not `default` (the module creates its own bus)."
+  }
+}
+
+variable "cleanup_interval_minutes" {
+  description = "How often the cleanup runs (stuck runners, leftover JIT configs, dead letters)."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.cleanup_interval_minutes >= 1 && var.cleanup_interval_minutes <= 60 && floor(var.cleanup_interval_minutes) == var.cleanup_interval_minutes
+    error_message = "cleanup_interval_minutes must be a whole number from 1 to 60."
+  }
+}
+
+variable "lambda_zip_path" {
+  description = "A prebuilt control-plane Lambda zip (scripts/build_lambda.py). Null: `terraform apply` builds it with python3 whenever the sources change."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.lambda_zip_path == null || try(endswith(var.lambda_zip_path, ".zip") && fileexists(var.lambda_zip_path), false)
+    error_message = "lambda_zip_path must be an existing .zip file (build it with scripts/build_lambda.py), or null."
+  }
+}
+
+variable "lambda_timeout" {
+  description = "Timeout of the control-plane Lambda, in seconds."
+  type        = number
+  default     = 120
+
+  validation {
+    condition     = var.lambda_timeout >= 10 && var.lambda_timeout <= 900
+    error_message = "lambda_timeout must be between 10 and 900 seconds."
+  }
+}
+
+variable "lambda_memory_size" {
+  description = "Memory of the control-plane Lambda, in MiB."
+  type        = number
+  default     = 256
+
+  validation {
+    condition     = var.lambda_memory_size >= 128 && var.lambda_memory_size <= 10240
+    error_message = "lambda_memory_size must be between 128 and 10240 MiB."
+  }
+}
+
+variable "lambda_reserved_concurrency" {
+  description = "Reserved concurrency of the control-plane Lambda (null: unreserved)."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.lambda_reserved_concurrency == null || try(var.lambda_reserved_concurrency >= 1, false)
+    error_message = "lambda_reserved_concurrency must be null or >= 1 (0 would stop the control plane)."
+  }
+}
+
+variable "log_level" {
+  description = "Log level of the control-plane Lambda."
+  type        = string
+  default     = "INFO"
+
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARNING", "ERROR"], var.log_level)
+    error_message = "log_level must be DEBUG, INFO, WARNING or ERROR."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Retention of every log group of the module (runners, Lambda, image builds, API access), in days."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a CloudWatch Logs retention value: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653."
+  }
+}
+
+variable "api_access_logs_enabled" {
+  description = "Write API Gateway access logs. Needs the account's API Gateway CloudWatch role (aws_api_gateway_account) to be set up."
+  type        = bool
+  default     = false
+}
+
+variable "api_throttling_rate_limit" {
+  description = "Steady-state requests per second the webhook endpoint accepts."
+  type        = number
+  default     = 50
+
+  validation {
+    condition     = var.api_throttling_rate_limit > 0
+    error_message = "api_throttling_rate_limit must be > 0."
+  }
+}
+
+variable "api_throttling_burst_limit" {
+  description = "Burst of requests the webhook endpoint accepts."
+  type        = number
+  default     = 100
+
+  validation {
+    condition     = var.api_throttling_burst_limit >= 1 && floor(var.api_throttling_burst_limit) == var.api_throttling_burst_limit
+    error_message = "api_throttling_burst_limit must be a whole number >= 1."
+  }
+}
