@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export TF_CLI_CONFIG_FILE := $(CURDIR)/.build/terraformrc
 export TF_PLUGIN_CACHE_MAY_BREAK_DEPENDENCY_LOCK_FILE := 1
 
-.PHONY: setup lint fmt test unit tf-test demo local-up local-down job bench clean
+.PHONY: setup lint fmt docs test unit tf-test demo local-up local-down job bench clean
 
 $(PY): pyproject.toml
 	python3 -m venv $(VENV)
@@ -27,6 +27,9 @@ fmt: setup
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 	terraform fmt -recursive
+
+docs: setup ## regenerate the Terraform inputs/outputs tables of the READMEs
+	$(PY) scripts/tf_docs.py
 
 test: setup lint ## the whole suite: unit, terraform on the emulator, CLI, end to end, security scan
 	$(PY) -m pytest

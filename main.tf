@@ -64,7 +64,7 @@ module "ecs_fleet" {
 
   name_prefix        = var.name_prefix
   runner_class_sizes = var.runner_class_sizes
-  runner_image_tag   = var.runner_image_tag
+  runner_image_tag   = coalesce(var.runner_image_tag, "default")
   container_insights = var.container_insights
   log_retention_days = var.log_retention_days
   ecr_force_delete   = var.ecr_force_delete
@@ -84,6 +84,13 @@ module "image_build" {
   log_retention_days = var.log_retention_days
 
   tags = var.tags
+}
+
+locals {
+  # The image jobs without an image: label run: pinned (runner_image_tag, or image builds off),
+  # or "" when image builds are on and no tag is set: then the default image is built on
+  # default_base_image like any image: label (docs/image-builds.md).
+  pinned_runner_image = var.runner_image_tag == null && var.image_build_project != null ? "" : module.ecs_fleet.runner_image
 }
 
 module "control_plane" {
@@ -111,7 +118,7 @@ module "control_plane" {
   task_execution_role_arn = module.ecs_fleet.task_execution_role_arn
   ecr_repository_url      = module.ecs_fleet.ecr_repository_url
   ecr_repository_arn      = module.ecs_fleet.ecr_repository_arn
-  runner_image            = module.ecs_fleet.runner_image
+  runner_image            = local.pinned_runner_image
   runner_log_group_name   = module.ecs_fleet.runner_log_group_name
   subnet_ids              = var.subnet_ids
   security_groups         = var.security_groups
@@ -122,6 +129,7 @@ module "control_plane" {
   default_base_image      = var.default_base_image
   # The variable, not the project's output: whether builds are on must be known at plan.
   image_build_project_name = var.image_build_project
+  runner_image_fingerprint = one(module.image_build[*].runner_fingerprint)
 
   event_bus_name              = var.event_bus_name
   cleanup_interval_minutes    = var.cleanup_interval_minutes

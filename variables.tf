@@ -28,6 +28,15 @@ variable "tags" {
   description = "Tags for every resource the module creates."
   type        = map(string)
   default     = {}
+
+  # AWS's tag rules, so that a bad tag fails the plan instead of the apply half-way.
+  validation {
+    condition = length(var.tags) <= 45 && alltrue([
+      for key, value in var.tags : can(regex("^[\\p{L}\\p{Z}\\p{N}_.:/=+@-]{1,128}$", key))
+      && can(regex("^[\\p{L}\\p{Z}\\p{N}_.:/=+@-]{0,256}$", value)) && !startswith(lower(key), "aws:")
+    ])
+    error_message = "tags: at most 45 (AWS allows 50 per resource; the module adds its own), keys of 1-128 and values of 0-256 letters, digits, spaces or _ . : / = + - @, no key starting with aws:."
+  }
 }
 
 ################################################################################
@@ -166,8 +175,8 @@ variable "subnet_ids" {
   type        = list(string)
 
   validation {
-    condition     = length(var.subnet_ids) > 0 && alltrue([for id in var.subnet_ids : can(regex("^subnet-[0-9a-f]+$", id))])
-    error_message = "subnet_ids must be a non-empty list of subnet IDs (subnet-...)."
+    condition     = length(var.subnet_ids) > 0 && length(var.subnet_ids) <= 16 && length(distinct(var.subnet_ids)) == length(var.subnet_ids) && alltrue([for id in var.subnet_ids : can(regex("^subnet-[0-9a-f]+$", id))])
+    error_message = "subnet_ids must be a non-empty list of subnet IDs (subnet-...): at most 16 (ECS's limit), no duplicates."
   }
 }
 
@@ -176,8 +185,8 @@ variable "security_groups" {
   type        = list(string)
 
   validation {
-    condition     = length(var.security_groups) > 0 && length(var.security_groups) <= 5 && alltrue([for id in var.security_groups : can(regex("^sg-[0-9a-f]+$", id))])
-    error_message = "security_groups must be 1-5 security group IDs (sg-...)."
+    condition     = length(var.security_groups) > 0 && length(var.security_groups) <= 5 && length(distinct(var.security_groups)) == length(var.security_groups) && alltrue([for id in var.security_groups : can(regex("^sg-[0-9a-f]+$", id))])
+    error_message = "security_groups must be 1-5 distinct security group IDs (sg-...)."
   }
 }
 
@@ -188,12 +197,12 @@ variable "assign_public_ip" {
 }
 
 variable "runner_image_tag" {
-  description = "Tag of the runner image, in the module's ECR repository `<prefix>-runner`, that the class task definitions run: push an image built from runner/Dockerfile under this tag. Tags are immutable: use a new tag for each new image."
+  description = "Tag of the runner image, in the module's ECR repository `<prefix>-runner`, that the class task definitions run: push an image built from runner/Dockerfile under this tag. Tags are immutable: use a new tag for each new image. Null (the default): with image_build_project set, the default image is built on default_base_image on first use; without it, the tag `default`."
   type        = string
-  default     = "default"
+  default     = null
 
   validation {
-    condition     = can(regex("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", var.runner_image_tag))
+    condition     = var.runner_image_tag == null || can(regex("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", var.runner_image_tag))
     error_message = "runner_image_tag must be a Docker tag: 1-128 letters, digits, '_', '.' or '-', not starting with '.' or '-'."
   }
 }
@@ -253,8 +262,8 @@ variable "runner_timeout_minutes" {
   default     = 360
 
   validation {
-    condition     = var.runner_timeout_minutes >= 5 && var.runner_timeout_minutes <= 7200
-    error_message = "runner_timeout_minutes must be between 5 and 7200 (5 days)."
+    condition     = var.runner_timeout_minutes >= 5 && var.runner_timeout_minutes <= 7200 && floor(var.runner_timeout_minutes) == var.runner_timeout_minutes
+    error_message = "runner_timeout_minutes must be a whole number between 5 and 7200 (5 days)."
   }
 }
 
@@ -264,8 +273,8 @@ variable "runner_idle_minutes" {
   default     = 15
 
   validation {
-    condition     = var.runner_idle_minutes >= 1 && var.runner_idle_minutes <= 1440
-    error_message = "runner_idle_minutes must be between 1 and 1440."
+    condition     = var.runner_idle_minutes >= 1 && var.runner_idle_minutes <= 1440 && floor(var.runner_idle_minutes) == var.runner_idle_minutes
+    error_message = "runner_idle_minutes must be a whole number between 1 and 1440."
   }
 }
 
@@ -355,8 +364,8 @@ variable "lambda_timeout" {
   default     = 120
 
   validation {
-    condition     = var.lambda_timeout >= 10 && var.lambda_timeout <= 900
-    error_message = "lambda_timeout must be between 10 and 900 seconds."
+    condition     = var.lambda_timeout >= 10 && var.lambda_timeout <= 900 && floor(var.lambda_timeout) == var.lambda_timeout
+    error_message = "lambda_timeout must be a whole number of seconds between 10 and 900."
   }
 }
 
@@ -366,8 +375,8 @@ variable "lambda_memory_size" {
   default     = 256
 
   validation {
-    condition     = var.lambda_memory_size >= 128 && var.lambda_memory_size <= 10240
-    error_message = "lambda_memory_size must be between 128 and 10240 MiB."
+    condition     = var.lambda_memory_size >= 128 && var.lambda_memory_size <= 10240 && floor(var.lambda_memory_size) == var.lambda_memory_size
+    error_message = "lambda_memory_size must be a whole number of MiB between 128 and 10240."
   }
 }
 
@@ -377,8 +386,8 @@ variable "lambda_reserved_concurrency" {
   default     = null
 
   validation {
-    condition     = var.lambda_reserved_concurrency == null || try(var.lambda_reserved_concurrency >= 1, false)
-    error_message = "lambda_reserved_concurrency must be null or >= 1 (0 would stop the control plane)."
+    condition     = var.lambda_reserved_concurrency == null || try(var.lambda_reserved_concurrency >= 1 && floor(var.lambda_reserved_concurrency) == var.lambda_reserved_concurrency, false)
+    error_message = "lambda_reserved_concurrency must be null or a whole number >= 1 (0 would stop the control plane)."
   }
 }
 

@@ -19,7 +19,7 @@ from botocore.exceptions import (
     ProfileNotFound,
 )
 
-from ecsrunner import fleet, runners, runs
+from ecsrunner import fleet, images, runners, runs
 from ecsrunner.config import CLASS_SIZES_VAR, TABLE_VARS, CliError, Config, ConfigError
 
 # The command groups, in --help order: a new group (e.g. `images`) is one more entry here.
@@ -28,6 +28,7 @@ COMMANDS: tuple[click.Command, ...] = (
     runs.runs,
     fleet.list_class_sizes,
     fleet.cluster,
+    images.images,
 )
 STATE_TABLE_OPERATIONS = {"Query", "GetItem", "UpdateItem", "PutItem", "DescribeTable"}
 

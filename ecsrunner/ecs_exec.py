@@ -65,15 +65,15 @@ def plugin_owns_signals() -> Iterator[None]:
 
 
 def execute(record: dict[str, Any], command: str) -> None:
-    plugin = shutil.which(PLUGIN)
-    if plugin is None:  # checked first, as the AWS CLI does: no session opened in vain
-        raise ConfigError(f"{PLUGIN} is not installed; ECS Exec needs it: {INSTALL_URL}")
     name = record.get("runner_name")
     task_arn = record.get("task_arn")
     if not task_arn:
         raise CliError(f"runner {name} has no task (status {record.get('status')})")
     if record.get("status") in TERMINAL:
-        raise CliError(f"runner {name} is {record.get('status')}: its task is not running")
+        raise CliError(f"runner {name} has finished ({record.get('status')}): no task to enter")
+    plugin = shutil.which(PLUGIN)
+    if plugin is None:  # checked before ExecuteCommand, as the AWS CLI does: no session in vain
+        raise ConfigError(f"{PLUGIN} is not installed; ECS Exec needs it: {INSTALL_URL}")
 
     cfg = Config.current()
     ecs = cfg.client("ecs")

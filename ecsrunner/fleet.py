@@ -59,7 +59,7 @@ def list_class_sizes() -> None:
 
     def render() -> str:
         rows = [
-            [c["name"], vcpu(c["cpu"]), memory(c["memory"]), "yes" if c["default"] else ""]
+            [c["name"], vcpu(c["cpu"]), memory(c["memory"]), "yes" if c["default"] else "no"]
             for c in classes
         ]
         return table(rows, ["CLASS", "VCPU", "MEMORY", "DEFAULT"])
@@ -73,7 +73,7 @@ def cluster() -> None:
 
 
 @cluster.command()
-@click.argument("cluster_name", metavar="CLUSTER", envvar=CLUSTER_VAR, required=False)
+@click.argument("cluster_name", metavar="[CLUSTER]", envvar=CLUSTER_VAR, required=False)
 @click.option(
     "--since",
     default=DEFAULT_SINCE,
@@ -109,9 +109,9 @@ def status(cluster_name: str | None, since: str) -> None:
         ]
         rows.append(["total", "", totals["running"], totals["pending"], totals["stopping"]])
         headers = ["CLASS", "CAPACITY PROVIDER", "RUNNING", "PENDING", "STOPPING"]
-        statuses = table([[s, n] for s, n in by_status.items()], ["STATUS", "RUNNERS"])
+        statuses = table([[s, n] for s, n in by_status.items()], ["STATUS", "RUNNERS"], [1])
         return (
-            f"Cluster {cluster_name}: tasks\n{table(rows, headers)}\n\n"
+            f"Cluster {cluster_name}: tasks\n{table(rows, headers, [2, 3, 4])}\n\n"
             f"Runners created since {since_iso} (table {cfg.table})\n{statuses}"
         )
 

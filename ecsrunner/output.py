@@ -43,12 +43,14 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-def table(rows: Iterable[Sequence[Any]], headers: Sequence[str]) -> str:
+def table(rows: Iterable[Sequence[Any]], headers: Sequence[str], right: Sequence[int] = ()) -> str:
+    """A plain table; the columns numbered in `right` (counts) are aligned right."""
     return tabulate(
         [[EMPTY if cell is None or cell == "" else cell for cell in row] for row in rows],
         headers=list(headers),
         tablefmt="simple",
         disable_numparse=True,
+        colalign=["right" if i in right else "left" for i in range(len(headers))],
     )
 
 
@@ -92,6 +94,20 @@ def span(seconds: float | None) -> str:
 def age(text: str | None, now: float | None = None) -> str:
     moment = parse_time(text)
     return span(None if moment is None else (now or time.time()) - moment)
+
+
+def when(text: str | None, now: float | None = None) -> str | None:
+    """An ISO 8601 time with how long ago (or how far ahead) it is: `<time> (5m ago)`."""
+    moment = parse_time(text)
+    if moment is None:
+        return text
+    delta = (now or time.time()) - moment
+    return f"{text} ({span(delta)} ago)" if delta >= 0 else f"{text} (in {span(-delta)})"
+
+
+def iso_of_epoch(value: Any) -> str | None:
+    """Epoch seconds (a DynamoDB number) as ISO 8601 UTC."""
+    return None if value is None else iso(float(value))
 
 
 def duration(seconds: float | None) -> str:

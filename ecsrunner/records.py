@@ -10,7 +10,7 @@ from control_plane.state import ORDER, TERMINAL, StateStore
 from control_plane.workflow_job import job_id_of_runner
 
 from ecsrunner.config import CliError, Config, ConfigError
-from ecsrunner.output import duration, jsonable, parse_time
+from ecsrunner.output import duration, iso_of_epoch, jsonable, parse_time
 
 STATUSES = (*ORDER, *TERMINAL)
 ACTIVE = "active"  # --status active: every status before the terminal ones
@@ -41,6 +41,8 @@ SUMMARY_FIELDS = (
     "created_at",
     "updated_at",
 )
+# Stored as epoch seconds (DynamoDB TTL, launch lease): ISO 8601 in JSON, like every time.
+EPOCH_FIELDS = ("expires_at", "lease_until")
 
 
 def store() -> StateStore:
@@ -114,6 +116,16 @@ def _matching(
 
 def summary(record: dict[str, Any]) -> dict[str, Any]:
     return {name: jsonable(record.get(name)) for name in SUMMARY_FIELDS}
+
+
+def detail(record: dict[str, Any]) -> dict[str, Any]:
+    """`runners details --output json`, field `runner`: the summary fields (always), the
+    `history`, then every other stored field; epoch-second fields as ISO 8601."""
+    shown = {**summary(record), "history": jsonable(record.get("history") or [])}
+    for name in sorted(set(record) - set(shown)):
+        value = record[name]
+        shown[name] = iso_of_epoch(value) if name in EPOCH_FIELDS else jsonable(value)
+    return shown
 
 
 # ---------------------------------------------------------------------- timeline

@@ -9,8 +9,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ecsrunner import ecs_exec, records, tasks, terminate
 from ecsrunner.config import AWS, FUNCTION, LIMIT, OUTPUT, SINCE, TABLE, Config, uses
-from ecsrunner.output import age, emit, fields, jsonable, since_time, table
-from ecsrunner.records import STATUSES, SUMMARY_FIELDS, task_id, timeline_rows
+from ecsrunner.output import age, emit, fields, since_time, table, when
+from ecsrunner.records import STATUSES, task_id, timeline_rows
 
 RUNNER_ID = click.argument("runner_id", metavar="RUNNER")
 
@@ -105,27 +105,37 @@ def details(runner_id: str) -> None:
         except (ClientError, BotoCoreError) as exc:  # the stored facts are still worth showing
             task_error = str(exc)
     live = tasks.view(task) if task else None
-    data = {"runner": jsonable(record), "task": live, "task_error": task_error}
-    emit(data, lambda: _details_text(record, live, task_error))
+    data = {"runner": records.detail(record), "task": live, "task_error": task_error}
+    emit(data, lambda: _details_text(record, data["runner"], live, task_error))
 
 
-def _details_text(record: dict[str, Any], live: dict[str, Any] | None, error: str | None) -> str:
-    shown = [name for name in SUMMARY_FIELDS if name in record]
-    rest = sorted(k for k in record if k not in SUMMARY_FIELDS and k != "history")
+TIME_FIELDS = ("created_at", "updated_at", "started_at", "stopped_at", *records.EPOCH_FIELDS)
+
+
+def _pairs(view: dict[str, Any], skip: tuple[str, ...] = ()) -> list[tuple[str, Any]]:
+    """`key  value` pairs of a JSON view: times with their age, lists joined."""
     pairs = []
-    for name in shown + rest:
-        value = jsonable(record[name])
-        if name in ("created_at", "updated_at"):
-            value = f"{value} ({age(value)} ago)"
+    for name, value in view.items():
+        if name in skip:
+            continue
+        if name in TIME_FIELDS:
+            value = when(value)
         elif isinstance(value, list):
             value = ", ".join(map(str, value))
         pairs.append((name, value))
+    return pairs
+
+
+def _details_text(
+    record: dict[str, Any], shown: dict[str, Any], live: dict[str, Any] | None, error: str | None
+) -> str:
+    stored = {name: value for name, value in shown.items() if name in record}
     timeline = table(timeline_rows(record), ["STATUS", "AT", "AFTER", "REASON"])
-    parts = [fields(pairs), "", "Timeline", timeline, "", "ECS task"]
+    parts = [fields(_pairs(stored, skip=("history",))), "", "Timeline", timeline, "", "ECS task"]
     if error:
         parts.append(f"could not describe the task: {error}")
     elif live:
-        parts.append(fields((k, v) for k, v in live.items() if k != "task_arn"))
+        parts.append(fields(_pairs(live, skip=("task_arn",))))
     elif record.get("task_arn"):
         parts.append(f"{task_id(record['task_arn'])}: ECS no longer knows this task")
     else:
@@ -141,8 +151,10 @@ def terminate_runner(runner_id: str, yes: bool) -> None:
     """Stop a runner: its ECS task, its record (status stopped) and its GitHub registration.
 
     GitHub is reached as the control plane reaches it: its settings are read from the
-    control-plane Lambda's configuration, its credential from SSM. If that is not possible,
-    the task is still stopped and the record marked, and the command says so (exit 1).
+    control-plane Lambda's configuration, its credential from SSM. If GitHub cannot be
+    reached, or still holds the runner busy with its job, the task is stopped and the record
+    marked all the same, and the command says so (exit 1): run it again later. A runner with
+    nothing left to stop is a message (exit 0).
 
     \b
     Examples:

@@ -98,8 +98,9 @@ def terminate(record: dict[str, Any], assume_yes: bool) -> None:
     status = record.get("status")
     if plan.nothing_to_do:
         ended = age(record.get("updated_at"))
+        task = "its task is not running" if record.get("task_arn") else "no task was started"
         click.echo(
-            f"runner {plan.name} is already {status} ({ended} ago): its task is not running"
+            f"runner {plan.name} is already {status} ({ended} ago): {task}"
             + ("" if plan.github_problem else " and GitHub has no runner of that name")
             + "; nothing to do"
         )
@@ -158,12 +159,13 @@ def remove_from_github(plan: Plan) -> bool:
         with github_access.quiet_logs():
             removed = plan.github.delete_runner(runner_id)
     except GitHubError as exc:
-        if exc.status == 422:  # GitHub: "still running a job"; the stopped task ends the job
+        if exc.status == 422:  # "still running a job": GitHub has not noticed the stop yet
             click.echo(
-                f"  GitHub: runner {runner_id} is still busy with its job; GitHub removes "
-                "the ephemeral runner once the job ends"
+                f"  GitHub: runner {runner_id} is still busy with its job: GitHub fails the "
+                "job once the stopped runner stops answering (a few minutes); run this "
+                "command again then to remove it"
             )
-            return True
+            return False
         click.echo(f"  GitHub: not done: {_why(exc)}")
         return False
     except Exception as exc:  # the runner is stopped already: report, do not hide that

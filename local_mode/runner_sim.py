@@ -44,6 +44,7 @@ import requests
 
 from local_mode import send_job
 from local_mode.moto_server import hold_ecs_tasks
+from local_mode.webhook_server import eventbridge_envelope
 
 LOG = logging.getLogger("local_mode.runner_sim")
 RUNNER_CONTAINER = "runner"
@@ -153,17 +154,17 @@ def task_state_change(task: dict, last_status: str, **overrides: Any) -> dict:
             }
         )
     detail.update(overrides)
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "ECS Task State Change",
-        "source": "aws.ecs",
-        "account": account,
-        "time": now[:19] + "Z",
-        "region": region,
-        "resources": [task_arn],
-        "detail": detail,
-    }
+    return eventbridge_envelope(
+        {
+            "source": "aws.ecs",
+            "detail-type": "ECS Task State Change",
+            "time": now[:19] + "Z",
+            "resources": [task_arn],
+            "detail": detail,
+        },
+        account=account,
+        region=region,
+    )
 
 
 def _epoch(value: Any) -> float | None:

@@ -351,33 +351,16 @@ def terraform_apply(stack: dict, say: Say) -> dict:
     return {key: value.get("value") for key, value in json.loads(result.stdout or "{}").items()}
 
 
-def names_from_outputs(outputs: dict, prefix: str) -> dict[str, str]:
-    """Resource names: the fleet module's outputs where it has them, else docs/CONTRACTS.md."""
-    fleet = outputs.get("fleet") or {}
-
-    def pick(*keys: str, default: str) -> str:
-        for key in keys:
-            value = fleet.get(key)
-            if isinstance(value, str) and value:
-                return value
-        return default
-
+def names_from_outputs(outputs: dict) -> dict[str, str]:
+    """Resource names from the fleet module's outputs (local_mode/terraform/outputs.tf)."""
+    fleet = outputs["fleet"]
     return {
-        "runner_table": pick(
-            "state_table_name", "dynamodb_table_name", "runner_table", default=f"{prefix}-state"
-        ),
-        "class_sizes_parameter": pick(
-            "class_sizes_parameter_name",
-            "class_sizes_param",
-            "class_sizes_parameter",
-            default=f"/{prefix}/config/class-sizes",
-        ),
-        "cluster_name": pick("ecs_cluster_name", "cluster_name", default=prefix),
-        "function_name": pick(
-            "lambda_function_name", "control_plane_function_name", default=f"{prefix}-control-plane"
-        ),
-        "event_bus_name": pick("event_bus_name", default=""),
-        "api_webhook_url": pick("webhook_url", default=""),
+        "runner_table": fleet["state_table_name"],
+        "class_sizes_parameter": fleet["class_sizes_parameter_name"],
+        "cluster_name": fleet["cluster_name"],
+        "function_name": fleet["lambda_function_name"],
+        "event_bus_name": fleet["event_bus_name"],
+        "api_webhook_url": fleet["webhook_url"],
     }
 
 
@@ -442,6 +425,8 @@ def env_lines(stack: dict) -> str:
     }
     lines = [f"# local mode stack, written by `python -m local_mode up` ({stack['created_at']})"]
     lines += [f"export {key}={shlex.quote(value)}" for key, value in values.items()]
+    # The virtualenv's bin first, so `ecsrunner` is the CLI installed by `make setup`.
+    lines.append(f'export PATH={shlex.quote(str(Path(sys.executable).parent))}:"$PATH"')
     return "\n".join(lines) + "\n"
 
 
@@ -451,6 +436,8 @@ def cli_env(stack: dict) -> dict[str, str]:
     for line in env_lines(stack).splitlines():
         if line.startswith("export "):
             key, _, value = line[len("export ") :].partition("=")
+            if key == "PATH":
+                continue
             env[key] = shlex.split(value)[0] if value else ""
     env.pop("AWS_PROFILE", None)
     return env
@@ -537,7 +524,7 @@ def _up(say: Say, job_seconds: float | None) -> dict:
         say("Applying local_mode/terraform (the fleet's root module) to the emulator")
         t0 = time.monotonic()
         outputs = terraform_apply(stack, say)
-        stack.update(names_from_outputs(outputs, stack["name_prefix"]))
+        stack.update(names_from_outputs(outputs))
         stack["terraform_seconds"] = round(time.monotonic() - t0, 1)
         stack["subnet_id"] = outputs.get("subnet_id")
         stack["security_group_id"] = outputs.get("security_group_id")

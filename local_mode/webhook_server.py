@@ -47,10 +47,33 @@ LAMBDA_SRC = REPO_ROOT / "lambda"
 DEFAULT_BUS = "default"
 WEBHOOK_SOURCE = "aws-runner-fleet.github"
 MAX_BODY = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
+MOTO_ACCOUNT = "123456789012"  # the emulator's account
 
 
 def utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def eventbridge_envelope(
+    entry: Mapping[str, Any], *, account: str = MOTO_ACCOUNT, region: str = "us-east-1"
+) -> dict:
+    """An event as EventBridge hands it to a target, from a PutEvents entry (Source,
+    DetailType, Detail as JSON text) or an event's own fields (source, detail-type, detail);
+    a new id and the current time unless the entry has them."""
+    detail = entry.get("detail", entry.get("Detail", {}))
+    if isinstance(detail, str):
+        detail = json.loads(detail)
+    return {
+        "version": "0",
+        "id": entry.get("id") or str(uuid.uuid4()),
+        "detail-type": entry.get("detail-type", entry.get("DetailType", "")),
+        "source": entry.get("source", entry.get("Source", "")),
+        "account": entry.get("account") or account,
+        "time": entry.get("time") or utc_now(),
+        "region": entry.get("region") or region,
+        "resources": list(entry.get("resources", entry.get("Resources", [])) or []),
+        "detail": detail,
+    }
 
 
 # --------------------------------------------------------------------------- Lambda runtime
@@ -246,20 +269,7 @@ class EventRouter:
 
     def envelope(self, entry: Mapping[str, Any]) -> dict:
         """The event as EventBridge hands it to a target (PutEvents entry → envelope)."""
-        detail = entry.get("detail", entry.get("Detail", {}))
-        if isinstance(detail, str):
-            detail = json.loads(detail)
-        return {
-            "version": "0",
-            "id": entry.get("id") or str(uuid.uuid4()),
-            "detail-type": entry.get("detail-type", entry.get("DetailType", "")),
-            "source": entry.get("source", entry.get("Source", "")),
-            "account": entry.get("account") or self.account,
-            "time": entry.get("time") or utc_now(),
-            "region": entry.get("region") or self.region,
-            "resources": list(entry.get("resources", entry.get("Resources", [])) or []),
-            "detail": detail,
-        }
+        return eventbridge_envelope(entry, account=self.account, region=self.region)
 
     def matching_rules(self, event: dict, bus: str) -> list[Rule]:
         def is_bus(rule: Rule) -> bool:

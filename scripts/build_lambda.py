@@ -5,7 +5,11 @@ The zip holds the `control_plane` package at its root and, beside it, the third-
 dependencies of lambda/requirements.txt installed by pip *for the Lambda platform*
 (manylinux x86_64 wheels for CPython 3.12), whatever machine runs this. Dependencies are
 cached under .build/ by a hash of the requirements, so rebuilding after a code change only
-re-zips. The zip is reproducible: the same inputs give the same bytes.
+re-zips. The zip is reproducible: the same inputs and tools give the same bytes.
+
+Size (Lambda's cold start reads all of it): files the function never loads stay out
+(RUNTIME_UNNEEDED), and the shared objects lose the symbol tables that only debuggers read
+when a `strip` for Linux objects is at hand (GNU binutils or LLVM; it is optional).
 
 The Terraform module runs this script itself (terraform_data + local-exec) when the sources
 change; it needs nothing but python3 (3.8+) with pip. Run it by hand to prebuild a zip for
@@ -17,6 +21,7 @@ the module's `lambda_zip_path`:
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import hashlib
 import os
 import shutil
@@ -41,6 +46,25 @@ PIP_PLATFORM_ARGS = (
 )
 # 1980-01-01, the earliest time a zip can hold: fixed so that the same inputs give the same zip.
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+# Files of the dependencies that the Lambda never loads (paths in the zip, fnmatch patterns):
+# - cffi's Python package and pycparser generate C bindings at build time; at run time the
+#   Rust extension of cryptography loads only cffi's compiled `_cffi_backend` (kept, with
+#   cffi's dist-info and licence);
+# - charset_normalizer's compiled speed-ups have pure-Python twins beside them, and requests
+#   only guesses the encoding of a response that declares none (GitHub's JSON declares one);
+# - urllib3 comes with the runtime's botocore (requests accepts 1.26 and 2.x): a bundled copy
+#   would shadow the runtime's for botocore too, and costs ~50 ms of every cold start;
+# - type stubs and markers.
+RUNTIME_UNNEEDED = (
+    "urllib3/*",
+    "urllib3-*.dist-info/*",
+    "cffi/*",
+    "pycparser/*",
+    "pycparser-*.dist-info/*",
+    "charset_normalizer/*.so",
+    "*.pyi",
+    "*/py.typed",
+)
 
 
 class BuildError(Exception):
@@ -66,15 +90,44 @@ def package_files(source: Path) -> list[tuple[str, Path]]:
     return files
 
 
-def requirements_digest(requirements: Path) -> str:
+def requirements_digest(requirements: Path, stripped: bool = False) -> str:
     digest = hashlib.sha256(requirements.read_bytes())
     digest.update(" ".join(PIP_PLATFORM_ARGS).encode())
+    if stripped:
+        digest.update(b"stripped")
     return digest.hexdigest()[:16]
+
+
+def strip_command() -> list[str] | None:
+    """`strip` of GNU binutils or LLVM (both handle Linux ELF objects; macOS's does not)."""
+    for name in ("strip", "llvm-strip"):
+        path = shutil.which(name)
+        if path is None:
+            continue
+        version = subprocess.run([path, "--version"], capture_output=True, text=True, check=False)
+        if version.returncode == 0 and ("GNU" in version.stdout or "LLVM" in version.stdout):
+            return [path, "--strip-unneeded"]
+    return None
+
+
+def strip_shared_objects(root: Path, command: list[str]) -> None:
+    """Drops the symbol tables the dynamic loader never reads (cryptography's Rust extension
+    loses a fifth of its size). An object strip cannot handle is kept as it is."""
+    for path in sorted(root.rglob("*.so")):
+        stripped = path.with_name(path.name + ".stripped")
+        result = subprocess.run(
+            [*command, "-o", str(stripped), str(path)], capture_output=True, check=False
+        )
+        if result.returncode == 0:
+            os.replace(stripped, path)
+        else:
+            stripped.unlink(missing_ok=True)
 
 
 def install_dependencies(requirements: Path, cache_dir: Path) -> Path:
     """pip-installs the requirements for the Lambda platform once per requirements hash."""
-    target = cache_dir / requirements_digest(requirements)
+    strip = strip_command()
+    target = cache_dir / requirements_digest(requirements, stripped=strip is not None)
     if target.is_dir():
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -102,6 +155,8 @@ def install_dependencies(requirements: Path, cache_dir: Path) -> Path:
                     "python3-pip package), or build the zip elsewhere and pass lambda_zip_path"
                 )
             raise BuildError(f"pip could not install {requirements}:\n{result.stderr.strip()}")
+        if strip is not None:
+            strip_shared_objects(staging, strip)
         try:
             staging.rename(target)  # atomic: a concurrent build may have won the race
         except OSError:
@@ -116,8 +171,10 @@ def dependency_files(deps: Path) -> list[tuple[str, Path]]:
     files = []
     for path in sorted(deps.rglob("*")):
         relative = path.relative_to(deps)
-        if path.is_file() and relative.parts[0] != "bin" and is_packaged(relative):
-            files.append((relative.as_posix(), path))
+        name = relative.as_posix()
+        unneeded = any(fnmatch.fnmatch(name, pattern) for pattern in RUNTIME_UNNEEDED)
+        if path.is_file() and relative.parts[0] != "bin" and is_packaged(relative) and not unneeded:
+            files.append((name, path))
     return files
 
 
@@ -132,7 +189,7 @@ def write_zip(entries: list[tuple[str, Path]], output: Path) -> None:
                 info = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
                 info.external_attr = 0o644 << 16
                 info.compress_type = zipfile.ZIP_DEFLATED
-                archive.writestr(info, path.read_bytes())
+                archive.writestr(info, path.read_bytes(), compresslevel=9)
         os.replace(temporary, output)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

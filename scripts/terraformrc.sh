@@ -8,11 +8,13 @@ if ! command -v terraform >/dev/null; then
   echo "terraform is not on PATH: install Terraform >= 1.5 first" >&2
   exit 1
 fi
-if [ ! -d "$mirror/registry.terraform.io/hashicorp/aws" ]; then
-  echo "no hashicorp/aws provider under $mirror: set TF_PLUGIN_MIRROR to a filesystem mirror" >&2
-  exit 1
-fi
 mkdir -p "$(dirname "$out")"
+if [ ! -d "$mirror/registry.terraform.io/hashicorp/aws" ]; then
+  # No mirror: Terraform installs providers from the registry, as it does by default.
+  echo "no hashicorp/aws provider under $mirror (TF_PLUGIN_MIRROR): using the Terraform registry" >&2
+  echo "# written by scripts/terraformrc.sh: no filesystem mirror at $mirror; registry installs" >"$out"
+  exit 0
+fi
 cat >"$out" <<RC
 provider_installation {
   filesystem_mirror {

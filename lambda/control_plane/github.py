@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import jwt
 import requests
 
 from control_plane import log, retry
@@ -139,6 +138,9 @@ def app_jwt(app_id: str, private_key: str, now: float | None = None) -> str:
         "iss": str(app_id),
         "jti": uuid.uuid4().hex,
     }
+    # Imported here: PyJWT loads cryptography (~0.1 s), which only GitHub App auth needs.
+    import jwt
+
     return jwt.encode(claims, private_key, algorithm="RS256")
 
 
@@ -340,3 +342,38 @@ class GitHubClient:
                 return False
             raise
         return True
+
+    # ------------------------------------------------------------------ jobs (the cleanup)
+
+    def get_job(self, repository: str, job_id: int) -> dict | None:
+        """A workflow job (`status`: queued, in_progress, completed...); None if GitHub no
+        longer knows it. `repository` is `owner/repo`."""
+        try:
+            return self.request("GET", f"/repos/{repository}/actions/jobs/{job_id}").json()
+        except GitHubError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def _paged(self, path: str, key: str, params: dict[str, Any], max_pages: int) -> Iterator[dict]:
+        """The items under `key` of a paged list, at most `max_pages` pages of 100."""
+        seen = 0
+        for page in range(1, max_pages + 1):
+            body = self.request("GET", path, params={**params, "per_page": 100, "page": page})
+            data = body.json()
+            items = data.get(key) or []
+            yield from items
+            seen += len(items)
+            if len(items) < 100 or seen >= int(data.get("total_count") or 0):
+                return
+
+    def workflow_runs(self, repository: str, status: str, max_pages: int = 1) -> Iterator[dict]:
+        """The repository's workflow runs with `status` (e.g. queued), newest first."""
+        yield from self._paged(
+            f"/repos/{repository}/actions/runs", "workflow_runs", {"status": status}, max_pages
+        )
+
+    def run_jobs(self, repository: str, run_id: int, max_pages: int = 1) -> Iterator[dict]:
+        """The jobs of a run's latest attempt."""
+        path = f"/repos/{repository}/actions/runs/{run_id}/jobs"
+        yield from self._paged(path, "jobs", {"filter": "latest"}, max_pages)

@@ -4,7 +4,7 @@
 |---------------------------|------------------------------|--------------------------------------|
 | aws-runner-fleet.github   | (the X-GitHub-Event header)  | webhooks.handle_webhook              |
 | aws.ecs                   | ECS Task State Change        | lifecycle.on_task_state_change       |
-| aws.codebuild             | CodeBuild Build State Change | image_build.on_build_state_change    |
+| aws.codebuild             | CodeBuild Build State Change | image_events.on_build_state_change   |
 | aws.events                | Scheduled Event              | cleanup.run_scheduled_cleanup        |
 
 An exception propagates on purpose (the event is delivered again); anything else the event
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from control_plane import cleanup, image_build, lifecycle, log, webhook_event, webhooks
+from control_plane import cleanup, image_events, lifecycle, log, webhook_event, webhooks
 from control_plane.retry import Deadline
 from control_plane.services import Services
 from control_plane.settings import Settings
@@ -24,7 +24,14 @@ from control_plane.settings import Settings
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     settings = Settings.from_env()
     log.set_level(settings.log_level)
-    svc = Services(settings, Deadline.from_context(context))
+    return route(event, Services(settings, Deadline.from_context(context)))
+
+
+def route(event: dict[str, Any], svc: Services) -> dict[str, Any]:
+    """Hands the event to its function (the cleanup also replays dead-lettered events here)."""
+    if not isinstance(event, dict):
+        log.warning("ignored: the event is not a JSON object")
+        return {"result": "ignored", "reason": "event is not an object"}
     source = event.get("source")
     detail_type = event.get("detail-type")
     with log.bound(event_id=event.get("id"), source=source, detail_type=detail_type):
@@ -33,8 +40,8 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         if (source, detail_type) == ("aws.ecs", "ECS Task State Change"):
             return lifecycle.on_task_state_change(event, svc)
         if (source, detail_type) == ("aws.codebuild", "CodeBuild Build State Change"):
-            return image_build.on_build_state_change(event)
+            return image_events.on_build_state_change(event, svc)
         if (source, detail_type) == ("aws.events", "Scheduled Event"):
-            return cleanup.run_scheduled_cleanup(event)
+            return cleanup.run_scheduled_cleanup(event, svc, replay=route)
         log.warning("ignored: event this function does not handle")
         return {"result": "ignored", "reason": "unknown event"}

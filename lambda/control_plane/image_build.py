@@ -1,47 +1,316 @@
-"""`image:<ref>` labels: where on-demand runner image builds plug in (issue 4).
+"""Runner images for `image:<ref>` labels and the default image: found in ECR, or built once.
 
-Today a job with an `image:` label is served (it is ours) but rejected with a reason: the
-build path is not there yet. `decide_image` is the single hook point for it; CodeBuild's
-Build State Change events arrive at `on_build_state_change`.
+A job's runner image is runner/Dockerfile built on a base image, tagged by a digest of the
+normalised base and the runner files' fingerprint (image_ref.py). For each queued job:
+
+1. `decide_image` (no side effect): the class's own task definition when the fleet pins an
+   image (RUNNER_IMAGE, or image builds off) and the job has no `image:` label; otherwise the
+   base image, its tag and whether that tag is in ECR. A bad reference, or an `image:` label
+   while builds are off, rejects the job with the reason.
+2. Tag in ECR: the job launches at once on a `${name_prefix}-${class}-img` task definition
+   revision running that image (`task_definition`: registered once per class revision and
+   tag, a copy of the class's own definition, remembered in the build record).
+3. Tag missing: `wait_for_image` joins the tag's build, or starts it (one CodeBuild build per
+   tag however many jobs arrive: image_records.py), and parks the job as `image-building`.
+   CodeBuild's state change event then launches or fails every waiting job (image_events.py).
+
+`ImageBuilds` holds the clients, so the CLI (`ecsrunner images build`) starts pre-builds
+through this same code with its own AWS session.
 """
 
 from __future__ import annotations
 
+import threading
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from control_plane import log
+from botocore.exceptions import ClientError
+
+from control_plane import aws, log, retry
+from control_plane.image_records import BUILDING, FAILED, SUCCEEDED, BuildStore
+from control_plane.image_ref import InvalidReference, image_tag, normalise
+from control_plane.services import Services
 from control_plane.settings import Settings
 
 BUILDS_DISABLED = (
-    "image builds are not enabled (IMAGE_BUILD_PROJECT is empty): remove the image: label "
-    "or enable image builds in the module"
+    "image builds are not enabled: set the module input image_build_project (the name of a "
+    "CodeBuild project the module creates) to build runner images for image: labels, or "
+    "remove the image: label"
 )
-BUILDS_NOT_IMPLEMENTED = "image builds are not available in this control plane version yet"
+RUNNER_CONTAINER = "runner"
+START_LEASE_SECONDS = 60.0  # StartBuild answers in about a second
+STUCK_GRACE_SECONDS = 15 * 60  # a build still running this long after its own timeout is stuck
+DEFAULT_BUILD_TIMEOUT_MINUTES = 60
+MAX_RACES = 5  # record changes under our feet before the event is retried instead
+# One registration at a time in this process: jobs launched together after a build (threads)
+# then share one new revision instead of registering one each.
+_registering = threading.Lock()
+# What RegisterTaskDefinition accepts of what DescribeTaskDefinition returns.
+TASK_DEFINITION_FIELDS = (
+    "taskRoleArn",
+    "executionRoleArn",
+    "networkMode",
+    "containerDefinitions",
+    "volumes",
+    "placementConstraints",
+    "requiresCompatibilities",
+    "cpu",
+    "memory",
+    "pidMode",
+    "ipcMode",
+    "proxyConfiguration",
+    "inferenceAccelerators",
+    "ephemeralStorage",
+    "runtimePlatform",
+)
+
+
+class BuildContention(RuntimeError):
+    """The build record kept changing while this invocation worked on it: retry the event."""
 
 
 @dataclass(frozen=True)
 class ImageDecision:
-    """How to run a job's image: the class's own task definition, or a rejection."""
+    """How a job gets its runner image (see the module docstring)."""
 
     rejection: str | None = None
+    base_image: str | None = None  # normalised; None: the class's own task definition
+    image_tag: str | None = None
+    ready: bool = True  # the image exists: launch now
+
+    def fields(self) -> dict[str, Any]:
+        return {"base_image": self.base_image, "image_tag": self.image_tag}
 
 
-def decide_image(image_ref: str | None, settings: Settings) -> ImageDecision:
-    """The hook point for `image:<ref>`: None → the class's default runner image."""
+def resolve(image_ref: str | None, settings: Settings) -> ImageDecision:
+    """The base image and tag a job needs (pure: no AWS call; `ready` not yet known)."""
     if image_ref is None:
-        return ImageDecision()
-    if not settings.image_build_project:
-        return ImageDecision(rejection=BUILDS_DISABLED)
-    return ImageDecision(rejection=BUILDS_NOT_IMPLEMENTED)
+        if settings.runner_image or not settings.image_build_project:
+            return ImageDecision()  # the pinned image of the class task definitions
+        image_ref, what = settings.default_base_image, "the default base image (DEFAULT_BASE_IMAGE)"
+    else:
+        if not settings.image_build_project:
+            return ImageDecision(rejection=BUILDS_DISABLED)
+        what = "image reference"
+    try:
+        base = str(normalise(image_ref))
+    except InvalidReference as exc:
+        return ImageDecision(rejection=f"invalid {what} {image_ref!r}: {exc}")
+    tag = image_tag(base, settings.runner_image_fingerprint)
+    return ImageDecision(base_image=base, image_tag=tag, ready=False)
 
 
-def on_build_state_change(event: dict[str, Any]) -> dict[str, Any]:
-    """CodeBuild Build State Change for the image project (issue 4): logged, nothing else."""
-    detail = event.get("detail") or {}
+def decide_image(image_ref: str | None, svc: Services) -> ImageDecision:
+    """`resolve`, and whether the image is in ECR already."""
+    decision = resolve(image_ref, svc.settings)
+    if decision.image_tag is None:
+        return decision
+    found = ImageBuilds.of(svc).find_image(decision.image_tag)
     log.info(
-        "CodeBuild event ignored: image builds are not handled yet",
-        build_id=detail.get("build-id"),
-        build_status=detail.get("build-status"),
+        "runner image found in ECR" if found else "runner image not built yet",
+        base_image=decision.base_image,
+        image_tag=decision.image_tag,
     )
-    return {"result": "ignored", "reason": "image builds are not handled yet"}
+    return ImageDecision(
+        base_image=decision.base_image, image_tag=decision.image_tag, ready=found is not None
+    )
+
+
+def build_environment(settings: Settings, base_image: str, tag: str) -> list[dict[str, str]]:
+    """StartBuild's environmentVariablesOverride: the variables runner/buildspec.yml reads."""
+    values = {
+        "BASE_IMAGE": base_image,
+        "IMAGE_TAG": tag,
+        "ECR_REPOSITORY_URL": settings.ecr_repository_url,
+        "RUNNER_IMAGE_FINGERPRINT": settings.runner_image_fingerprint,
+    }
+    return [{"name": name, "value": value, "type": "PLAINTEXT"} for name, value in values.items()]
+
+
+@dataclass
+class ImageBuilds:
+    settings: Settings
+    builds: BuildStore
+    ecr: Any
+    codebuild: Any
+
+    @classmethod
+    def of(cls, svc: Services) -> ImageBuilds:
+        store = svc.store
+        return cls(
+            svc.settings,
+            BuildStore(store.table, store.dynamodb, store.clock),
+            aws.client("ecr"),
+            aws.client("codebuild"),
+        )
+
+    @property
+    def repository_name(self) -> str:
+        return self.settings.ecr_repository_url.split("/", 1)[1]
+
+    def image_uri(self, tag: str) -> str:
+        return f"{self.settings.ecr_repository_url}:{tag}"
+
+    def find_image(self, tag: str) -> dict[str, Any] | None:
+        """The ECR image with this tag, or None."""
+        try:
+            details = self.ecr.describe_images(
+                repositoryName=self.repository_name, imageIds=[{"imageTag": tag}]
+            )["imageDetails"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ImageNotFoundException":
+                return None
+            raise
+        return details[0] if details else None
+
+    def request(self, base_image: str, tag: str, job_id: int | None = None) -> dict[str, Any]:
+        """The build record of `tag` after making sure it is built: a running build (joined,
+        with `job_id` in its waiting list), a new one (started), or `succeeded` with the
+        image in ECR. One build per tag: only the writer that opened the record starts it."""
+        owner = uuid.uuid4().hex
+        for _ in range(MAX_RACES):
+            record = self.builds.get(tag)
+            if record is None:
+                opened = self.builds.create(
+                    tag, base_image, self.image_uri(tag), owner, START_LEASE_SECONDS, job_id
+                )
+                if opened is not None:
+                    return self._start(opened, owner)
+                continue  # someone else opened it: look again
+            if record["status"] == BUILDING:
+                if job_id is not None:
+                    record = self.builds.join(tag, record["request_id"], job_id) or {}
+                    if not record:
+                        continue  # it ended meanwhile: look again
+                if not record.get("build_id") and self.builds.take_start(
+                    tag, record["request_id"], owner, START_LEASE_SECONDS
+                ):
+                    log.warning("starting a build an earlier attempt opened but never started")
+                    return self._start(record, owner)
+                log.info("joined the running image build", build_id=record.get("build_id"))
+                return record
+            if record["status"] == SUCCEEDED and self.find_image(tag):
+                return record
+            # failed, or built but the image has gone from ECR since (lifecycle policy)
+            opened = self.builds.replace(record, owner, START_LEASE_SECONDS, job_id)
+            if opened is not None:
+                log.info("building the image again", previous=record.get("build_id"))
+                return self._start(opened, owner)
+        raise BuildContention(f"the build record of image tag {tag} kept changing")
+
+    def _start(self, record: dict[str, Any], owner: str) -> dict[str, Any]:
+        tag = record["image_tag"]
+        try:
+            build = self.codebuild.start_build(
+                projectName=self.settings.image_build_project,
+                environmentVariablesOverride=build_environment(
+                    self.settings, record["base_image"], tag
+                ),
+                # a retry within 5 minutes (the starter died after StartBuild) gets the same build
+                idempotencyToken=record["request_id"],
+            )["build"]
+        except Exception as exc:
+            self.builds.release_start(tag, owner, f"StartBuild failed: {retry.describe(exc)}")
+            raise
+        minutes = int(build.get("timeoutInMinutes") or DEFAULT_BUILD_TIMEOUT_MINUTES)
+        timeout_at = int(self.builds.clock() + minutes * 60 + STUCK_GRACE_SECONDS)
+        log.info(
+            "image build started",
+            build_id=build["id"],
+            base_image=record["base_image"],
+            image_tag=tag,
+            project=self.settings.image_build_project,
+        )
+        return self.builds.record_started(tag, owner, build, timeout_at) or (
+            self.builds.get(tag) or record
+        )
+
+
+# ---------------------------------------------------------------------- jobs waiting for images
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A job parked for its image's build (the lease is released), and the build's state
+    right after: `building`, or `succeeded`/`failed` when it ended while the job was parked."""
+
+    build_id: str | None
+    status: str
+
+
+def wait_for_image(record: dict[str, Any], svc: Services, owner: str) -> Waiting | None:
+    """For a claimed job whose image is not in ECR: joins or starts the build of its tag and
+    parks the job as `image-building`. None: the image turned out to be ready (the lease is
+    still held: launch now)."""
+    job_id = int(record["job_id"])
+    builds = ImageBuilds.of(svc)
+    build = builds.request(record["base_image"], record["image_tag"], job_id)
+    if build["status"] == SUCCEEDED:
+        return None
+    build_id = build.get("build_id")
+    reason = f"waiting for image build {build_id or '(starting)'} of {record['base_image']}"
+    first = record.get("status") == "pending"
+    fields = {"build_id": build_id} if build_id else {}
+    if svc.store.await_build(job_id, owner, reason, fields, first):
+        log.info("waiting for the runner image build", build_id=build_id)
+    # The build may have ended while the job was being parked, after its event handler read
+    # the waiting list (it skips a job it cannot lease): the outcome is applied here then.
+    now = builds.builds.get(record["image_tag"]) or build
+    if now["status"] == FAILED:
+        fail_waiting_job(job_id, now, svc)
+    return Waiting(build_id=now.get("build_id") or build_id, status=now["status"])
+
+
+def failure_reason(build: dict[str, Any]) -> str:
+    what = build.get("reason") or "failed"
+    text = f"image build {build.get('build_id') or '(never started)'} {what}"
+    text += f" (base {build.get('base_image')})"
+    if build.get("log_link"):
+        text += f"; logs: {build['log_link']}"
+    return text
+
+
+def fail_waiting_job(job_id: int, build: dict[str, Any], svc: Services) -> bool:
+    """Marks a job still waiting for `build` failed (with the build id and log link); False
+    when it is not waiting any more (launched, failed already) or is being handled."""
+    owner = uuid.uuid4().hex
+    if svc.store.take_lease(job_id, owner, START_LEASE_SECONDS) is None:
+        return False
+    reason = failure_reason(build)
+    fields = {"build_id": build.get("build_id"), "build_logs": build.get("log_link")}
+    svc.store.transition(job_id, "failed", reason=reason, fields=fields)
+    svc.store.release(job_id, owner, reason)
+    log.warning("job failed: its runner image could not be built", job_id=job_id, reason=reason)
+    return True
+
+
+# ---------------------------------------------------------------------- task definitions
+
+
+def task_definition(record: dict[str, Any], svc: Services) -> str:
+    """What RunTask runs for a job: the class's family, or the `-img` revision for the job's
+    image tag (registered on first use as a copy of the class's current definition with the
+    image replaced, so both always agree on roles, logs, sizes and platform)."""
+    family = f"{svc.settings.name_prefix}-{record['class_name']}"
+    tag = record.get("image_tag")
+    if not tag:
+        return family
+    builds = ImageBuilds.of(svc)
+    current = svc.ecs.describe_task_definition(taskDefinition=family)["taskDefinition"]
+    class_arn = current["taskDefinitionArn"]
+    with _registering:
+        known = ((builds.builds.get(tag) or {}).get("task_definitions") or {}).get(class_arn)
+        if known:
+            return known
+        spec = {name: current[name] for name in TASK_DEFINITION_FIELDS if current.get(name)}
+        spec["family"] = f"{family}-img"
+        spec["containerDefinitions"] = [
+            {**c, "image": builds.image_uri(tag)} if c.get("name") == RUNNER_CONTAINER else c
+            for c in current["containerDefinitions"]
+        ]
+        registered = svc.ecs.register_task_definition(**spec)["taskDefinition"]
+        arn = registered["taskDefinitionArn"]
+        builds.builds.remember_task_definition(tag, record.get("base_image", ""), class_arn, arn)
+    log.info("registered a task definition for the image", task_definition=arn)
+    return arn

@@ -5,30 +5,37 @@ Order of work (state.py explains the record and its lease):
 2. record the job (`rejected` with a reason, or `pending` under a lease) with a conditional
    write; a job already recorded launches nothing more (a live attempt elsewhere → JobBusy,
    so the event is retried later and finds the outcome);
-3. launch: JIT config from GitHub → SSM SecureString → ecs:RunTask, then record the task.
+3. a job whose runner image is not in ECR yet joins (or starts) that image's build and is
+   parked as `image-building` (image_build.py); the build's end launches it (`launch_recorded`);
+4. launch: JIT config from GitHub → SSM SecureString → ecs:RunTask, then record the task.
    A resumed attempt first looks for what an earlier one left: a task started for this
    runner name (adopted), a JIT config already in SSM (reused), a runner already registered
    under the name (GitHub 409: deleted if it never connected, then registered again).
-4. any failure releases the lease with the reason and re-raises: the Lambda fails, the event
+5. any failure releases the lease with the reason and re-raises: the Lambda fails, the event
    is delivered again, and the next attempt resumes from step 3.
 """
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from collections.abc import Callable
+from functools import partial
+from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 
 from control_plane import image_build, labels, launcher, log, retry
 from control_plane.classes import ClassSizesError
 from control_plane.github import GitHubClient, JitConfig, RunnerNameTaken
+from control_plane.image_records import SUCCEEDED
 from control_plane.launcher import LaunchError, RunnerTask
 from control_plane.services import Services
 from control_plane.settings import Settings
+from control_plane.state import RESUMABLE, launch_attempt
 from control_plane.workflow_job import WorkflowJob, runner_name
 
 LEASE_MARGIN_SECONDS = 5.0
+T = TypeVar("T")
 
 
 class JobBusy(RuntimeError):
@@ -58,14 +65,14 @@ def handle_queued(job: WorkflowJob, svc: Services, delivery_id: str) -> dict[str
     name = runner_name(s.name_prefix, job.job_id, job.run_attempt)
     log.bind(runner_name=name)
 
-    fields, rejection = _plan(job, selection, name, delivery_id, svc)
+    fields, rejection, image_ready = _plan(job, selection, name, delivery_id, svc)
     if rejection is not None:
         if svc.store.create_rejected(job.job_id, fields, rejection):
             log.warning("rejected: no runner started", reason=rejection)
         else:
             log.info("duplicate: job already recorded")
         return _result("rejected", reason=rejection)
-    return _claim_and_launch(job, fields, svc)
+    return _claim_and_launch(job, fields, svc, image_ready)
 
 
 def _plan(
@@ -74,8 +81,9 @@ def _plan(
     name: str,
     delivery_id: str,
     svc: Services,
-) -> tuple[dict[str, Any], str | None]:
-    """The job's record fields, and why no runner can serve it (None: it can)."""
+) -> tuple[dict[str, Any], str | None, bool]:
+    """The job's record fields, why no runner can serve it (None: it can), and whether its
+    runner image is ready."""
     fields: dict[str, Any] = {
         "runner_name": name,
         "job_id": job.job_id,
@@ -90,7 +98,7 @@ def _plan(
         "jit_parameter": svc.settings.jit_parameter(name),
     }
     if selection.problem:
-        return fields, selection.problem
+        return fields, selection.problem, False
     try:
         sizes = svc.class_sizes()
     except ClassSizesError as exc:  # a deployment problem: fail, the event is retried
@@ -100,13 +108,17 @@ def _plan(
     if class_name is None:
         fields["class_name"] = selection.class_name
         known = ", ".join(sorted(sizes.classes))
-        return fields, f"unknown class {selection.class_name!r} (this fleet has: {known})"
+        return fields, f"unknown class {selection.class_name!r} (this fleet has: {known})", False
     size = sizes.classes[class_name]
     fields.update(class_name=class_name, cpu=size.cpu, memory=size.memory)
-    return fields, image_build.decide_image(selection.image, svc.settings).rejection
+    image = image_build.decide_image(selection.image, svc)
+    fields.update(image.fields())
+    return fields, image.rejection, image.ready
 
 
-def _claim_and_launch(job: WorkflowJob, fields: dict[str, Any], svc: Services) -> dict[str, Any]:
+def _claim_and_launch(
+    job: WorkflowJob, fields: dict[str, Any], svc: Services, image_ready: bool = True
+) -> dict[str, Any]:
     owner = uuid.uuid4().hex
     lease = svc.deadline.remaining() + LEASE_MARGIN_SECONDS
     claim = svc.store.claim(job.job_id, fields, owner, lease)
@@ -119,34 +131,72 @@ def _claim_and_launch(job: WorkflowJob, fields: dict[str, Any], svc: Services) -
         return _result("duplicate", status=claim.record.get("status"))
 
     log.info("job recorded" if claim.outcome == "new" else "resuming an interrupted launch")
+    if not image_ready and claim.record.get("image_tag"):
+        waiting = _guarded(
+            job.job_id, svc, owner, lambda: image_build.wait_for_image(claim.record, svc, owner)
+        )
+        if waiting is not None:  # parked, the lease released
+            if waiting.status == SUCCEEDED:  # built while it was being parked
+                return launch_recorded(job.job_id, svc)
+            return _result(
+                "image-building" if waiting.status != "failed" else "failed",
+                build_id=waiting.build_id,
+            )
+    resumed = claim.outcome == "resumed"
+    launch = partial(launch_under_lease, claim.record, svc, owner, resumed)
+    task_arn = _guarded(job.job_id, svc, owner, launch)
+    return _result("launched", task_arn=task_arn)
+
+
+def launch_recorded(job_id: int, svc: Services) -> dict[str, Any]:
+    """Launches a recorded job that waited for its runner image (image_events.py), taking its
+    lease as a redelivery would: a job launched, failed or being launched elsewhere is left."""
+    owner = uuid.uuid4().hex
+    record = svc.store.take_lease(job_id, owner, svc.deadline.remaining() + LEASE_MARGIN_SECONDS)
+    if record is None:
+        current = svc.store.get(job_id) or {}
+        _finish_interrupted(current, svc)
+        live = current.get("status") in RESUMABLE and not current.get("task_arn")
+        return _result("busy" if live else "duplicate", status=current.get("status"))
+    with log.bound(job_id=job_id, runner_name=record.get("runner_name")):
+        log.info("launching a job whose runner image is ready")
+        launch = partial(launch_under_lease, record, svc, owner, True)
+        task_arn = _guarded(job_id, svc, owner, launch)
+    return _result("launched", task_arn=task_arn)
+
+
+def _guarded(job_id: int, svc: Services, owner: str, work: Callable[[], T]) -> T:
+    """Runs `work` under the job's lease; a failure releases the lease with the reason (the
+    record stays resumable) and propagates, so that the event is delivered again."""
     try:
-        task_arn = _launch(claim.record, svc, owner, resumed=claim.outcome == "resumed")
+        return work()
     except Exception as exc:
         log.error("launch failed: the job stays pending for a retry", error=retry.describe(exc))
         try:
-            svc.store.release(job.job_id, owner, f"launch attempt failed: {retry.describe(exc)}")
+            svc.store.release(job_id, owner, f"launch attempt failed: {retry.describe(exc)}")
         except Exception as release_error:  # the lease then ends with this invocation's time
             log.error("could not release the lease", error=retry.describe(release_error))
         raise
-    return _result("launched", task_arn=task_arn)
 
 
 def _finish_interrupted(record: dict[str, Any], svc: Services) -> None:
     """A task was recorded but the status never left `pending` (crash in between)."""
-    if record.get("status") == "pending" and record.get("task_arn"):
+    if record.get("status") in RESUMABLE and record.get("task_arn"):
         svc.store.transition(int(record["job_id"]), "starting", task_arn=record["task_arn"])
 
 
-def _launch(record: dict[str, Any], svc: Services, owner: str, resumed: bool) -> str:
+def launch_under_lease(record: dict[str, Any], svc: Services, owner: str, resumed: bool) -> str:
+    """Registers the record's runner and starts its task; the caller holds the lease."""
     s = svc.settings
     job_id = int(record["job_id"])
     task = RunnerTask(
         runner_name=record["runner_name"],
-        family=f"{s.name_prefix}-{record['class_name']}",
+        family=image_build.task_definition(record, svc),
         jit_parameter=record["jit_parameter"],
         job_id=job_id,
         run_id=int(record.get("run_id") or 0),
-        run_attempt=int(record.get("run_attempt") or 1),
+        # GitHub's attempt plus the cleanup's relaunches: each launch its own clientToken.
+        run_attempt=launch_attempt(record),
         repository=record["repository"],
         class_name=record["class_name"],
     )
@@ -172,11 +222,12 @@ def _launch(record: dict[str, Any], svc: Services, owner: str, resumed: bool) ->
         log.info("reusing the JIT config an earlier attempt stored", parameter=task.jit_parameter)
 
     launched = launcher.launch(svc.ecs, s, task, svc.deadline)
-    if not svc.store.record_task(
-        job_id, owner, launched.task_arn, capacity_provider=launched.capacity_provider
-    ):
-        log.warning("lease expired before the task was recorded", task_arn=launched.task_arn)
-    svc.store.transition(job_id, "starting", task_arn=launched.task_arn)
+    provider = {"capacity_provider": launched.capacity_provider}
+    if not svc.store.record_task(job_id, owner, launched.task_arn, starting=True, **provider):
+        # The status moved on meanwhile (a task event came first) or the lease was lost.
+        if not svc.store.record_task(job_id, owner, launched.task_arn, **provider):
+            log.warning("lease expired before the task was recorded", task_arn=launched.task_arn)
+        svc.store.transition(job_id, "starting", task_arn=launched.task_arn)
     log.info(
         "runner launched",
         task_arn=launched.task_arn,

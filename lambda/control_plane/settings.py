@@ -6,6 +6,7 @@ Only names live in the environment: every secret is an SSM parameter name here.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -45,6 +46,17 @@ class Settings:
     capacity_strategy: str
     image_build_project: str
     log_level: str
+    # the cleanup (cleanup.py): its limits and the dead-letter queue it replays
+    runner_timeout_minutes: int = 360
+    runner_idle_minutes: int = 15
+    dlq_url: str = ""
+    max_relaunches: int = 2
+    # runner images (image_build.py): the image the class task definitions run (empty: the
+    # default image is built on DEFAULT_BASE_IMAGE), and the runner files' fingerprint
+    ecr_repository_url: str = ""
+    runner_image: str = ""
+    default_base_image: str = ""
+    runner_image_fingerprint: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -75,6 +87,16 @@ class Settings:
             group = int(get("RUNNER_GROUP_ID", "1"))
         except ValueError as exc:
             raise SettingsError("RUNNER_GROUP_ID must be an integer") from exc
+
+        def minimum(name: str, default: str, least: int) -> int:
+            try:
+                value = int(get(name, default))
+            except ValueError as exc:
+                raise SettingsError(f"{name} must be an integer") from exc
+            if value < least:
+                raise SettingsError(f"{name} must be at least {least}")
+            return value
+
         settings = cls(
             name_prefix=prefix,
             state_table=get("STATE_TABLE", f"{prefix}-state"),
@@ -102,7 +124,26 @@ class Settings:
             capacity_strategy=strategy,
             image_build_project=get("IMAGE_BUILD_PROJECT", ""),
             log_level=get("LOG_LEVEL", "INFO"),
+            runner_timeout_minutes=minimum("RUNNER_TIMEOUT_MINUTES", "360", 1),
+            runner_idle_minutes=minimum("RUNNER_IDLE_MINUTES", "15", 1),
+            dlq_url=get("DLQ_URL", ""),
+            max_relaunches=minimum("MAX_RELAUNCHES", "2", 0),
+            ecr_repository_url=get("ECR_REPOSITORY_URL", ""),
+            runner_image=get("RUNNER_IMAGE", ""),
+            default_base_image=get("DEFAULT_BASE_IMAGE", ""),
+            runner_image_fingerprint=get("RUNNER_IMAGE_FINGERPRINT", "").lower(),
         )
+        if settings.image_build_project:
+            needed = ["ECR_REPOSITORY_URL", "RUNNER_IMAGE_FINGERPRINT"]
+            if not settings.runner_image:
+                needed.append("DEFAULT_BASE_IMAGE")
+            missing = [name for name in needed if not env.get(name, "").strip()]
+            if missing:
+                raise SettingsError(
+                    f"{', '.join(missing)} must be set when IMAGE_BUILD_PROJECT is set"
+                )
+            if not re.fullmatch(r"[0-9a-f]{64}", settings.runner_image_fingerprint):
+                raise SettingsError("RUNNER_IMAGE_FINGERPRINT must be a sha256 (64 hex digits)")
         if scope == "repo" and not settings.github_repo:
             raise SettingsError("GITHUB_REPO must be set when GITHUB_SCOPE is repo")
         if auth == "app" and not (settings.github_app_id and settings.github_app_installation_id):

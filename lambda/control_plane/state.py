@@ -10,10 +10,18 @@ Item `pk = "job#<job_id>"` (docs/CONTRACTS.md). Launch protocol:
 2. The launch records its task with `record_task` (condition: it still holds the lease),
    which releases the lease; then `transition` moves the status forwards.
 3. A failed attempt `release`s its lease (with the reason) so the next delivery resumes it.
+4. A job whose runner image is being built (image_build.py) is parked as `image-building`
+   by `await_build`, which releases the lease; it stays resumable like `pending` and is
+   launched when the build succeeds.
 
-Status order: pending < starting < running < busy < the terminal ones (completed, failed,
-stopped, rejected). `transition` only moves forwards: its condition lists the statuses that
-come before the new one, so a late or repeated event changes nothing but its own fields.
+Status order: pending < image-building < starting < running < busy < the terminal ones
+(completed, failed, stopped, rejected). `transition` only moves forwards: its condition lists
+the statuses that come before the new one, so a late or repeated event changes nothing but its
+own fields.
+
+Recovery (the cleanup only, cleanup_relaunch.py): a record whose task stopped before it took
+its job may be reopened to `pending` for a relaunch under a new runner name
+(`reopen_for_relaunch`, the one move backwards), or closed as `failed` (`fail_interrupted`).
 """
 
 from __future__ import annotations
@@ -30,7 +38,9 @@ from botocore.exceptions import ClientError
 KIND = "runner"
 BY_KIND_CREATED = "by-kind-created"  # GSI: hash kind, range created_at (docs/CONTRACTS.md)
 RECORD_TTL_SECONDS = 30 * 86400
-ORDER = ("pending", "starting", "running", "busy")
+IMAGE_BUILDING = "image-building"
+ORDER = ("pending", IMAGE_BUILDING, "starting", "running", "busy")
+RESUMABLE = ("pending", IMAGE_BUILDING)  # no task yet: a new attempt may take the lease
 TERMINAL = ("completed", "failed", "stopped", "rejected")
 RANK = {status: rank for rank, status in enumerate(ORDER)} | dict.fromkeys(TERMINAL, len(ORDER))
 
@@ -42,8 +52,25 @@ def key(job_id: int) -> dict[str, Any]:
     return {"pk": {"S": f"job#{job_id}"}}
 
 
+def launch_attempt(record: Mapping[str, Any]) -> int:
+    """The attempt number of the record's current launch: GitHub's run attempt plus the
+    cleanup's relaunches (runner name suffix and RunTask clientToken, docs/CONTRACTS.md)."""
+    return int(record.get("run_attempt") or 1) + int(record.get("relaunches") or 0)
+
+
 def _value(value: Any) -> dict[str, Any]:
     return _serializer.serialize(value)
+
+
+def _set_fields(fields: Mapping[str, Any], names: dict, values: dict) -> list[str]:
+    """`#fN = :fN` clauses for `fields`, adding their placeholders to `names` and `values`
+    (placeholders, so that any attribute name works, reserved words included)."""
+    clauses = []
+    for index, (name, value) in enumerate(fields.items()):
+        names[f"#f{index}"] = name
+        values[f":f{index}"] = _value(value)
+        clauses.append(f"#f{index} = :f{index}")
+    return clauses
 
 
 def _is_conditional_failure(exc: ClientError) -> bool:
@@ -157,6 +184,16 @@ class StateStore:
         item["lease_until"] = int(self.clock() + lease_seconds) + 1
         if self._put_new(job_id, item):
             return Claim("new", {"pk": f"job#{job_id}", **item})
+        resumed = self.take_lease(job_id, owner, lease_seconds)
+        if resumed is not None:
+            return Claim("resumed", resumed)
+        record = self.get(job_id) or {}
+        live = record.get("status") in RESUMABLE and not record.get("task_arn")
+        return Claim("busy" if live else "done", record)
+
+    def take_lease(self, job_id: int, owner: str, lease_seconds: float) -> dict[str, Any] | None:
+        """Takes over a resumable record (RESUMABLE, no task, lease free or expired) under a
+        new lease; the record, or None when it is not resumable (or someone else holds it)."""
         now = self.clock()
         try:
             response = self.dynamodb.update_item(
@@ -164,7 +201,7 @@ class StateStore:
                 Key=key(job_id),
                 UpdateExpression="SET lease_owner = :owner, lease_until = :until, updated_at = :at",
                 ConditionExpression=(
-                    "#status = :pending AND attribute_not_exists(task_arn) AND "
+                    "#status IN (:pending, :building) AND attribute_not_exists(task_arn) AND "
                     "(attribute_not_exists(lease_until) OR lease_until < :now)"
                 ),
                 ExpressionAttributeNames={"#status": "status"},
@@ -173,6 +210,7 @@ class StateStore:
                     ":until": _value(int(now + lease_seconds) + 1),
                     ":at": _value(iso(now)),
                     ":pending": _value("pending"),
+                    ":building": _value(IMAGE_BUILDING),
                     ":now": _value(int(now)),
                 },
                 ReturnValues="ALL_NEW",
@@ -180,33 +218,45 @@ class StateStore:
         except ClientError as exc:
             if not _is_conditional_failure(exc):
                 raise
-            record = self.get(job_id) or {}
-            live = record.get("status") == "pending" and not record.get("task_arn")
-            return Claim("busy" if live else "done", record)
-        attributes = response["Attributes"]
-        return Claim("resumed", {k: _deserializer.deserialize(v) for k, v in attributes.items()})
+            return None
+        return {k: _deserializer.deserialize(v) for k, v in response["Attributes"].items()}
 
     # ------------------------------------------------------------------ launching
 
-    def record_task(self, job_id: int, owner: str, task_arn: str, **fields: Any) -> bool:
-        """Stores the launched task and releases the lease; False if the lease was lost."""
-        values = {
-            ":owner": _value(owner),
-            ":arn": _value(task_arn),
-            ":at": _value(iso(self.clock())),
-        }
-        names = {}
+    def record_task(
+        self, job_id: int, owner: str, task_arn: str, *, starting: bool = False, **fields: Any
+    ) -> bool:
+        """Stores the launched task and releases the lease; False if the lease was lost (or,
+        with `starting`, if the status is no longer one that may move to `starting`).
+
+        `starting` also moves the status to `starting` in the same write: the launch path's
+        common case costs one DynamoDB call instead of two.
+        """
+        now = iso(self.clock())
+        values = {":owner": _value(owner), ":arn": _value(task_arn), ":at": _value(now)}
+        names: dict[str, str] = {}
         sets = ["task_arn = :arn", "updated_at = :at"]
-        for index, (name, value) in enumerate(fields.items()):
-            names[f"#f{index}"] = name
-            values[f":f{index}"] = _value(value)
-            sets.append(f"#f{index} = :f{index}")
+        condition = "lease_owner = :owner"
+        if starting:
+            names["#status"] = "status"
+            values[":starting"] = _value("starting")
+            values[":empty"] = _value([])
+            values[":entry"] = _value([{"status": "starting", "at": now}])
+            sets += [
+                "#status = :starting",
+                "history = list_append(if_not_exists(history, :empty), :entry)",
+            ]
+            earlier = [s for s, rank in RANK.items() if rank < RANK["starting"]]
+            for index, status in enumerate(earlier):
+                values[f":b{index}"] = _value(status)
+            condition += f" AND #status IN ({', '.join(f':b{i}' for i in range(len(earlier)))})"
+        sets += _set_fields(fields, names, values)
         try:
             self.dynamodb.update_item(
                 TableName=self.table,
                 Key=key(job_id),
                 UpdateExpression=f"SET {', '.join(sets)} REMOVE lease_owner, lease_until",
-                ConditionExpression="lease_owner = :owner",
+                ConditionExpression=condition,
                 ExpressionAttributeValues=values,
                 **({"ExpressionAttributeNames": names} if names else {}),
             )
@@ -230,6 +280,42 @@ class StateStore:
                     ":reason": _value(reason[:500]),
                     ":at": _value(iso(self.clock())),
                 },
+            )
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    def await_build(
+        self, job_id: int, owner: str, reason: str, fields: Mapping[str, Any], first: bool
+    ) -> bool:
+        """Parks a claimed job as `image-building` (with the build's facts in `fields`) and
+        releases the lease; `first`: the job was `pending` (a history entry is added). False if
+        the lease was lost or the job moved on meanwhile (e.g. its build failed it)."""
+        now = iso(self.clock())
+        names = {"#status": "status"}
+        values: dict[str, Any] = {
+            ":owner": _value(owner),
+            ":building": _value(IMAGE_BUILDING),
+            ":pending": _value("pending"),
+            ":reason": _value(reason[:500]),
+            ":at": _value(now),
+        }
+        sets = ["#status = :building", "reason = :reason", "updated_at = :at"]
+        if first:
+            entry = {"status": IMAGE_BUILDING, "at": now, "reason": reason[:500]}
+            values |= {":empty": _value([]), ":entry": _value([entry])}
+            sets.append("history = list_append(if_not_exists(history, :empty), :entry)")
+        sets += _set_fields(fields, names, values)
+        try:
+            self.dynamodb.update_item(
+                TableName=self.table,
+                Key=key(job_id),
+                UpdateExpression=f"SET {', '.join(sets)} REMOVE lease_owner, lease_until",
+                ConditionExpression="lease_owner = :owner AND #status IN (:pending, :building)",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
             )
         except ClientError as exc:
             if _is_conditional_failure(exc):
@@ -278,11 +364,7 @@ class StateStore:
             values[":reason"] = _value(reason[:500])
             sets.append("reason = :reason")
         values[":entry"] = _value([entry])
-        field_sets = []
-        for index, (name, value) in enumerate(fields.items()):
-            names[f"#f{index}"] = name
-            values[f":f{index}"] = _value(value)
-            field_sets.append(f"#f{index} = :f{index}")
+        field_sets = _set_fields(fields, names, values)
         allowed = []
         for index, earlier in enumerate(before):
             values[f":b{index}"] = _value(earlier)
@@ -291,7 +373,11 @@ class StateStore:
         task_condition = ""
         if task_arn:
             values[":task"] = _value(task_arn)
-            task_condition = " AND (attribute_not_exists(task_arn) OR task_arn = :task)"
+            # a task an earlier attempt had (before a relaunch) never touches the record again
+            task_condition = (
+                " AND (attribute_not_exists(task_arn) OR task_arn = :task)"
+                " AND NOT contains(retired_tasks, :task)"
+            )
         try:
             self.dynamodb.update_item(
                 TableName=self.table,
@@ -324,3 +410,106 @@ class StateStore:
                 if not _is_conditional_failure(exc):
                     raise
         return False
+
+    # ------------------------------------------------------------------ recovery (cleanup)
+
+    def reopen_for_relaunch(
+        self,
+        job_id: int,
+        *,
+        task_arn: str,
+        relaunches: int,
+        runner_name: str,
+        jit_parameter: str,
+        owner: str,
+        lease_seconds: float,
+        reason: str,
+    ) -> dict[str, Any] | None:
+        """The one move backwards: a `stopped`/`failed` record whose task `task_arn` stopped
+        before it took its job goes back to `pending` under a lease, for relaunch number
+        `relaunches + 1` with a new runner name. The old task joins `retired_tasks` (its late
+        events change nothing). Conditional on the task and the count, so a repeated or
+        concurrent cleanup reopens it once; returns the record, or None."""
+        now = self.clock()
+        entry = {"status": "pending", "at": iso(now), "reason": reason[:500]}
+        values: dict[str, Any] = {
+            ":pending": _value("pending"),
+            ":stopped": _value("stopped"),
+            ":failed": _value("failed"),
+            ":task": _value(task_arn),
+            ":next": _value(relaunches + 1),
+            ":name": _value(runner_name),
+            ":param": _value(jit_parameter),
+            ":owner": _value(owner),
+            ":until": _value(int(now + lease_seconds) + 1),
+            ":at": _value(iso(now)),
+            ":reason": _value(reason[:500]),
+            ":empty": _value([]),
+            ":entry": _value([entry]),
+            ":retired": _value([task_arn]),
+        }
+        if relaunches:
+            values[":count"] = _value(relaunches)
+            counted = "relaunches = :count"
+        else:
+            counted = "attribute_not_exists(relaunches)"
+        try:
+            response = self.dynamodb.update_item(
+                TableName=self.table,
+                Key=key(job_id),
+                UpdateExpression=(
+                    "SET #status = :pending, relaunches = :next, runner_name = :name, "
+                    "jit_parameter = :param, lease_owner = :owner, lease_until = :until, "
+                    "updated_at = :at, reason = :reason, "
+                    "history = list_append(if_not_exists(history, :empty), :entry), "
+                    "retired_tasks = list_append(if_not_exists(retired_tasks, :empty), :retired) "
+                    "REMOVE task_arn, stop_reason, exit_code, capacity_provider"
+                ),
+                ConditionExpression=(
+                    "#status IN (:stopped, :failed) AND task_arn = :task AND "
+                    f"attribute_not_exists(recovery_checked) AND {counted}"
+                ),
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return None
+            raise
+        return {k: _deserializer.deserialize(v) for k, v in response["Attributes"].items()}
+
+    def fail_interrupted(self, job_id: int, task_arn: str, reason: str) -> bool:
+        """A `stopped`/`failed` record whose task stopped before it took its job, and that is
+        not relaunched: `failed` with the reason, and `recovery_checked` so no later cleanup
+        looks at it again. False if another cleanup decided first (or the task changed)."""
+        now = iso(self.clock())
+        try:
+            self.dynamodb.update_item(
+                TableName=self.table,
+                Key=key(job_id),
+                UpdateExpression=(
+                    "SET #status = :failed, reason = :reason, recovery_checked = :at, "
+                    "updated_at = :at, "
+                    "history = list_append(if_not_exists(history, :empty), :entry)"
+                ),
+                ConditionExpression=(
+                    "#status IN (:stopped, :failed) AND task_arn = :task AND "
+                    "attribute_not_exists(recovery_checked)"
+                ),
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":failed": _value("failed"),
+                    ":stopped": _value("stopped"),
+                    ":task": _value(task_arn),
+                    ":reason": _value(reason[:500]),
+                    ":at": _value(now),
+                    ":empty": _value([]),
+                    ":entry": _value([{"status": "failed", "at": now, "reason": reason[:500]}]),
+                },
+            )
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True

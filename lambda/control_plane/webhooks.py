@@ -40,7 +40,7 @@ def handle_webhook(event: dict[str, Any], svc: Services) -> dict[str, Any]:
         return {"result": "ignored", "reason": f"event {github_event!r}"}
     try:
         job = WorkflowJob.from_payload(json.loads(request.body))
-    except ValueError as exc:  # JSON and PayloadError
+    except (ValueError, RecursionError) as exc:  # JSON (nested too deep too), PayloadError
         return _refused(str(exc) if isinstance(exc, PayloadError) else "body is not JSON")
     log.bind(job_id=job.job_id, action=job.action, repository=job.repository)
 

@@ -9,7 +9,13 @@ output "security_group_id" {
 }
 
 output "fleet" {
-  description = "Every output of the fleet module (local mode reads names from here)."
-  value       = module.fleet
-  sensitive   = true
+  description = "The fleet module's names local mode needs (the module's outputs hold no secret)."
+  value = {
+    state_table_name           = module.fleet.state_table_name
+    class_sizes_parameter_name = module.fleet.class_sizes_parameter_name
+    cluster_name               = module.fleet.cluster_name
+    lambda_function_name       = module.fleet.lambda_function_name
+    event_bus_name             = module.fleet.event_bus_name
+    webhook_url                = module.fleet.webhook_url
+  }
 }

@@ -242,6 +242,7 @@ data "aws_iam_policy_document" "lambda" {
     actions = [
       "ssm:AddTagsToResource",
       "ssm:DeleteParameter",
+      "ssm:DeleteParameters",
       "ssm:GetParameter",
       "ssm:GetParameters",
       "ssm:GetParametersByPath",
@@ -340,8 +341,9 @@ data "aws_iam_policy_document" "lambda" {
     for_each = local.image_builds ? [1] : []
 
     content {
-      sid       = "ImageBuilds"
-      actions   = ["codebuild:BatchGetBuilds", "codebuild:StartBuild"]
+      sid = "ImageBuilds"
+      # StopBuild: the cleanup stops a build stuck past its timeout before failing its jobs.
+      actions   = ["codebuild:BatchGetBuilds", "codebuild:StartBuild", "codebuild:StopBuild"]
       resources = [local.codebuild_arn]
     }
   }
@@ -436,6 +438,9 @@ resource "aws_lambda_function" "control_plane" {
         ECS_EXECUTION_ROLE_ARN = var.task_execution_role_arn
         RUNNER_LOG_GROUP       = var.runner_log_group_name
         LOG_LEVEL              = var.log_level
+
+        # image tags derive from it (docs/CONTRACTS.md "Runner image tags")
+        RUNNER_IMAGE_FINGERPRINT = local.image_builds ? var.runner_image_fingerprint : ""
       },
       local.pat_auth ? { GITHUB_PAT_PARAM = local.parameter_names.github_pat } : {},
       local.app_auth ? {

@@ -130,7 +130,7 @@ variable "ecr_repository_arn" {
 }
 
 variable "runner_image" {
-  description = "Image the class task definitions run."
+  description = "Image the class task definitions run, pinned for jobs without an `image:` label; empty: with image builds on, the default image is built on default_base_image."
   type        = string
 }
 
@@ -188,6 +188,18 @@ variable "image_build_project_name" {
   description = "CodeBuild project of image builds (null: image builds are off)."
   type        = string
   default     = null
+}
+
+variable "runner_image_fingerprint" {
+  description = "Fingerprint of the runner build context (the image-build module's `runner_fingerprint`): image tags derive from it. Empty when image builds are off."
+  type        = string
+  default     = ""
+  nullable    = false
+
+  validation {
+    condition     = var.runner_image_fingerprint == "" || can(regex("^[0-9a-f]{64}$", var.runner_image_fingerprint))
+    error_message = "runner_image_fingerprint must be empty or 64 lowercase hex digits (a sha256)."
+  }
 }
 
 ################################################################################

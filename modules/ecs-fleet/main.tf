@@ -90,7 +90,20 @@ resource "aws_ecr_lifecycle_policy" "runner" {
         action = { type = "expire" }
       },
       {
+        # An image a rule matches is never expired by a later rule: this one shields the image
+        # the class task definitions run (prefix match; tags are immutable, so it is one image).
         rulePriority = 2
+        description  = "Keep the runner image of the task definitions (${var.runner_image_tag})"
+        selection = {
+          tagStatus     = "tagged"
+          tagPrefixList = [var.runner_image_tag]
+          countType     = "imageCountMoreThan"
+          countNumber   = 10000
+        }
+        action = { type = "expire" }
+      },
+      {
+        rulePriority = 3
         description  = "Keep the ${var.ecr_max_image_count} most recent images"
         selection = {
           tagStatus   = "any"

@@ -76,7 +76,7 @@ variable "ecr_force_delete" {
 }
 
 variable "ecr_max_image_count" {
-  description = "The ECR lifecycle policy keeps this many most recent tagged images (untagged images expire after a day). Keep the image of runner_image_tag among them."
+  description = "The ECR lifecycle policy keeps this many most recent images besides the runner_image_tag image, which it never expires (untagged images expire after a day)."
   type        = number
   default     = 100
 

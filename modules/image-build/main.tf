@@ -8,6 +8,15 @@ locals {
   # The whole build context: .dockerignore sends only entrypoint.sh besides the Dockerfile.
   context_files = toset(["Dockerfile", "entrypoint.sh", "buildspec.yml", ".dockerignore"])
   log_group     = "/aws/codebuild/${var.project_name}"
+
+  # The runner image fingerprint: sha256 of what `sha256sum Dockerfile entrypoint.sh` prints.
+  # Every image tag is derived from it (docs/CONTRACTS.md "Runner image tags"), so a changed
+  # Dockerfile, entrypoint or runner version (pinned in the Dockerfile) builds new images; the
+  # buildspec checks the uploaded context against it.
+  fingerprint_files = ["Dockerfile", "entrypoint.sh"]
+  runner_fingerprint = sha256(join("", [
+    for file in local.fingerprint_files : "${filesha256("${var.build_context_dir}/${file}")}  ${file}\n"
+  ]))
 }
 
 ################################################################################

@@ -27,3 +27,11 @@ output "log_group_name" {
   description = "CloudWatch log group of the builds."
   value       = aws_cloudwatch_log_group.build.name
 }
+
+output "runner_fingerprint" {
+  description = "Fingerprint of the runner image's build context (sha256 over runner/Dockerfile and runner/entrypoint.sh): the control plane derives every image tag from it."
+  value       = local.runner_fingerprint
+  # Available once the context it describes is uploaded: a Lambda updated with a new
+  # fingerprint never starts a build of the old context.
+  depends_on = [aws_s3_object.context]
+}

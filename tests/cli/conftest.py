@@ -20,10 +20,27 @@ from local_mode.fault_proxy import FaultProxy
 from local_mode.moto_server import MotoServer, hold_ecs_tasks
 
 # The control-plane tests' fixtures, unchanged (pytest finds fixtures imported into a conftest).
-from tests.control_plane.conftest import app_key, ecs_proxy, fleet, github  # noqa: F401
+from tests.control_plane.conftest import app_key, ecs_proxy, fleet, github
 from tests.control_plane.harness import Fleet, job_payload, task_state_change
 
 __all__ = ["app_key", "ecs_proxy", "fleet", "github"]
+
+# The members of a run in `runs list --output json`, in order (docs/cli.md).
+RUN_FIELDS = [
+    "job_id",
+    "runner_name",
+    "repository",
+    "workflow_name",
+    "job_name",
+    "run_id",
+    "run_attempt",
+    "status",
+    "conclusion",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "duration_seconds",
+]
 
 
 @dataclass
@@ -80,22 +97,7 @@ def held_tasks(aws_env: MotoServer) -> Iterator[None]:
 def control_plane_function(fleet: Fleet) -> str:
     """The control-plane Lambda as the module deploys it: the fleet's settings in its
     environment (names only, no secret). The CLI reads GitHub settings from here."""
-    iam = fleet.client("iam")
-    role = iam.create_role(
-        RoleName=f"{fleet.prefix}-control-plane",
-        AssumeRolePolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Service": "lambda.amazonaws.com"},
-                        "Action": "sts:AssumeRole",
-                    }
-                ],
-            }
-        ),
-    )["Role"]["Arn"]
+    role = fleet.service_role(f"{fleet.prefix}-control-plane", "lambda.amazonaws.com")
     code = io.BytesIO()
     with zipfile.ZipFile(code, "w") as archive:
         archive.writestr("control_plane/handler.py", "def lambda_handler(event, context): ...\n")
@@ -106,16 +108,15 @@ def control_plane_function(fleet: Fleet) -> str:
         Role=role,
         Handler="control_plane.handler.lambda_handler",
         Code={"ZipFile": code.getvalue()},
-        Environment={
-            "Variables": {k: v for k, v in fleet.env.items() if not k.startswith("AWS_")}
-        },
+        Environment={"Variables": {k: v for k, v in fleet.env.items() if not k.startswith("AWS_")}},
     )
     return name
 
 
 @pytest.fixture
-def dynamodb_proxy(moto_server: MotoServer) -> Iterator[FaultProxy]:
-    """A fault proxy for DynamoDB calls (the CLI's, via AWS_ENDPOINT_URL_DYNAMODB)."""
+def aws_proxy(moto_server: MotoServer) -> Iterator[FaultProxy]:
+    """A fault proxy for the CLI's calls of one AWS service: point the CLI at it with
+    `AWS_ENDPOINT_URL_<SERVICE>` (the control plane's calls still go straight to moto)."""
     proxy = FaultProxy(moto_server.url).start()
     try:
         yield proxy
@@ -136,7 +137,11 @@ def queue(fleet: Fleet, labels: tuple[str, ...] = ("self-hosted",), **fields: An
 
 def job_event(fleet: Fleet, action: str, job_id: int, **fields: Any) -> None:
     payload = job_payload(
-        action, labels=["self-hosted"], job_id=job_id, runner_name=fleet.runner_name(job_id), **fields
+        action,
+        labels=["self-hosted"],
+        job_id=job_id,
+        runner_name=fleet.runner_name(job_id),
+        **fields,
     )
     fleet.deliver(payload)
 

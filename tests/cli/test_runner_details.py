@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
+from control_plane.state import iso
 
+from ecsrunner.records import SUMMARY_FIELDS
 from tests.cli.conftest import Cli, advance, queue
 from tests.control_plane.harness import Fleet
 
@@ -31,9 +34,11 @@ def test_a_busy_runner_with_its_running_task(fleet: Fleet, run: Cli) -> None:
     assert result.exit_code == 0, result.output
     text = result.stdout
     for field in record:  # every stored field is shown
-        if field not in ("history", "created_at", "updated_at", "labels"):
+        if field not in ("history", "created_at", "updated_at", "labels", "expires_at"):
             assert value(text, field) == str(record[field]), field
-    assert value(text, "created_at").startswith(f"{record['created_at']} (")
+    assert re.fullmatch(rf"{record['created_at']} \(\d+s ago\)", value(text, "created_at"))
+    expires = iso(float(record["expires_at"]))  # epoch seconds (the TTL) shown as a time
+    assert re.fullmatch(rf"{expires} \(in (29|30)d\)", value(text, "expires_at"))
     assert value(text, "labels") == "self-hosted, class:medium"
     timeline = text.split("Timeline\n", 1)[1].split("\n\n", 1)[0].splitlines()[2:]
     assert [line.split()[0] for line in timeline] == ["pending", "starting", "running", "busy"]
@@ -49,6 +54,8 @@ def test_a_busy_runner_with_its_running_task(fleet: Fleet, run: Cli) -> None:
     assert by_id["runner"]["history"] == record["history"]
     assert by_id["runner"]["status"] == "busy"
     assert by_id["runner"]["cpu"] == 1024  # DynamoDB numbers as JSON numbers
+    assert by_id["runner"]["expires_at"] == expires  # every time ISO 8601 in JSON
+    assert set(by_id["runner"]) == set(SUMMARY_FIELDS) | set(record)
     assert by_id["task"]["task_arn"] == record["task_arn"]
     assert by_id["task"]["last_status"] == "RUNNING"
     assert by_id["task_error"] is None
@@ -59,32 +66,20 @@ def test_a_stopped_task_shows_its_stop_reason_and_exit_code(fleet: Fleet, run: C
     advance(fleet, job_id, "busy")
     task_arn = fleet.record(job_id)["task_arn"]
     # moto keeps no exit codes: ECS's answer for a task stopped by a Spot interruption
-    fleet.ecs_proxy.add(
+    fleet.ecs_describes(
         {
-            "operation": "DescribeTasks",
-            "status": 200,
-            "body_contains": task_arn,
-            "body": {
-                "tasks": [
-                    {
-                        "taskArn": task_arn,
-                        "clusterArn": task_arn.replace(":task/", ":cluster/").rsplit("/", 1)[0],
-                        "lastStatus": "STOPPED",
-                        "desiredStatus": "STOPPED",
-                        "stopCode": "SpotInterruption",
-                        "stoppedReason": "Your Spot Task was interrupted.",
-                        "capacityProviderName": "FARGATE_SPOT",
-                        "cpu": "512",
-                        "memory": "1024",
-                        "startedAt": 1_790_000_000.0,
-                        "stoppedAt": 1_790_000_125.5,
-                        "containers": [
-                            {"name": "runner", "lastStatus": "STOPPED", "exitCode": 143}
-                        ],
-                    }
-                ],
-                "failures": [],
-            },
+            "taskArn": task_arn,
+            "clusterArn": task_arn.replace(":task/", ":cluster/").rsplit("/", 1)[0],
+            "lastStatus": "STOPPED",
+            "desiredStatus": "STOPPED",
+            "stopCode": "SpotInterruption",
+            "stoppedReason": "Your Spot Task was interrupted.",
+            "capacityProviderName": "FARGATE_SPOT",
+            "cpu": "512",
+            "memory": "1024",
+            "startedAt": 1_790_000_000.0,
+            "stoppedAt": 1_790_000_125.5,
+            "containers": [{"name": "runner", "lastStatus": "STOPPED", "exitCode": 143}],
         }
     )
 
@@ -141,7 +136,9 @@ def test_a_rejected_job_has_no_task(fleet: Fleet, run: Cli) -> None:
 def test_an_unknown_runner(fleet: Fleet, run: Cli) -> None:
     result = run("runners", "details", f"{fleet.prefix}-424242")
     assert result.exit_code == 1
-    assert result.stderr == f"error: no runner {fleet.prefix}-424242 in table {fleet.prefix}-state\n"
+    assert (
+        result.stderr == f"error: no runner {fleet.prefix}-424242 in table {fleet.prefix}-state\n"
+    )
 
 
 def test_a_name_that_is_not_this_fleets(fleet: Fleet, run: Cli) -> None:

@@ -123,14 +123,12 @@ def test_since_a_moment_keeps_what_was_created_from_then_on(
     assert names(listing) == [fleet.runner_name(mixed[key]) for key in expected]
 
 
-def test_more_runners_than_one_page(
-    fleet: Fleet, run: Cli, dynamodb_proxy: FaultProxy
-) -> None:
+def test_more_runners_than_one_page(fleet: Fleet, run: Cli, aws_proxy: FaultProxy) -> None:
     count = PAGE_SIZE + 30
     for _ in range(count):
         queue(fleet, labels=("self-hosted", "class:huge"))  # rejected: a record, no task
     stored = sorted(fleet.records(), key=lambda r: r["created_at"], reverse=True)
-    env = {"AWS_ENDPOINT_URL_DYNAMODB": dynamodb_proxy.url}
+    env = {"AWS_ENDPOINT_URL_DYNAMODB": aws_proxy.url}
 
     everything = run.json("runners", "list", "--limit", "0", env=env)
 
@@ -138,16 +136,16 @@ def test_more_runners_than_one_page(
     assert set(names(everything)) == {r["runner_name"] for r in stored}
     created = [r["created_at"] for r in everything["runners"]]
     assert created == sorted(created, reverse=True)  # newest first, across pages
-    queries = dynamodb_proxy.requests("Query")
+    queries = aws_proxy.requests("Query")
     assert len(queries) == 2  # 130 records: two pages of the index, no scan
-    assert not dynamodb_proxy.requests("Scan")
+    assert not aws_proxy.requests("Scan")
     for query in queries:
         assert query["body"]["IndexName"] == "by-kind-created"
         assert query["body"]["ScanIndexForward"] is False
     assert "ExclusiveStartKey" not in queries[0]["body"]
     assert "ExclusiveStartKey" in queries[1]["body"]
 
-    dynamodb_proxy.reset()
+    aws_proxy.reset()
     first = run("runners", "list", "--limit", "120", env=env)
     assert sum(fleet.prefix in line for line in first.stdout.splitlines()) == 120
     assert first.stdout.rstrip().endswith(
@@ -155,10 +153,10 @@ def test_more_runners_than_one_page(
     )
     assert run.json("runners", "list", "--limit", "120")["truncated"] is True
 
-    dynamodb_proxy.reset()
+    aws_proxy.reset()
     top = run.json("runners", "list", "--limit", "5", env=env)
     assert names(top) == names(everything)[:5]
-    assert len(dynamodb_proxy.requests("Query")) == 1  # enough found: no further page read
+    assert len(aws_proxy.requests("Query")) == 1  # enough found: no further page read
 
 
 def test_nothing_to_list(run: Cli) -> None:

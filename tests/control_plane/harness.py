@@ -2,7 +2,8 @@
 
 Events are built exactly as the module builds them: the webhook's raw bytes and headers go
 through `webhook_event.to_eventbridge_event` (the twin of the API Gateway mapping template)
-and are wrapped in the EventBridge envelope a Lambda target receives.
+and are wrapped in the EventBridge envelope a Lambda target receives (as local mode's
+webhook endpoint wraps them: `webhook_server.eventbridge_envelope`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -21,7 +21,7 @@ from control_plane.handler import lambda_handler
 from local_mode import send_job
 from local_mode.fault_proxy import FaultProxy
 from local_mode.github_api import GitHubAPI
-from local_mode.webhook_server import FakeLambdaContext
+from local_mode.webhook_server import FakeLambdaContext, eventbridge_envelope
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -32,14 +32,6 @@ WEBHOOK_SECRET = "whsec-control-plane-test-5b1d0c7e"
 APP_ID = "424242"
 INSTALLATION_ID = "777"
 EXTRA_LABELS = ("linux", "x64")
-CLASS_SIZES = {
-    "default_class": "small",
-    "classes": {
-        "small": {"cpu": 512, "memory": 1024},
-        "medium": {"cpu": 1024, "memory": 2048},
-        "large": {"cpu": 2048, "memory": 4096},
-    },
-}
 
 
 @dataclass(frozen=True)
@@ -48,21 +40,6 @@ class AppKey:
 
     private_pem: str
     public_pem: str
-
-
-def envelope(entry: dict[str, Any]) -> dict[str, Any]:
-    """A PutEvents entry as EventBridge hands it to a Lambda target."""
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": entry["DetailType"],
-        "source": entry["Source"],
-        "account": ACCOUNT,
-        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": REGION,
-        "resources": [],
-        "detail": json.loads(entry["Detail"]),
-    }
 
 
 def webhook(
@@ -85,7 +62,7 @@ def webhook(
         headers["X-Hub-Signature-256"] = signature_header
     elif secret is not None:
         headers["X-Hub-Signature-256"] = signature.sign(secret, body)
-    return envelope(webhook_event.to_eventbridge_event(body, headers))
+    return eventbridge_envelope(webhook_event.to_eventbridge_event(body, headers))
 
 
 def job_payload(
@@ -126,17 +103,14 @@ def task_state_change(
     if exit_code is not None:
         body["containers"][0]["exitCode"] = exit_code
     body.update(detail)
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "ECS Task State Change",
-        "source": "aws.ecs",
-        "account": ACCOUNT,
-        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": REGION,
-        "resources": [task_arn],
-        "detail": body,
-    }
+    return eventbridge_envelope(
+        {
+            "source": "aws.ecs",
+            "detail-type": "ECS Task State Change",
+            "resources": [task_arn],
+            "detail": body,
+        }
+    )
 
 
 @dataclass
@@ -172,25 +146,51 @@ class Fleet:
         timeout = kwargs.pop("timeout", 30)
         return self.invoke(webhook(payload, **kwargs), timeout=timeout)
 
+    # ---------------------------------------------------------------- arranging
+
+    def service_role(self, name: str, service: str) -> str:
+        """An IAM role `service` (e.g. lambda.amazonaws.com) may assume; returns its ARN."""
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
+            ],
+        }
+        return self.client("iam").create_role(
+            RoleName=name, AssumeRolePolicyDocument=json.dumps(trust)
+        )["Role"]["Arn"]
+
+    def ecs_describes(self, *tasks: dict[str, Any]) -> None:
+        """ECS answers the next DescribeTasks that names the first task with `tasks` (through
+        the fault proxy): what moto cannot show, such as exit codes or placement states."""
+        self.ecs_proxy.add(
+            {
+                "operation": "DescribeTasks",
+                "status": 200,
+                "body_contains": tasks[0]["taskArn"],
+                "body": {"tasks": list(tasks), "failures": []},
+            }
+        )
+
     # ---------------------------------------------------------------- looking
 
     def runner_name(self, job_id: int) -> str:
         return f"{self.prefix}-{job_id}"
 
-    def record(self, job_id: int) -> dict[str, Any] | None:
+    def item(self, pk: str) -> dict[str, Any] | None:
+        """The state table's item `pk` (`job#<id>`, `build#<tag>`), read consistently."""
         item = (
             self.client("dynamodb")
-            .get_item(
-                TableName=f"{self.prefix}-state",
-                Key={"pk": {"S": f"job#{job_id}"}},
-                ConsistentRead=True,
-            )
+            .get_item(TableName=f"{self.prefix}-state", Key={"pk": {"S": pk}}, ConsistentRead=True)
             .get("Item")
         )
         if not item:
             return None
         deserializer = TypeDeserializer()
         return {k: deserializer.deserialize(v) for k, v in item.items()}
+
+    def record(self, job_id: int) -> dict[str, Any] | None:
+        return self.item(f"job#{job_id}")
 
     def records(self) -> list[dict[str, Any]]:
         items = self.client("dynamodb").scan(TableName=f"{self.prefix}-state").get("Items", [])

@@ -177,18 +177,6 @@ def test_unknown_class_lists_the_fleets_classes(fleet: Fleet) -> None:
     assert record["class_name"] == "xl"
 
 
-def test_image_label_with_builds_configured_is_still_rejected_for_now(
-    fleet: Fleet, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("IMAGE_BUILD_PROJECT", f"{fleet.prefix}-images")
-    payload = job_payload(labels=["self-hosted", "image:ubuntu:24.04"])
-    assert fleet.deliver(payload)["result"] == "rejected"
-    record = fleet.record(payload["workflow_job"]["id"])
-    assert record["image"] == "ubuntu:24.04"
-    assert "not available" in record["reason"]
-    assert fleet.tasks() == []
-
-
 @pytest.mark.parametrize("repository", ["Codertocat/Other-Repo", "someone-else/Hello-World"])
 def test_repositories_outside_the_repo_scope_are_refused(fleet: Fleet, repository: str) -> None:
     payload = job_payload(labels=["self-hosted"], repository=repository)

@@ -9,8 +9,9 @@ import pytest
 from control_plane import signature
 from control_plane.webhook_event import WebhookEventError, from_detail, to_eventbridge_event
 
+from local_mode.webhook_server import eventbridge_envelope
 from tests.conftest import REPO_ROOT
-from tests.control_plane.harness import WEBHOOK_SECRET, Fleet, envelope, job_payload, webhook
+from tests.control_plane.harness import WEBHOOK_SECRET, Fleet, job_payload, webhook
 
 GITHUB_SECRET = "It's a Secret to Everybody"
 GITHUB_BODY = b"Hello, World!"
@@ -67,7 +68,7 @@ def test_the_twin_carries_the_exact_bytes_and_the_headers() -> None:
     assert set(detail) == {"body", "signature", "event", "delivery"}
     assert base64.b64decode(detail["body"]) == body
 
-    request = from_detail(envelope(entry)["detail"])
+    request = from_detail(eventbridge_envelope(entry)["detail"])
     assert request.body == body
     assert (request.event, request.delivery) == ("workflow_job", "d-1")
     assert signature.problem(GITHUB_SECRET, request.body, request.signature) is None

@@ -135,7 +135,7 @@ def port_listening(port: int) -> bool:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     if shutil.which("terraform") is None:
-        pytest.skip("terraform is not on PATH")
+        pytest.fail("terraform is not on PATH: local mode applies the real module")
     missing = [piece for piece in PIECES if not (REPO_ROOT / piece).exists()]
     if missing:
         pytest.fail(f"local mode needs these pieces of the project: {', '.join(missing)}")
@@ -282,7 +282,8 @@ def test_cli_lists_the_runner(stack: Stack) -> None:
     for line in (stack.state_dir / "env").read_text().splitlines():
         if line.startswith("export "):
             key, _, value = line[len("export ") :].partition("=")
-            env[key] = value.strip("'")
+            if key != "PATH":
+                env[key] = value.strip("'")
     result = subprocess.run(
         [sys.executable, str(cli), "runners", "list", "--output", "json"],
         cwd=REPO_ROOT,
@@ -300,6 +301,13 @@ def test_cli_lists_the_runner(stack: Stack) -> None:
     ]
     assert len(ours) == 1, rows
     assert ours[0].get("status") == "completed", ours[0]
+
+
+def test_a_second_up_reuses_the_healthy_stack(stack: Stack) -> None:
+    run_local_mode(stack.env, "up", timeout=120)
+    again = json.loads((stack.state_dir / "stack.json").read_text())
+    assert again["pids"] == stack.data["pids"]
+    assert again["ports"] == stack.data["ports"]
 
 
 def test_down_leaves_no_listening_port(stack: Stack) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from control_plane.image_ref import FINGERPRINT_FILES, runner_fingerprint
 from pytest_terraform import terraform
 
 from tests.terraform.tfharness import REPO_ROOT, TERRAFORM, Emulator, terraform_env
@@ -136,11 +137,18 @@ def test_ecr_repository_is_immutable_scanned_and_expires_images(
     policy = json.loads(
         ecr.get_lifecycle_policy(repositoryName=f"{PREFIX}-runner")["lifecyclePolicyText"]
     )
-    selections = [rule["selection"] for rule in policy["rules"]]
-    assert {"tagStatus": "untagged", "countType": "sinceImagePushed"}.items() <= selections[
-        0
-    ].items()
-    assert selections[1]["countType"] == "imageCountMoreThan"
+    rules = sorted(policy["rules"], key=lambda rule: rule["rulePriority"])
+    untagged, shield, most_recent = (rule["selection"] for rule in rules)
+    assert {"tagStatus": "untagged", "countType": "sinceImagePushed"}.items() <= untagged.items()
+    # The image the task definitions run is matched first, so no later rule expires it.
+    assert shield["tagStatus"] == "tagged"
+    assert shield["tagPrefixList"] == ["v1"]
+    assert shield["countNumber"] >= 10000
+    assert most_recent == {
+        "tagStatus": "any",
+        "countType": "imageCountMoreThan",
+        "countNumber": 100,
+    }
 
 
 def test_log_groups_keep_logs_as_long_as_configured(fleet: Any, emulator: Emulator) -> None:
@@ -429,6 +437,10 @@ def test_lambda_runs_the_package_with_names_not_secrets_in_its_environment(
         "ECS_EXECUTION_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/{PREFIX}-task-execution",
         "RUNNER_LOG_GROUP": f"/aws/ecs/{PREFIX}",
         "LOG_LEVEL": "INFO",
+        # image tags derive from it: Terraform's digest of runner/ = the control plane's twin
+        "RUNNER_IMAGE_FINGERPRINT": runner_fingerprint(
+            {name: (REPO_ROOT / "runner" / name).read_bytes() for name in FINGERPRINT_FILES}
+        ),
     }
     for value in env.values():
         assert WEBHOOK_SECRET not in value
@@ -513,6 +525,11 @@ def test_control_plane_may_run_only_this_fleets_tasks(fleet: Any, emulator: Emul
     ]
     builds = statement(statements, "ImageBuilds")
     assert as_list(builds["Resource"]) == [arn.format("codebuild", f"project/{PREFIX}-images")]
+    assert sorted(as_list(builds["Action"])) == [
+        "codebuild:BatchGetBuilds",
+        "codebuild:StartBuild",
+        "codebuild:StopBuild",
+    ]
     dlq = statement(statements, "DeadLetterQueue")
     assert as_list(dlq["Resource"]) == [arn.format("sqs", f"{PREFIX}-events-dlq")]
     images = statement(statements, "RunnerImages")

@@ -99,7 +99,16 @@ BAD_VALUES = {
         {"lambda_reserved_concurrency": 0},
         "0 would stop the control plane",
     ),
-    "Lambda timeout": ({"lambda_timeout": 1000}, "lambda_timeout must be between"),
+    "Lambda timeout": ({"lambda_timeout": 1000}, "lambda_timeout must be a whole number"),
+    "fractional Lambda memory": (
+        {"lambda_memory_size": 256.5},
+        "lambda_memory_size must be a whole number",
+    ),
+    "tag key reserved by AWS": ({"tags": {"aws:owner": "me"}}, "no key starting with aws:"),
+    "the same subnet twice": (
+        {"subnet_ids": ["subnet-0a1b2c3d", "subnet-0a1b2c3d"]},
+        "at most 16 (ECS's limit), no duplicates",
+    ),
     "log level": ({"log_level": "TRACE"}, "log_level must be"),
     "cleanup interval": ({"cleanup_interval_minutes": 90}, "cleanup_interval_minutes must be"),
     "prebuilt zip that is not there": (

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import hcl2
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
@@ -82,11 +83,11 @@ def run_terraform(
 class Emulator:
     url: str
 
-    def client(self, service: str) -> Any:
+    def client(self, service: str, region: str = REGION) -> Any:
         return boto3.client(
             service,
             endpoint_url=self.url,
-            region_name=REGION,
+            region_name=region,
             aws_access_key_id="testing",
             aws_secret_access_key="testing",  # moto's fixed test credential
         )
@@ -159,3 +160,29 @@ class ModulePlanner:
             shown = run_terraform(["show", "-json", "tfplan"], self.workdir)
             plan = json.loads(shown.stdout)
         return PlanResult(result.returncode, output, plan)
+
+
+def copy_example(name: str, workdir: Path, emulator: Emulator) -> Path:
+    """A copy of examples/<name> that applies to the emulator, the example itself unchanged.
+
+    An override file (Terraform merges `*_override.tf.json` into the blocks it names) adds the
+    emulator's endpoints and test credentials to the example's own provider block, keeping
+    its region, and points the fleet module's relative `source` back at this repository.
+    """
+    source = REPO_ROOT / "examples" / name
+    directory = workdir / name
+    shutil.copytree(source, directory, ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*"))
+    with (source / "main.tf").open() as main_tf:
+        calls = [call for block in hcl2.load(main_tf).get("module", []) for call in block.items()]
+    # The calls of this module: a relative source that leads to the repository's root.
+    fleet_calls = [
+        name for name, body in calls if (source / body["source"][0]).resolve() == REPO_ROOT
+    ]
+    provider = {k: v for k, v in emulator_provider(emulator.url).items() if k != "region"}
+    override = {
+        "provider": {"aws": provider},
+        "module": {call: {"source": os.path.relpath(REPO_ROOT, directory)} for call in fleet_calls},
+    }
+    assert fleet_calls, f"examples/{name}/main.tf calls no module at ../.."
+    (directory / "emulator_override.tf.json").write_text(json.dumps(override, indent=2))
+    return directory

@@ -1,0 +1,124 @@
+"""The cleanup's GitHub work: jobs no delivery brought us, and registrations nobody will use.
+
+- Lost jobs: GitHub does not redeliver a failed webhook by itself. For the repositories in
+  scope (the fleet's repository; with org scope, the repositories of its recent records),
+  jobs GitHub shows queued (in queued and in-progress runs) with labels this fleet serves and
+  no record are handed to the webhook path (jobs.handle_queued), as if their event arrived.
+- Stale registrations: this fleet's runners (name `${name_prefix}-${job_id}[-${n}]`) that
+  are offline, have no live task, and whose record is missing, ended, or another attempt's.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from control_plane import cleanup_policy, jobs, log, retry
+from control_plane.cleanup_context import CleanupRun
+from control_plane.cleanup_tasks import live_tasks
+from control_plane.github import GitHubError
+from control_plane.workflow_job import PayloadError, WorkflowJob, job_id_of_runner
+
+RUN_STATUSES = ("queued", "in_progress")  # a run with a job still queued has one of these
+MAX_REPOSITORIES = 20  # org scope: repositories looked at per run
+MAX_RUNS_PER_STATUS = 20  # the newest runs of each status (a job queued longer waits a run)
+DELIVERY_ID = "cleanup"  # in place of GitHub's delivery id in the record and the logs
+
+
+def repositories(run: CleanupRun) -> list[str]:
+    settings = run.svc.settings
+    if settings.github_scope == "repo":
+        return [settings.scope_name]
+    seen: dict[str, str] = {}
+    for job_id in run.recent:
+        repository = (run.record(job_id) or {}).get("repository")
+        if repository:
+            seen.setdefault(repository.lower(), repository)
+    return list(seen.values())[:MAX_REPOSITORIES]
+
+
+def launch_lost_jobs(run: CleanupRun) -> None:
+    """Launches queued jobs this fleet serves that have no record (bounded per run)."""
+    github = run.svc.github
+    for repository in repositories(run):
+        for status in RUN_STATUSES:
+            if not run.take("github_reads"):
+                return
+            runs = itertools.islice(github.workflow_runs(repository, status), MAX_RUNS_PER_STATUS)
+            for workflow_run in list(runs):
+                if not run.take("github_reads"):
+                    return
+                for job in github.run_jobs(repository, int(workflow_run["id"])):
+                    if not _lost(run, job):
+                        continue
+                    if not run.take("launches"):
+                        return
+                    _launch(run, repository, job)
+
+
+def _lost(run: CleanupRun, job: dict[str, Any]) -> bool:
+    extra = run.svc.settings.runner_extra_labels
+    if not cleanup_policy.lost_job(job, run.now, extra, run.thresholds):
+        return False
+    try:
+        return run.record(int(job["id"])) is None
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
+def _launch(run: CleanupRun, repository: str, job: dict[str, Any]) -> None:
+    payload = {"action": "queued", "workflow_job": job, "repository": {"full_name": repository}}
+    with log.bound(job_id=job.get("id"), repository=repository, delivery_id=DELIVERY_ID):
+        try:
+            workflow_job = WorkflowJob.from_payload(payload)
+            log.warning("cleanup: queued job has no record: launching it", run_id=job.get("run_id"))
+            result = jobs.handle_queued(workflow_job, run.svc, DELIVERY_ID)
+        except PayloadError as exc:
+            log.warning("cleanup: queued job not understood", error=str(exc))
+            return
+        except Exception as exc:  # the record stays resumable: the next run resumes it
+            run.count("errors")
+            log.error("cleanup: launch of a queued job failed", error=retry.describe(exc))
+            return
+        finally:
+            run.changed(int(job["id"]))
+    if result.get("result") == "launched":
+        run.count("queued_jobs_launched")
+    elif result.get("result") == "rejected":
+        run.count("queued_jobs_rejected")
+
+
+def delete_stale_registrations(run: CleanupRun) -> None:
+    """Deletes this fleet's offline runner registrations that no task will ever use."""
+    registrations = run.fleet_runners
+    if registrations is None:
+        return
+    live_names = {
+        task.get("startedBy") for arn, task in live_tasks(run).items() if arn not in run.stopped
+    }
+    prefix = run.svc.settings.name_prefix
+    for name, runner in registrations.items():
+        if runner.get("busy") or runner.get("status") == "online" or name in live_names:
+            continue
+        job_id = job_id_of_runner(prefix, name)
+        if job_id is None:
+            continue
+        why = cleanup_policy.stale_registration(runner, run.record(job_id), live_names)
+        if why is not None:  # confirmed on the record as it is now
+            record = run.record(job_id, fresh=True)
+            why = cleanup_policy.stale_registration(runner, record, live_names)
+        if why is None:
+            continue
+        if not run.take("registration_deletes"):
+            return
+        with log.bound(runner_name=name, runner_id=runner.get("id"), job_id=job_id):
+            try:
+                deleted = run.svc.github.delete_runner(int(runner["id"]))
+            except GitHubError as exc:
+                if exc.status != 422:  # 422: it took a job since the listing
+                    raise
+                log.info("cleanup: registration kept, it is running a job now")
+                continue
+            if deleted:
+                run.count("registrations_deleted")
+                log.info("cleanup: runner registration deleted", reason=why)

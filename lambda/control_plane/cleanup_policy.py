@@ -1,0 +1,259 @@
+"""The cleanup's decisions: pure functions of what it has read (no AWS, no GitHub calls).
+
+Each function answers one question about one thing (a task, a record, a registration, a
+JIT parameter, a queued job) and says why in words that go into the record or the log.
+cleanup_*.py read the world, ask these, and act.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from control_plane import labels, launcher
+from control_plane.settings import Settings
+from control_plane.state import TERMINAL, launch_attempt  # noqa: F401 - part of the policy
+
+TASK_GONE = "TaskGone"  # stop_reason code of a record whose task ECS no longer knows
+PRE_JOB_STOP_CODES = ("SpotInterruption", "TaskFailedToStart", TASK_GONE)
+WAITING = ("pending", "starting", "running")  # the runner has not taken a job (yet)
+STOP_REASON_PREFIX = "aws-runner-fleet cleanup"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    timeout_s: float  # RUNNER_TIMEOUT_MINUTES
+    idle_s: float  # RUNNER_IDLE_MINUTES
+    stalled_launch_s: float = 180.0  # a pending launch nobody has touched for this long
+    queued_job_min_age_s: float = 120.0  # younger queued jobs are left to their webhook
+    missing_task_grace_s: float = 300.0  # ECS may not list a task it has just started
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Thresholds:
+        return cls(
+            timeout_s=settings.runner_timeout_minutes * 60.0,
+            idle_s=settings.runner_idle_minutes * 60.0,
+        )
+
+
+def epoch(value: Any) -> float | None:
+    """Seconds since the epoch of a datetime (boto3), an ISO 8601 string (records) or a number."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, int | float):
+        return float(value)
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def _minutes(seconds: float) -> int:
+    return int(seconds // 60)
+
+
+# --------------------------------------------------------------------------- running tasks
+
+
+@dataclass(frozen=True)
+class TaskVerdict:
+    """Why a live task should be stopped. `owned`: the record is this task's own, so the
+    reason goes into it; otherwise (orphan) only into the log."""
+
+    kind: str  # timeout | idle | orphan | lingering
+    reason: str
+    owned: bool
+
+
+def owns(record: Mapping[str, Any] | None, task: Mapping[str, Any]) -> bool:
+    """Whether `record` is the state of `task`: its recorded task, or (a launch between
+    RunTask and recording the task) the runner name the task was started with."""
+    if not record:
+        return False
+    if record.get("task_arn"):
+        return record["task_arn"] == task.get("taskArn")
+    return record.get("runner_name") == task.get("startedBy")
+
+
+def task_started_at(task: Mapping[str, Any], record: Mapping[str, Any] | None) -> float | None:
+    """When the task started: ECS's own times, else when its record says it was started."""
+    for field in ("startedAt", "createdAt"):
+        found = epoch(task.get(field))
+        if found is not None:
+            return found
+    if not record:
+        return None
+    for entry in reversed(record.get("history") or []):
+        if entry.get("status") == "starting":
+            return epoch(entry.get("at"))
+    return epoch(record.get("created_at"))
+
+
+def task_verdict(
+    task: Mapping[str, Any],
+    record: Mapping[str, Any] | None,
+    now: float,
+    limits: Thresholds,
+) -> TaskVerdict | None:
+    """Whether a live task of this fleet (by its startedBy) should be stopped, and why.
+
+    `idle` means the records say the runner has taken no job within the idle limit; the
+    caller confirms with GitHub that its registration is not busy before stopping it.
+    """
+    if not owns(record, task):
+        if record is None:
+            why = "no state record for its runner"
+        else:
+            why = f"its job's record belongs to another attempt ({record.get('runner_name')})"
+        return TaskVerdict("orphan", f"orphaned task: {why}", owned=False)
+    started = task_started_at(task, record)
+    age = None if started is None else now - started
+    status = record.get("status")
+    if age is not None and age >= limits.timeout_s:
+        return TaskVerdict(
+            "timeout",
+            f"runner timeout: running for {_minutes(age)} min "
+            f"(limit {_minutes(limits.timeout_s)} min)",
+            owned=True,
+        )
+    if status in TERMINAL:
+        since = epoch(record.get("updated_at"))
+        if since is not None and now - since >= limits.idle_s:
+            return TaskVerdict(
+                "lingering",
+                f"still running {_minutes(now - since)} min after its runner was {status}",
+                owned=True,
+            )
+        return None
+    if status in WAITING and age is not None and age >= limits.idle_s:
+        return TaskVerdict(
+            "idle",
+            f"idle runner: no job after {_minutes(age)} min (limit {_minutes(limits.idle_s)} min)",
+            owned=True,
+        )
+    return None
+
+
+def registration_busy(runner: Mapping[str, Any] | None) -> bool:
+    """Whether GitHub shows the runner working on a job."""
+    return bool(runner and runner.get("busy"))
+
+
+# --------------------------------------------------------------------------- records
+
+
+def missing_task_is_gone(record: Mapping[str, Any], now: float, limits: Thresholds) -> bool:
+    """A recorded task ECS does not describe is gone, unless the record is very recent."""
+    updated = epoch(record.get("updated_at"))
+    return updated is None or now - updated >= limits.missing_task_grace_s
+
+
+def gone_task_outcome() -> tuple[str, dict[str, Any]]:
+    """Status and facts of a record whose task ECS no longer knows (no stop event came)."""
+    return "failed", {"stop_reason": f"{TASK_GONE}: ECS no longer knows the task"}
+
+
+def interruption(record: Mapping[str, Any] | None) -> str | None:
+    """Why the record's task stopped before it ran its job (Spot interruption, capacity,
+    failed to start, gone), or None: not such a record, or already decided."""
+    if not record or record.get("status") not in ("stopped", "failed"):
+        return None
+    if not record.get("task_arn") or record.get("recovery_checked"):
+        return None
+    took_a_job = any(entry.get("status") == "busy" for entry in record.get("history") or [])
+    if took_a_job or record.get("served_job_id") or record.get("conclusion"):
+        return None
+    stop_reason = str(record.get("stop_reason") or "")
+    code = stop_reason.split(":", 1)[0].strip()
+    if code in PRE_JOB_STOP_CODES or launcher.is_capacity_shortage(stop_reason):
+        return stop_reason
+    return None
+
+
+@dataclass(frozen=True)
+class Recovery:
+    action: str  # relaunch | fail
+    reason: str
+
+
+def recovery(
+    record: Mapping[str, Any], cause: str, job: Mapping[str, Any] | None, max_relaunches: int
+) -> Recovery:
+    """Relaunch an interrupted job while GitHub still shows it queued, at most
+    `max_relaunches` times; otherwise it fails, with the reason."""
+    done = int(record.get("relaunches") or 0)
+    status = (job or {}).get("status")
+    if status != "queued":
+        seen = f"GitHub shows the job {status}" if job else "GitHub no longer knows the job"
+        return Recovery("fail", f"stopped before it ran the job ({cause}); not relaunched: {seen}")
+    if done >= max_relaunches:
+        return Recovery(
+            "fail",
+            f"stopped before it ran the job ({cause}); relaunch limit reached "
+            f"({done} of {max_relaunches})",
+        )
+    return Recovery(
+        "relaunch",
+        f"relaunch {done + 1} of {max_relaunches}: stopped before it ran the job ({cause})",
+    )
+
+
+def stalled_launch(record: Mapping[str, Any] | None, now: float, limits: Thresholds) -> bool:
+    """A `pending` record without a task whose launch nobody is working on (lease free or
+    expired) and nobody has touched for a while: every delivery of its event failed."""
+    if not record or record.get("status") != "pending" or record.get("task_arn"):
+        return False
+    lease_until = record.get("lease_until")
+    if lease_until is not None and float(lease_until) >= now:
+        return False
+    updated = epoch(record.get("updated_at"))
+    return updated is None or now - updated >= limits.stalled_launch_s
+
+
+# --------------------------------------------------------------------------- GitHub and SSM
+
+
+def stale_registration(
+    runner: Mapping[str, Any], record: Mapping[str, Any] | None, live_runners: Iterable[str]
+) -> str | None:
+    """Why a runner registration of this fleet should be deleted, or None to keep it.
+    Kept: online or busy, a live task of that name, or a record still in flight (its launch
+    may be between registering the runner and starting the task)."""
+    name = runner.get("name")
+    if runner.get("busy") or runner.get("status") == "online" or name in set(live_runners):
+        return None
+    if record is None:
+        return "offline, no task and no state record"
+    if record.get("runner_name") != name:
+        return "offline registration of an earlier attempt"
+    if record.get("status") in TERMINAL:
+        return f"offline, no task, runner {record['status']}"
+    return None
+
+
+def leftover_parameter(name: str, record: Mapping[str, Any] | None) -> str | None:
+    """Why a JIT config parameter should be deleted (its runner will never read it)."""
+    if record is None:
+        return "no state record"
+    if record.get("jit_parameter") != name:
+        return "config of an earlier attempt"
+    if record.get("status") in TERMINAL:
+        return f"runner {record['status']}"
+    return None
+
+
+def lost_job(
+    job: Mapping[str, Any], now: float, extra_labels: Iterable[str], limits: Thresholds
+) -> bool:
+    """A job GitHub shows queued, with labels this fleet serves, old enough that its webhook
+    should have been handled (the caller then checks that it has no record)."""
+    if job.get("status") != "queued":
+        return False
+    if not labels.select(job.get("labels") or [], extra_labels).ours:
+        return False
+    created = epoch(job.get("created_at"))
+    return created is None or now - created >= limits.queued_job_min_age_s

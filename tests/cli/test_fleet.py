@@ -1,0 +1,211 @@
+"""`ecsrunner list-class-sizes` (the SSM parameter the control plane reads) and
+`ecsrunner cluster status` (ECS task counts, runner counts from the state table)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from control_plane.state import ORDER, TERMINAL
+
+from tests.cli.conftest import Cli, advance, queue, task_exits
+from tests.control_plane.harness import ACCOUNT, REGION, Fleet
+
+STATUSES = [*ORDER, *TERMINAL]  # every status the control plane writes, in its order
+
+# ---------------------------------------------------------------------- list-class-sizes
+
+
+def size(name: str, cpu: int, memory: int, default: bool = False) -> dict:
+    units = {"vcpu": cpu / 1024, "memory_gib": memory / 1024}
+    return {"name": name, "cpu": cpu, "memory": memory, **units, "default": default}
+
+
+def test_class_sizes_in_human_units_with_the_default_marked(fleet: Fleet, run: Cli) -> None:
+    result = run("list-class-sizes")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        "CLASS    VCPU      MEMORY    DEFAULT",
+        "-------  --------  --------  ---------",
+        "small    0.5 vCPU  1 GiB     yes",
+        "medium   1 vCPU    2 GiB     no",
+        "large    2 vCPU    4 GiB     no",
+    ]
+    assert run.json("list-class-sizes") == {
+        "parameter": f"/{fleet.prefix}/config/class-sizes",
+        "default_class": "small",
+        "classes": [
+            size("small", 512, 1024, default=True),
+            size("medium", 1024, 2048),
+            size("large", 2048, 4096),
+        ],
+    }
+
+
+def test_smallest_and_largest_sizes(fleet: Fleet, run: Cli) -> None:
+    name = f"/{fleet.prefix}/config/other-sizes"
+    sizes = {
+        "default_class": "xl",
+        "classes": {"xl": {"cpu": 16384, "memory": 122880}, "tiny": {"cpu": 256, "memory": 512}},
+    }
+    fleet.client("ssm").put_parameter(Name=name, Value=json.dumps(sizes), Type="String")
+
+    result = run("list-class-sizes", "--class-sizes-param", name)
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[2:] == [
+        "tiny     0.25 vCPU  512 MiB   no",
+        "xl       16 vCPU    120 GiB   yes",
+    ]
+
+
+def test_invalid_class_sizes(fleet: Fleet, run: Cli) -> None:
+    name = f"/{fleet.prefix}/config/broken"
+    fleet.client("ssm").put_parameter(Name=name, Value="{not json", Type="String")
+    result = run("list-class-sizes", "--class-sizes-param", name)
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: the class sizes in {name} are invalid: ")
+    assert result.stderr.count("\n") == 1
+
+
+def test_class_sizes_parameter_not_found(run: Cli) -> None:
+    result = run("list-class-sizes", env={"CLASS_SIZES_PARAM": "/nowhere/config/class-sizes"})
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"error: SSM parameter '/nowhere/config/class-sizes' not found in {REGION}: "
+        "check --class-sizes-param / CLASS_SIZES_PARAM\n"
+    )
+
+
+def test_class_sizes_parameter_not_set(run: Cli) -> None:
+    result = run("list-class-sizes", env={"CLASS_SIZES_PARAM": None})
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "error: no class sizes parameter: pass --class-sizes-param or set CLASS_SIZES_PARAM\n"
+    )
+
+
+# ---------------------------------------------------------------------- cluster status
+
+
+def tasks(class_name: str, provider: str, running: int = 0, pending: int = 0) -> dict:
+    counts = {"running": running, "pending": pending, "stopping": 0}
+    return {"class": class_name, "capacity_provider": provider, **counts}
+
+
+@pytest.fixture
+def busy_fleet(fleet: Fleet, monkeypatch: pytest.MonkeyPatch, held_tasks: None) -> dict[str, int]:
+    """Runners in every phase; one of them on Fargate Spot; one task stopped in ECS."""
+    jobs = {
+        "small": queue(fleet),
+        "medium": queue(fleet, labels=("self-hosted", "class:medium")),
+        "done": queue(fleet, labels=("self-hosted", "class:large")),
+        "rejected": queue(fleet, labels=("self-hosted", "class:huge")),
+    }
+    monkeypatch.setenv("CAPACITY_STRATEGY", "FARGATE_SPOT")
+    jobs["spot"] = queue(fleet, labels=("self-hosted", "class:medium"))
+    advance(fleet, jobs["medium"], "busy")
+    advance(fleet, jobs["spot"], "running")
+    advance(fleet, jobs["done"], "busy")
+    done_task = fleet.record(jobs["done"])["task_arn"]
+    fleet.client("ecs").stop_task(cluster=fleet.prefix, task=done_task, reason="job done")
+    task_exits(fleet, jobs["done"], exit_code=0)
+    return jobs
+
+
+def test_cluster_status(fleet: Fleet, run: Cli, busy_fleet: dict[str, int]) -> None:
+    status = run.json("cluster", "status", fleet.prefix)
+
+    assert status["cluster"] == fleet.prefix
+    assert status["tasks"] == [  # per class and capacity provider; the stopped task is gone
+        tasks("medium", "FARGATE", running=1),
+        tasks("medium", "FARGATE_SPOT", running=1),
+        tasks("small", "FARGATE", running=1),
+    ]
+    assert status["totals"] == {"running": 3, "pending": 0, "stopping": 0}
+    runners = status["runners"]
+    assert runners["table"] == f"{fleet.prefix}-state"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", runners["since"])
+    assert runners["by_status"] == {
+        **dict.fromkeys(STATUSES, 0),
+        "starting": 1,
+        "running": 1,
+        "busy": 1,
+        "completed": 1,
+        "rejected": 1,
+    }
+    assert list(runners["by_status"]) == STATUSES
+
+    text = run("cluster", "status", fleet.prefix)
+    assert text.exit_code == 0, text.output
+    lines = text.stdout.splitlines()
+    assert lines[:7] == [
+        f"Cluster {fleet.prefix}: tasks",
+        "CLASS    CAPACITY PROVIDER      RUNNING    PENDING    STOPPING",
+        "-------  -------------------  ---------  ---------  ----------",
+        "medium   FARGATE                      1          0           0",
+        "medium   FARGATE_SPOT                 1          0           0",
+        "small    FARGATE                      1          0           0",
+        "total    -                            3          0           0",
+    ]
+    assert lines[8].startswith("Runners created since ")
+    assert lines[8].endswith(f"(table {fleet.prefix}-state)")
+    counts = dict(line.split() for line in lines[11:])
+    assert counts == {status: str(n) for status, n in runners["by_status"].items()}
+
+
+def test_tasks_being_placed_count_as_pending(fleet: Fleet, run: Cli) -> None:
+    first, second = queue(fleet), queue(fleet, labels=("self-hosted", "class:large"))
+    arns = [fleet.record(job)["task_arn"] for job in (first, second)]
+    # moto starts tasks RUNNING at once: ECS's answer while Fargate is still placing them
+    # (the second task without tags: its class comes from its task definition family)
+    fleet.ecs_describes(
+        {
+            "taskArn": arns[0],
+            "lastStatus": "PROVISIONING",
+            "desiredStatus": "RUNNING",
+            "capacityProviderName": "FARGATE_SPOT",
+            "tags": [{"key": "class", "value": "small"}],
+        },
+        {
+            "taskArn": arns[1],
+            "lastStatus": "PENDING",
+            "desiredStatus": "RUNNING",
+            "launchType": "FARGATE",
+            "taskDefinitionArn": (
+                f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/{fleet.prefix}-large:3"
+            ),
+        },
+    )
+
+    status = run.json("cluster", "status")  # the cluster from CLUSTER_NAME
+
+    assert status["tasks"] == [
+        tasks("large", "FARGATE", pending=1),
+        tasks("small", "FARGATE_SPOT", pending=1),
+    ]
+    assert status["totals"] == {"running": 0, "pending": 2, "stopping": 0}
+
+
+def test_since(fleet: Fleet, run: Cli) -> None:
+    queue(fleet)
+    later = run.json("cluster", "status", fleet.prefix, "--since", "2999-01-01")
+    assert set(later["runners"]["by_status"].values()) == {0}
+    assert later["runners"]["since"] == "2999-01-01T00:00:00.000Z"
+    week = run.json("cluster", "status", fleet.prefix, "--since", "7d")
+    assert week["runners"]["by_status"]["starting"] == 1
+
+
+def test_no_cluster_given(run: Cli) -> None:
+    result = run("cluster", "status", env={"CLUSTER_NAME": None})
+    assert result.exit_code == 2
+    assert result.stderr == "error: no cluster: give the CLUSTER argument or set CLUSTER_NAME\n"
+
+
+def test_an_unknown_cluster(run: Cli) -> None:
+    result = run("cluster", "status", "no-such-cluster")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: AWS refused ListTasks: ClusterNotFoundException")
+    assert result.stderr.count("\n") == 1

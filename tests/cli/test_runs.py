@@ -1,0 +1,155 @@
+"""`ecsrunner runs list`: the jobs runners ran, by runner or by repository, with conclusion
+and duration (from when the runner took the job to when it finished)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from ecsrunner.output import parse_time
+from tests.cli.conftest import RUN_FIELDS, Cli, advance, queue, task_exits
+from tests.control_plane.harness import OWNER, REPO, Fleet, job_payload
+
+OTHER_REPO = f"{OWNER}/Other-Repo"
+
+
+def entered(record: dict, status: str) -> str:
+    return next(e["at"] for e in record["history"] if e["status"] == status)
+
+
+@pytest.fixture
+def jobs(fleet: Fleet, monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Jobs of two repositories (an org-scoped fleet), oldest first."""
+    monkeypatch.setenv("GITHUB_SCOPE", "org")
+    jobs = {
+        "passed": queue(fleet),
+        "elsewhere": queue(fleet, repository=OTHER_REPO),
+        "crashed": queue(fleet, labels=("self-hosted", "class:medium")),
+        "rejected": queue(fleet, labels=("self-hosted", "class:huge")),
+        "waiting": queue(fleet),
+    }
+    advance(fleet, jobs["passed"], "completed")
+    advance(fleet, jobs["elsewhere"], "completed", conclusion="cancelled")
+    advance(fleet, jobs["crashed"], "busy")
+    task_exits(fleet, jobs["crashed"], exit_code=137, stoppedReason="OutOfMemoryError")
+    return jobs
+
+
+def test_runs_of_a_repository_newest_first_with_conclusion_and_duration(
+    fleet: Fleet, run: Cli, jobs: dict[str, int]
+) -> None:
+    listing = run.json("runs", "list", "--repo", REPO)
+
+    assert set(listing) == {"runs", "truncated"} and listing["truncated"] is False
+    runs = listing["runs"]
+    # newest first; the rejected job never had a runner; the other repository is left out
+    assert [r["job_id"] for r in runs] == [jobs["waiting"], jobs["crashed"], jobs["passed"]]
+    assert all(list(r) == RUN_FIELDS for r in runs)
+    passed = fleet.record(jobs["passed"])
+    started, finished = entered(passed, "busy"), entered(passed, "completed")
+    assert runs[2] == {
+        "job_id": jobs["passed"],
+        "runner_name": fleet.runner_name(jobs["passed"]),
+        "repository": REPO,
+        "workflow_name": "CI",
+        "job_name": "build",
+        "run_id": int(passed["run_id"]),
+        "run_attempt": 1,
+        "status": "completed",
+        "conclusion": "success",
+        "created_at": passed["created_at"],
+        "started_at": started,
+        "finished_at": finished,
+        "duration_seconds": round(parse_time(finished) - parse_time(started), 3),
+    }
+    assert (runs[1]["status"], runs[1]["conclusion"]) == ("failed", None)
+    assert runs[1]["duration_seconds"] is not None
+    waiting = runs[0]
+    assert (waiting["status"], waiting["started_at"], waiting["duration_seconds"]) == (
+        "starting",
+        None,
+        None,
+    )
+
+
+def test_the_table(fleet: Fleet, run: Cli, jobs: dict[str, int]) -> None:
+    result = run("runs", "list", "--repo", OTHER_REPO.lower())  # GitHub: case-insensitive
+
+    assert result.exit_code == 0, result.output
+    header, rule, row = result.stdout.splitlines()
+    assert header.split() == [
+        "JOB",
+        "NAME",
+        "REPOSITORY",
+        "RUNNER",
+        "STATUS",
+        "CONCLUSION",
+        "DURATION",
+        "AGE",
+    ]
+    assert set(rule) == {"-", " "}
+    cells = row.split()
+    assert cells[:7] == [
+        str(jobs["elsewhere"]),
+        "CI",
+        "/",
+        "build",
+        OTHER_REPO,
+        fleet.runner_name(jobs["elsewhere"]),
+        "completed",
+    ]
+    assert cells[7] == "cancelled"
+    assert re.fullmatch(r"\d+s", cells[8])  # duration
+    assert re.fullmatch(r"\d+s", cells[9])  # age, not a time stamp
+
+
+def test_the_run_of_one_runner(fleet: Fleet, run: Cli, jobs: dict[str, int]) -> None:
+    name = fleet.runner_name(jobs["crashed"])
+    by_name = run.json("runs", "list", "--runner-id", name)
+    assert by_name == run.json("runs", "list", "--runner-id", str(jobs["crashed"]))
+    (only,) = by_name["runs"]
+    assert (only["runner_name"], only["status"]) == (name, "failed")
+
+
+def test_a_runner_that_served_another_job(fleet: Fleet, run: Cli) -> None:
+    """GitHub may hand a runner another queued job with the same labels: the run is that job."""
+    started_for = queue(fleet)
+    served = started_for + 1000
+    name = fleet.runner_name(started_for)
+    for action in ("in_progress", "completed"):
+        payload = job_payload(action, job_id=served, runner_name=name, conclusion="success")
+        fleet.deliver(payload)
+
+    (only,) = run.json("runs", "list", "--runner-id", name)["runs"]
+
+    assert (only["job_id"], only["runner_name"], only["conclusion"]) == (served, name, "success")
+
+
+def test_limit_and_since(fleet: Fleet, run: Cli, jobs: dict[str, int]) -> None:
+    top = run.json("runs", "list", "--repo", REPO, "--limit", "1")
+    assert [r["job_id"] for r in top["runs"]] == [jobs["waiting"]]
+    assert top["truncated"] is True
+    result = run("runs", "list", "--repo", REPO, "--limit", "1")
+    assert result.stdout.rstrip().endswith("(1 shown; more match: raise --limit or use --since)")
+
+    since = fleet.record(jobs["crashed"])["created_at"]
+    recent = run.json("runs", "list", "--repo", REPO, "--since", since)
+    assert [r["job_id"] for r in recent["runs"]] == [jobs["waiting"], jobs["crashed"]]
+    none = run("runs", "list", "--repo", REPO, "--since", "2999-01-01")
+    assert (none.exit_code, none.stdout) == (0, "no runs match\n")
+
+
+@pytest.mark.parametrize(
+    "args", [(), ("--repo", REPO, "--runner-id", "1")], ids=["neither", "both"]
+)
+def test_one_of_runner_or_repository(run: Cli, args: tuple[str, ...]) -> None:
+    result = run("runs", "list", *args)
+    assert result.exit_code == 2
+    assert result.stderr == "error: give one of --runner-id RUNNER or --repo OWNER/REPO\n"
+
+
+def test_an_unknown_runner(fleet: Fleet, run: Cli) -> None:
+    result = run("runs", "list", "--runner-id", "77")
+    assert result.exit_code == 1
+    assert result.stderr == f"error: no runner 77 in table {fleet.prefix}-state\n"

@@ -1,0 +1,158 @@
+"""Helpers of the cleanup tests: run the cleanup, age records, make orphans and dead letters."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime
+from typing import Any
+
+from boto3.dynamodb.types import TypeSerializer
+from control_plane import cleanup, handler
+from control_plane.cleanup_context import Limits
+from control_plane.retry import Deadline
+from control_plane.services import Services
+from control_plane.settings import Settings
+from control_plane.state import iso
+
+from tests.control_plane.harness import REPO, Fleet, job_payload, task_state_change
+
+_serializer = TypeSerializer()
+
+
+def services(budget: float = 60.0) -> Services:
+    return Services(Settings.from_env(), Deadline(budget))
+
+
+def clean(budget: float = 60.0, **limits: int) -> dict[str, Any]:
+    """One cleanup run, as the scheduled event runs it (with the handler's routing)."""
+    return cleanup.run_cleanup(services(budget), replay=handler.route, limits=Limits(**limits))
+
+
+def acted(summary: dict[str, Any]) -> dict[str, int]:
+    """The non-zero counts of a run."""
+    return {name: n for name, n in summary["counts"].items() if n}
+
+
+def launch(fleet: Fleet, labels: tuple[str, ...] = ("self-hosted",), **fields: Any) -> int:
+    """A queued job delivered through the webhook path; returns its job id."""
+    payload = job_payload(labels=labels, **fields)
+    assert fleet.deliver(payload)["result"] == "launched"
+    return payload["workflow_job"]["id"]
+
+
+def age(fleet: Fleet, job_id: int, seconds: float) -> None:
+    """Moves every time of a record `seconds` into the past (as if it were that old)."""
+    record = fleet.record(job_id)
+    assert record is not None
+
+    def earlier(value: str) -> str:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        return iso(moment - seconds)
+
+    values = {
+        ":created": earlier(record["created_at"]),
+        ":updated": earlier(record["updated_at"]),
+        ":history": [{**e, "at": earlier(e["at"])} for e in record.get("history", [])],
+    }
+    update = "SET created_at = :created, updated_at = :updated, history = :history"
+    if "lease_until" in record:
+        values[":lease"] = int(record["lease_until"] - seconds)
+        update += ", lease_until = :lease"
+    fleet.client("dynamodb").update_item(
+        TableName=f"{fleet.prefix}-state",
+        Key={"pk": {"S": f"job#{job_id}"}},
+        UpdateExpression=update,
+        ExpressionAttributeValues={k: _serializer.serialize(v) for k, v in values.items()},
+    )
+
+
+def run_task(fleet: Fleet, started_by: str, family: str = "small") -> str:
+    """A task in the fleet's cluster started by someone else than the control plane."""
+    response = fleet.client("ecs").run_task(
+        cluster=fleet.prefix,
+        taskDefinition=f"{fleet.prefix}-{family}",
+        startedBy=started_by,
+        capacityProviderStrategy=[{"capacityProvider": "FARGATE", "weight": 1}],
+        networkConfiguration={
+            "awsvpcConfiguration": {
+                "subnets": [fleet.subnet_id],
+                "securityGroups": [fleet.security_group_id],
+            }
+        },
+    )
+    return response["tasks"][0]["taskArn"]
+
+
+def task_status(fleet: Fleet, task_arn: str) -> tuple[str, str]:
+    task = fleet.describe(task_arn)
+    return task["desiredStatus"], task.get("stoppedReason", "")
+
+
+def interrupt(fleet: Fleet, job_id: int, stop_code: str = "SpotInterruption") -> str:
+    """The record's task is stopped by ECS before the runner took its job (the ECS event
+    arrives; the emulator's task is stopped too)."""
+    record = fleet.record(job_id)
+    task_arn = record["task_arn"]
+    fleet.invoke(task_state_change(fleet, task_arn, "RUNNING"))
+    reason = {
+        "SpotInterruption": "Your Spot Task was interrupted.",
+        "TaskFailedToStart": "CannotPullContainerError: pull access denied",
+    }[stop_code]
+    event = task_state_change(
+        fleet, task_arn, "STOPPED", stopCode=stop_code, stoppedReason=reason, exit_code=None
+    )
+    fleet.invoke(event)
+    fleet.client("ecs").stop_task(cluster=fleet.prefix, task=task_arn, reason=reason)
+    return task_arn
+
+
+def seed_job(fleet: Fleet, job_id: int, *, status: str = "queued", **fields: Any) -> None:
+    """A job GitHub shows (the stand-in's /_local/jobs)."""
+    fields.setdefault("created_at", iso(time.time() - 600))
+    fleet.github.call(
+        fleet.github.state.seed_jobs,
+        {"repository": REPO, "id": job_id, "status": status, **fields},
+    )
+
+
+def register(fleet: Fleet, name: str, labels: tuple[str, ...] = ("self-hosted",)) -> dict:
+    """A runner registration at GitHub (as a JIT config request leaves it)."""
+    body = {"name": name, "runner_group_id": 1, "labels": list(labels)}
+    return fleet.github.call(fleet.github.state.generate_jit, f"repos/{REPO.lower()}", body)
+
+
+def connect(fleet: Fleet, name: str) -> None:
+    """The runner's entrypoint reads (and deletes) its JIT config and connects: GitHub then
+    shows it busy."""
+    config = fleet.jit_value(name)
+    assert config is not None
+    fleet.client("ssm").delete_parameter(Name=f"/{fleet.prefix}/jit/{name}")
+    fleet.github.call(
+        fleet.github.state.connect, {"runner_name": name, "encoded_jit_config": config}
+    )
+
+
+def set_online(fleet: Fleet, name: str) -> None:
+    with fleet.github.state.lock:
+        for runner in fleet.github.state.runners.values():
+            if runner["name"] == name:
+                runner["status"] = "online"
+
+
+def registrations(fleet: Fleet) -> set[str]:
+    return {runner["name"] for runner in fleet.github.runners()}
+
+
+def queue_messages(fleet: Fleet, url: str) -> int:
+    attributes = fleet.client("sqs").get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return sum(int(v) for v in attributes.values())
+
+
+def dead_letter(fleet: Fleet, url: str, event: dict[str, Any] | str) -> None:
+    """A message as EventBridge's dead-letter queue holds it: the event as the body."""
+    body = event if isinstance(event, str) else json.dumps(event)
+    fleet.client("sqs").send_message(QueueUrl=url, MessageBody=body)

@@ -1,0 +1,224 @@
+"""Test harness of image builds: the control-plane fleet with image builds on, as the module
+configures it (an ECR repository, a CodeBuild project with an S3 source, the Lambda's image
+settings), a fault proxy in front of CodeBuild that records every request the control plane
+makes, and CodeBuild's "Build State Change" events shaped as AWS sends them.
+
+moto's CodeBuild accepts StartBuild's environmentVariablesOverride but neither keeps nor runs
+it, and its BatchGetBuilds reports every build SUCCEEDED: what the control plane asks is read
+from the proxy's record, a build's end is the event below, and BatchGetBuilds answers are
+canned through the proxy where a test needs another one. A finished build's image is pushed
+to moto's ECR with PutImage (a manifest), as the buildspec's `docker push` would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from control_plane.image_ref import FINGERPRINT_FILES, image_tag, normalise, runner_fingerprint
+
+from local_mode.fault_proxy import FaultProxy
+from local_mode.moto_server import MotoServer
+from local_mode.webhook_server import eventbridge_envelope
+from tests.control_plane.harness import ACCOUNT, REGION, Fleet
+
+RUNNER_DIR = Path(__file__).resolve().parents[2] / "runner"
+RUNNER_FILES = {name: (RUNNER_DIR / name).read_bytes() for name in FINGERPRINT_FILES}
+FINGERPRINT = runner_fingerprint(RUNNER_FILES)
+DEFAULT_BASE = "public.ecr.aws/docker/library/ubuntu:22.04"
+
+
+def tag_of(base: str, fingerprint: str = FINGERPRINT) -> str:
+    return image_tag(str(normalise(base)), fingerprint)
+
+
+@dataclass
+class ImageFleet:
+    """A fleet with image builds on (its CodeBuild calls go through `codebuild`)."""
+
+    fleet: Fleet
+    codebuild: FaultProxy
+    project: str
+    repository: str
+    repository_url: str
+
+    # ---------------------------------------------------------------- what was asked
+
+    def start_builds(self) -> list[dict[str, Any]]:
+        """The StartBuild requests the control plane made (their parameters)."""
+        return [
+            r["body"]
+            for r in self.codebuild.requests("StartBuild")
+            if not r["injected"] and r["status"] == 200
+        ]
+
+    def build_ids(self) -> list[str]:
+        return self.fleet.client("codebuild").list_builds_for_project(projectName=self.project)[
+            "ids"
+        ]
+
+    def build_record(self, tag: str) -> dict[str, Any] | None:
+        return self.fleet.item(f"build#{tag}")
+
+    # ---------------------------------------------------------------- what CodeBuild does
+
+    def push_image(self, tag: str) -> str:
+        """Pushes an image under `tag` (a build's `docker push`); returns its digest."""
+        layer = hashlib.sha256(tag.encode()).hexdigest()
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {
+                "mediaType": "application/vnd.docker.container.image.v1+json",
+                "size": 7023,
+                "digest": f"sha256:{layer}",
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                    "size": 29_000_000,
+                    "digest": f"sha256:{hashlib.sha256(layer.encode()).hexdigest()}",
+                }
+            ],
+        }
+        image = self.fleet.client("ecr").put_image(
+            repositoryName=self.repository, imageManifest=json.dumps(manifest), imageTag=tag
+        )["image"]
+        return image["imageId"]["imageDigest"]
+
+    def build_event(
+        self, status: str, build_id: str | None = None, *, tag: str | None = None
+    ) -> dict[str, Any]:
+        """A "CodeBuild Build State Change" event as AWS sends it to the rule's target (shape:
+        codebuild/latest/userguide/sample-build-notifications.html), for a build the control
+        plane started (default: the latest); its environment variables are the StartBuild
+        overrides it was started with."""
+        ids = self.build_ids()
+        build_id = build_id or ids[-1]
+        variables = self._variables(self.start_builds()[ids.index(build_id)])
+        if tag is not None:
+            variables["IMAGE_TAG"] = tag
+        arn = f"arn:aws:codebuild:{REGION}:{ACCOUNT}:build/{build_id}"
+        stream = build_id.split(":", 1)[1]
+        group = f"/aws/codebuild/{self.project}"
+        now = datetime.now(UTC)
+        return eventbridge_envelope(
+            {
+                "source": "aws.codebuild",
+                "detail-type": "CodeBuild Build State Change",
+                "time": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "resources": [arn],
+                "detail": {
+                    "build-status": status,
+                    "project-name": self.project,
+                    "build-id": arn,
+                    "additional-information": {
+                        "cache": {"type": "LOCAL", "modes": ["LOCAL_DOCKER_LAYER_CACHE"]},
+                        "timeout-in-minutes": 30,
+                        "build-complete": status != "IN_PROGRESS",
+                        "initiator": f"{self.fleet.prefix}-control-plane",
+                        "build-start-time": now.strftime("%b %-d, %Y %-I:%M:%S %p"),
+                        "source": {"location": f"{self.project}-context/runner/", "type": "S3"},
+                        "logs": {
+                            "group-name": group,
+                            "stream-name": stream,
+                            "deep-link": (
+                                f"https://console.aws.amazon.com/cloudwatch/home?region={REGION}"
+                                f"#logEvent:group={group};stream={stream}"
+                            ),
+                        },
+                        "environment": {
+                            "image": "aws/codebuild/amazonlinux-x86_64-standard:5.0",
+                            "privileged-mode": True,
+                            "compute-type": "BUILD_GENERAL1_SMALL",
+                            "type": "LINUX_CONTAINER",
+                            "environment-variables": [
+                                {"name": name, "type": "PLAINTEXT", "value": value}
+                                for name, value in variables.items()
+                            ],
+                        },
+                        "phases": [
+                            {
+                                "phase-context": [],
+                                "start-time": now.strftime("%b %-d, %Y %-I:%M:%S %p"),
+                                "phase-type": "SUBMITTED",
+                                "phase-status": "SUCCEEDED",
+                            }
+                        ],
+                    },
+                    "current-phase": "COMPLETED" if status != "IN_PROGRESS" else "BUILD",
+                    "current-phase-context": "[]",
+                    "version": "1",
+                },
+            }
+        )
+
+    @staticmethod
+    def _variables(request: dict[str, Any]) -> dict[str, str]:
+        return {v["name"]: v["value"] for v in request.get("environmentVariablesOverride", [])}
+
+    def log_link(self, build_id: str) -> str:
+        group = f"/aws/codebuild/{self.project}"
+        return (
+            f"https://console.aws.amazon.com/cloudwatch/home?region={REGION}"
+            f"#logEvent:group={group};stream={build_id.split(':', 1)[1]}"
+        )
+
+
+@pytest.fixture(name="codebuild_proxy")
+def codebuild_proxy_fixture(moto_server: MotoServer) -> Iterator[FaultProxy]:
+    """A fault proxy in front of CodeBuild (import this fixture into a test module to use it)."""
+    proxy = FaultProxy(moto_server.url).start()
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
+
+
+@pytest.fixture(name="image_fleet")
+def image_fleet_fixture(
+    fleet: Fleet, codebuild_proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch
+) -> ImageFleet:
+    """The fleet with image builds on, as the module sets them up: ECR repository
+    `<prefix>-runner`, CodeBuild project `<prefix>-images` (S3 source), the Lambda's image
+    settings, no pinned image (the default image is built on DEFAULT_BASE_IMAGE)."""
+    repository = f"{fleet.prefix}-runner"
+    url = fleet.client("ecr").create_repository(
+        repositoryName=repository, imageTagMutability="IMMUTABLE"
+    )["repository"]["repositoryUri"]
+    bucket = f"{fleet.prefix}-build-context"
+    fleet.client("s3").create_bucket(Bucket=bucket)
+    role = fleet.service_role(f"{fleet.prefix}-image-build", "codebuild.amazonaws.com")
+    project = f"{fleet.prefix}-images"
+    fleet.client("codebuild").create_project(
+        name=project,
+        source={"type": "S3", "location": f"{bucket}/runner/", "buildspec": "buildspec.yml"},
+        artifacts={"type": "NO_ARTIFACTS"},
+        environment={
+            "type": "LINUX_CONTAINER",
+            "image": "aws/codebuild/amazonlinux-x86_64-standard:5.0",
+            "computeType": "BUILD_GENERAL1_SMALL",
+            "privilegedMode": True,
+            "environmentVariables": [{"name": "ECR_REPOSITORY_URL", "value": url}],
+        },
+        serviceRole=role,
+        timeoutInMinutes=30,
+    )
+    env = {
+        "IMAGE_BUILD_PROJECT": project,
+        "ECR_REPOSITORY_URL": url,
+        "RUNNER_IMAGE": "",
+        "DEFAULT_BASE_IMAGE": DEFAULT_BASE,
+        "RUNNER_IMAGE_FINGERPRINT": FINGERPRINT,
+        "AWS_ENDPOINT_URL_CODEBUILD": codebuild_proxy.url,
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    fleet.env.update(env)
+    return ImageFleet(fleet, codebuild_proxy, project, repository, url)

@@ -1,0 +1,267 @@
+"""The cleanup's decisions, as pure functions: each rule and its edges."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from control_plane import cleanup_policy as policy
+from control_plane.settings import Settings, SettingsError
+from control_plane.state import iso
+
+NOW = 1_750_000_000.0
+LIMITS = policy.Thresholds(timeout_s=360 * 60, idle_s=15 * 60)
+ARN = "arn:aws:ecs:us-east-1:123456789012:task/fleet/abc"
+
+
+def record(status: str = "running", minutes_ago: float = 0, **fields) -> dict:
+    at = iso(NOW - minutes_ago * 60)
+    return {
+        "job_id": 42,
+        "runner_name": "fleet-42",
+        "task_arn": ARN,
+        "status": status,
+        "created_at": at,
+        "updated_at": at,
+        "history": [{"status": "pending", "at": at}, {"status": "starting", "at": at}],
+        **fields,
+    }
+
+
+def task(**fields) -> dict:
+    return {"taskArn": ARN, "startedBy": "fleet-42", "lastStatus": "RUNNING", **fields}
+
+
+# --------------------------------------------------------------------------- tasks
+
+
+def test_a_task_without_a_record_is_an_orphan() -> None:
+    verdict = policy.task_verdict(task(), None, NOW, LIMITS)
+    assert verdict == policy.TaskVerdict(
+        "orphan", "orphaned task: no state record for its runner", owned=False
+    )
+
+
+def test_a_task_that_is_not_its_records_task_is_an_orphan() -> None:
+    other = record(task_arn=ARN + "-other")
+    verdict = policy.task_verdict(task(), other, NOW, LIMITS)
+    assert (verdict.kind, verdict.owned) == ("orphan", False)
+
+
+def test_a_launch_between_runtask_and_recording_its_task_owns_the_task() -> None:
+    in_flight = record("pending", task_arn=None)
+    assert policy.owns(in_flight, task())
+    assert policy.task_verdict(task(), in_flight, NOW, LIMITS) is None
+    assert not policy.owns(record("pending", task_arn=None, runner_name="fleet-42-2"), task())
+
+
+@pytest.mark.parametrize(
+    ("status", "minutes", "kind"),
+    [
+        ("busy", 361, "timeout"),
+        ("busy", 359, None),
+        ("running", 16, "idle"),
+        ("starting", 16, "idle"),
+        ("pending", 16, "idle"),
+        ("running", 14, None),
+        ("busy", 100, None),
+        ("completed", 16, "lingering"),
+        ("completed", 14, None),
+    ],
+)
+def test_owned_task_verdicts(status: str, minutes: float, kind: str | None) -> None:
+    verdict = policy.task_verdict(task(), record(status, minutes), NOW, LIMITS)
+    assert (verdict.kind if verdict else None) == kind
+    if verdict:
+        assert verdict.owned
+
+
+def test_ecs_times_come_before_the_records() -> None:
+    started = datetime.fromtimestamp(NOW - 400 * 60, UTC)
+    verdict = policy.task_verdict(task(startedAt=started), record("busy", 1), NOW, LIMITS)
+    assert verdict.reason == "runner timeout: running for 400 min (limit 360 min)"
+    assert policy.task_started_at(task(createdAt=NOW - 5), None) == NOW - 5
+    assert policy.task_started_at(task(), None) is None
+
+
+def test_a_relaunched_record_counts_from_its_last_start() -> None:
+    relaunched = record("running", 30)
+    relaunched["history"].append({"status": "starting", "at": iso(NOW - 60)})
+    assert policy.task_started_at(task(), relaunched) == pytest.approx(NOW - 60, abs=0.01)
+
+
+# --------------------------------------------------------------------------- records
+
+
+def test_interruptions_before_the_job() -> None:
+    spot = record("stopped", stop_reason="SpotInterruption: Your Spot Task was interrupted.")
+    assert policy.interruption(spot) == spot["stop_reason"]
+    assert policy.interruption(record("failed", stop_reason="TaskFailedToStart: pull"))
+    assert policy.interruption(record("failed", stop_reason="TaskGone: ECS no longer knows"))
+    capacity = record("failed", stop_reason="Capacity is unavailable at this time.")
+    assert policy.interruption(capacity)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"status": "stopped", "stop_reason": "UserInitiated: stopped by the cleanup"},
+        {"status": "failed", "stop_reason": "EssentialContainerExited: exited", "exit_code": 1},
+        {"status": "running", "stop_reason": "SpotInterruption: x"},
+        {"status": "stopped", "stop_reason": "SpotInterruption: x", "conclusion": "success"},
+        {"status": "stopped", "stop_reason": "SpotInterruption: x", "served_job_id": 7},
+        {"status": "stopped", "stop_reason": "SpotInterruption: x", "recovery_checked": "t"},
+        {"status": "stopped", "stop_reason": "SpotInterruption: x", "task_arn": None},
+    ],
+)
+def test_not_interruptions(fields: dict) -> None:
+    assert policy.interruption({**record(), **fields}) is None
+
+
+def test_a_runner_that_took_its_job_was_not_interrupted_before_it() -> None:
+    busy = record("stopped", stop_reason="SpotInterruption: x")
+    busy["history"].append({"status": "busy", "at": iso(NOW)})
+    assert policy.interruption(busy) is None
+
+
+@pytest.mark.parametrize(
+    ("relaunches", "job", "action", "reason"),
+    [
+        (0, {"status": "queued"}, "relaunch", "relaunch 1 of 2: stopped before it ran the job (c)"),
+        (1, {"status": "queued"}, "relaunch", "relaunch 2 of 2: stopped before it ran the job (c)"),
+        (
+            2,
+            {"status": "queued"},
+            "fail",
+            "stopped before it ran the job (c); relaunch limit reached (2 of 2)",
+        ),
+        (
+            0,
+            {"status": "in_progress"},
+            "fail",
+            "stopped before it ran the job (c); not relaunched: GitHub shows the job in_progress",
+        ),
+        (
+            0,
+            None,
+            "fail",
+            "stopped before it ran the job (c); not relaunched: GitHub no longer knows the job",
+        ),
+    ],
+)
+def test_recovery(relaunches: int, job: dict | None, action: str, reason: str) -> None:
+    decision = policy.recovery(record(relaunches=relaunches), "c", job, max_relaunches=2)
+    assert decision == policy.Recovery(action, reason)
+
+
+def test_the_launch_attempt_counts_github_attempts_and_relaunches() -> None:
+    assert policy.launch_attempt({}) == 1
+    assert policy.launch_attempt({"run_attempt": 2}) == 2
+    assert policy.launch_attempt({"run_attempt": 2, "relaunches": 1}) == 3
+
+
+def test_stalled_launches() -> None:
+    stalled = record("pending", 4, task_arn=None)
+    assert policy.stalled_launch(stalled, NOW, LIMITS)
+    assert not policy.stalled_launch(record("pending", 2, task_arn=None), NOW, LIMITS)
+    assert not policy.stalled_launch({**stalled, "lease_until": NOW + 30}, NOW, LIMITS)
+    assert policy.stalled_launch({**stalled, "lease_until": NOW - 30}, NOW, LIMITS)
+    assert not policy.stalled_launch(record("pending", 4), NOW, LIMITS)  # has a task
+    assert not policy.stalled_launch(record("starting", 4, task_arn=None), NOW, LIMITS)
+    assert not policy.stalled_launch(None, NOW, LIMITS)
+
+
+def test_a_missing_task_is_gone_only_after_a_grace_period() -> None:
+    assert not policy.missing_task_is_gone(record(minutes_ago=1), NOW, LIMITS)
+    assert policy.missing_task_is_gone(record(minutes_ago=6), NOW, LIMITS)
+
+
+# --------------------------------------------------------------------------- GitHub and SSM
+
+
+def runner(name: str = "fleet-42", **fields) -> dict:
+    return {"id": 1, "name": name, "status": "offline", "busy": False, **fields}
+
+
+@pytest.mark.parametrize(
+    ("registration", "state", "live", "why"),
+    [
+        (runner(), None, (), "offline, no task and no state record"),
+        (runner(), record("stopped"), (), "offline, no task, runner stopped"),
+        (
+            runner(),
+            record("starting", runner_name="fleet-42-2"),
+            (),
+            "offline registration of an earlier attempt",
+        ),
+        (runner(), record("starting"), (), None),  # in flight: the task may not exist yet
+        (runner(), None, ("fleet-42",), None),  # a live task
+        (runner(status="online"), None, (), None),
+        (runner(busy=True), record("completed"), (), None),
+    ],
+)
+def test_stale_registrations(registration, state, live, why) -> None:
+    assert policy.stale_registration(registration, state, live) == why
+
+
+def test_leftover_parameters() -> None:
+    name = "/fleet/jit/fleet-42"
+    assert policy.leftover_parameter(name, None) == "no state record"
+    assert policy.leftover_parameter(name, record("failed", jit_parameter=name)) == "runner failed"
+    newer = record("starting", jit_parameter="/fleet/jit/fleet-42-2")
+    assert policy.leftover_parameter(name, newer) == "config of an earlier attempt"
+    assert policy.leftover_parameter(name, record("starting", jit_parameter=name)) is None
+
+
+@pytest.mark.parametrize(
+    ("job", "lost"),
+    [
+        ({"status": "queued", "labels": ["self-hosted", "linux"], "created_at": iso(NOW - 300)}, 1),
+        ({"status": "queued", "labels": ["self-hosted"]}, 1),
+        ({"status": "queued", "labels": ["self-hosted"], "created_at": iso(NOW - 30)}, 0),
+        ({"status": "queued", "labels": ["ubuntu-latest"], "created_at": iso(NOW - 300)}, 0),
+        ({"status": "in_progress", "labels": ["self-hosted"], "created_at": iso(NOW - 300)}, 0),
+    ],
+)
+def test_lost_jobs(job: dict, lost: int) -> None:
+    assert policy.lost_job(job, NOW, ("linux",), LIMITS) is bool(lost)
+
+
+def test_times_in_every_shape() -> None:
+    assert policy.epoch("2025-06-15T12:00:00.000Z") == policy.epoch(
+        datetime(2025, 6, 15, 12, tzinfo=UTC)
+    )
+    assert policy.epoch(5) == 5.0
+    assert policy.epoch("") is None and policy.epoch("yesterday") is None
+
+
+# --------------------------------------------------------------------------- settings
+
+BASE_ENV = {"NAME_PREFIX": "fleet", "GITHUB_OWNER": "o", "GITHUB_REPO": "r", "SUBNET_IDS": "s"}
+BASE_ENV["SECURITY_GROUP_IDS"] = "g"
+
+
+def test_the_cleanup_settings_and_their_defaults() -> None:
+    settings = Settings.from_env(BASE_ENV)
+    assert (settings.runner_timeout_minutes, settings.runner_idle_minutes) == (360, 15)
+    assert (settings.max_relaunches, settings.dlq_url) == (2, "")
+    env = {
+        **BASE_ENV,
+        "RUNNER_TIMEOUT_MINUTES": "90",
+        "RUNNER_IDLE_MINUTES": "5",
+        "MAX_RELAUNCHES": "0",
+        "DLQ_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/fleet-events-dlq",
+    }
+    settings = Settings.from_env(env)
+    assert policy.Thresholds.from_settings(settings) == policy.Thresholds(90 * 60, 5 * 60)
+    assert settings.max_relaunches == 0
+    assert settings.dlq_url.endswith("/fleet-events-dlq")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("MAX_RELAUNCHES", "-1"), ("MAX_RELAUNCHES", "two"), ("RUNNER_IDLE_MINUTES", "0")],
+)
+def test_bad_cleanup_settings_fail_loudly(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env({**BASE_ENV, name: value})

@@ -1,0 +1,238 @@
+"""The examples apply as written: examples/default (the README's seed block, with its VPC and
+security group) and examples/image-builds, each applied once to the emulator and destroyed.
+
+Each runs from a copy with an override file (tfharness.copy_example), so the examples stay
+real-AWS root modules. Both apply at the same time: most of an apply is the provider waiting
+on the emulator, so together they take about as long as one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.terraform.tfharness import REPO_ROOT, Emulator, copy_example, run_terraform
+
+pytestmark = pytest.mark.terraform
+
+ACCOUNT = "123456789012"  # moto's
+# examples/image-builds needs these; its secrets come as TF_VAR_..., as its README says.
+IMAGE_BUILDS_VARS = {
+    "github_org": "octo-org",
+    "subnet_ids": ["subnet-0a1b2c3d", "subnet-4e5f6a7b"],
+    "security_group_ids": ["sg-0a1b2c3d"],
+}
+IMAGE_BUILDS_SECRETS = {
+    "TF_VAR_github_pat": "ghp_" + "e" * 36,
+    "TF_VAR_webhook_secret": "image-builds-webhook-secret-0123",
+}
+
+
+@dataclass
+class Deployment:
+    directory: Path
+    region: str
+    env: dict[str, str] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    destroyed: bool = False
+
+    def terraform(self, *args: str, check: bool = True) -> str:
+        result = run_terraform(list(args), self.directory, env=self.env, check=check)
+        return result.stdout + result.stderr
+
+    def apply(self) -> str | None:
+        """None when the apply worked, else its output."""
+        result = run_terraform(
+            ["apply", "-auto-approve"], self.directory, env=self.env, check=False
+        )
+        if result.returncode != 0:
+            return result.stdout + result.stderr
+        self.outputs = {
+            name: output["value"]
+            for name, output in json.loads(self.terraform("output", "-json")).items()
+        }
+        return None
+
+    def destroy(self) -> str | None:
+        result = run_terraform(
+            ["destroy", "-auto-approve"], self.directory, env=self.env, check=False
+        )
+        self.destroyed = result.returncode == 0
+        return None if self.destroyed else result.stdout + result.stderr
+
+
+def in_parallel(action: str, deployments: list[Deployment]) -> list[str | None]:
+    with ThreadPoolExecutor(len(deployments)) as pool:
+        return list(pool.map(lambda deployment: getattr(deployment, action)(), deployments))
+
+
+@pytest.fixture(scope="module")
+def examples(
+    emulator: Emulator, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Deployment]]:
+    workdir = tmp_path_factory.mktemp("examples")
+    default = Deployment(copy_example("default", workdir, emulator), region="us-east-1")
+    image_builds = Deployment(
+        copy_example("image-builds", workdir, emulator),
+        region="eu-west-1",  # the example's default region
+        env=IMAGE_BUILDS_SECRETS,
+    )
+    (image_builds.directory / "terraform.tfvars.json").write_text(json.dumps(IMAGE_BUILDS_VARS))
+    deployments = {"default": default, "image-builds": image_builds}
+    for deployment in deployments.values():
+        deployment.terraform("init", "-backend=false")
+    try:
+        failures = in_parallel("apply", list(deployments.values()))
+        assert failures == [None, None], "\n".join(filter(None, failures))
+        yield deployments
+    finally:
+        leftovers = [d for d in deployments.values() if not d.destroyed]
+        if leftovers:
+            failures = in_parallel("destroy", leftovers)
+            assert not any(failures), "\n".join(filter(None, failures))
+
+
+def lambda_environment(emulator: Emulator, name: str, region: str) -> dict[str, str]:
+    function = emulator.client("lambda", region).get_function(FunctionName=name)
+    return function["Configuration"]["Environment"]["Variables"]
+
+
+# ----------------------------------------------------------------------------- examples/default
+
+
+def test_seed_example_runs_one_task_definition_per_class_of_the_block(
+    examples: dict[str, Deployment], emulator: Emulator
+) -> None:
+    ecs = emulator.client("ecs")
+    sizes = {"small": (512, 1024), "medium": (1024, 2048), "large": (2048, 4096)}
+    families = ecs.list_task_definition_families(familyPrefix="runner-fleet-", status="ACTIVE")
+    assert set(families["families"]) == {f"runner-fleet-{name}" for name in sizes}
+    for name, size in sizes.items():
+        definition = ecs.describe_task_definition(taskDefinition=f"runner-fleet-{name}")
+        definition = definition["taskDefinition"]
+        assert (int(definition["cpu"]), int(definition["memory"])) == size
+        assert definition["requiresCompatibilities"] == ["FARGATE"]
+    (cluster,) = ecs.describe_clusters(clusters=["runner-fleet"])["clusters"]
+    assert sorted(cluster["capacityProviders"]) == ["FARGATE", "FARGATE_SPOT"]
+
+
+def test_seed_example_webhook_api_is_the_webhook_url(
+    examples: dict[str, Deployment], emulator: Emulator
+) -> None:
+    apigateway = emulator.client("apigateway")
+    (api,) = [a for a in apigateway.get_rest_apis()["items"] if a["name"] == "runner-fleet-webhook"]
+    resources = {r["path"]: r for r in apigateway.get_resources(restApiId=api["id"])["items"]}
+    assert set(resources["/webhook"]["resourceMethods"]) == {"POST"}
+    integration = apigateway.get_integration(
+        restApiId=api["id"], resourceId=resources["/webhook"]["id"], httpMethod="POST"
+    )
+    assert integration["uri"] == "arn:aws:apigateway:us-east-1:events:action/PutEvents"
+    assert examples["default"].outputs["webhook_url"] == (
+        f"https://{api['id']}.execute-api.us-east-1.amazonaws.com/v1/webhook"
+    )
+
+
+def test_seed_example_builds_images_with_the_image_builder_project(
+    examples: dict[str, Deployment], emulator: Emulator
+) -> None:
+    (project,) = emulator.client("codebuild").batch_get_projects(names=["image_builder"])[
+        "projects"
+    ]
+    assert project["serviceRole"] == f"arn:aws:iam::{ACCOUNT}:role/runner-fleet-image-build"
+    assert project["source"]["type"] == "S3"
+    assert project["source"]["location"].endswith("/runner/")
+    env = lambda_environment(emulator, "runner-fleet-control-plane", "us-east-1")
+    assert env["IMAGE_BUILD_PROJECT"] == "image_builder"
+
+
+def test_seed_example_wires_its_vpc_security_group_and_token(
+    examples: dict[str, Deployment], emulator: Emulator
+) -> None:
+    ec2 = emulator.client("ec2")
+    (vpc,) = ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": ["ecs-fleet"]}])["Vpcs"]
+    subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])
+    (group,) = ec2.describe_security_groups(
+        Filters=[{"Name": "group-name", "Values": ["ecs-fleet-runner-tasks"]}]
+    )["SecurityGroups"]
+
+    env = lambda_environment(emulator, "runner-fleet-control-plane", "us-east-1")
+    assert sorted(env["SUBNET_IDS"].split(",")) == sorted(s["SubnetId"] for s in subnets["Subnets"])
+    assert env["SECURITY_GROUP_IDS"] == group["GroupId"]
+    assert (env["GITHUB_AUTH"], env["GITHUB_SCOPE"]) == ("pat", "repo")
+    assert (env["GITHUB_OWNER"], env["GITHUB_REPO"]) == ("your-github-org", "your-repo")
+    parameter = emulator.client("ssm").get_parameter(
+        Name=env["GITHUB_PAT_PARAM"], WithDecryption=True
+    )["Parameter"]
+    assert parameter["Type"] == "SecureString"
+    assert parameter["Value"] == "ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"  # the block's token
+    assert examples["default"].outputs["state_table_name"] == "runner-fleet-state"
+
+
+# ----------------------------------------------------------------------------- image-builds
+
+
+def test_image_builds_example_uploads_the_runner_folder_as_build_context(
+    examples: dict[str, Deployment], emulator: Emulator
+) -> None:
+    codebuild = emulator.client("codebuild", "eu-west-1")
+    (project,) = codebuild.batch_get_projects(names=["ci-runners-images"])["projects"]
+    assert examples["image-builds"].outputs["image_build_project_name"] == "ci-runners-images"
+    bucket, prefix = project["source"]["location"].split("/", 1)
+    s3 = emulator.client("s3", "eu-west-1")
+    etags = {
+        item["Key"]: item["ETag"].strip('"')
+        for item in s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]
+    }
+    files = ["Dockerfile", "entrypoint.sh", "buildspec.yml", ".dockerignore"]
+    assert etags == {
+        f"{prefix}{name}": hashlib.md5(
+            (REPO_ROOT / "runner" / name).read_bytes(), usedforsecurity=False
+        ).hexdigest()
+        for name in files
+    }
+
+
+def test_image_builds_example_configures_an_org_fleet_on_spot(
+    examples: dict[str, Deployment], emulator: Emulator
+) -> None:
+    env = lambda_environment(emulator, "ci-runners-control-plane", "eu-west-1")
+    assert (env["GITHUB_SCOPE"], env["GITHUB_OWNER"]) == ("org", "octo-org")
+    assert env["CAPACITY_STRATEGY"] == "spotPreferred"
+    assert env["DEFAULT_BASE_IMAGE"] == "public.ecr.aws/docker/library/ubuntu:24.04"
+    assert env["SUBNET_IDS"] == ",".join(IMAGE_BUILDS_VARS["subnet_ids"])
+    sizes = json.loads(
+        emulator.client("ssm", "eu-west-1").get_parameter(Name=env["CLASS_SIZES_PARAM"])[
+            "Parameter"
+        ]["Value"]
+    )
+    assert sizes["default_class"] == "medium"
+    assert sizes["classes"]["xlarge"] == {"cpu": 8192, "memory": 32768}
+    (cluster,) = emulator.client("ecs", "eu-west-1").describe_clusters(
+        clusters=["ci-runners"], include=["TAGS"]
+    )["clusters"]
+    assert {"key": "Project", "value": "ci-runners"} in cluster["tags"]
+
+
+# ----------------------------------------------------------------------------- destroy
+
+
+def test_destroy_leaves_nothing_behind(examples: dict[str, Deployment], emulator: Emulator) -> None:
+    deployments = list(examples.values())
+    failures = in_parallel("destroy", deployments)
+    assert not any(failures), "\n".join(filter(None, failures))
+    for deployment in deployments:
+        assert deployment.terraform("state", "list").strip() == ""
+    names = {api["name"] for api in emulator.client("apigateway").get_rest_apis()["items"]}
+    assert "runner-fleet-webhook" not in names
+    for region, family in [("us-east-1", "runner-fleet-"), ("eu-west-1", "ci-runners-")]:
+        arns = emulator.client("ecs", region).list_task_definitions(status="ACTIVE")
+        assert not [arn for arn in arns["taskDefinitionArns"] if f"/{family}" in arn]
+    buckets = emulator.client("s3", "eu-west-1").list_buckets()["Buckets"]
+    assert not [b for b in buckets if b["Name"].startswith(("ci-runners-", "runner-fleet-"))]
