@@ -126,6 +126,7 @@ module "control_plane" {
   capacity_strategy       = var.capacity_strategy
   runner_timeout_minutes  = var.runner_timeout_minutes
   runner_idle_minutes     = var.runner_idle_minutes
+  max_relaunches          = var.max_relaunches
   default_base_image      = var.default_base_image
   # The variable, not the project's output: whether builds are on must be known at plan.
   image_build_project_name = var.image_build_project

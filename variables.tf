@@ -278,6 +278,17 @@ variable "runner_idle_minutes" {
   }
 }
 
+variable "max_relaunches" {
+  description = "How often the cleanup relaunches a job whose task stopped before it ran the job (Spot interruption, no capacity, failed to start) while GitHub still shows the job queued; 0 turns relaunches off."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.max_relaunches >= 0 && var.max_relaunches <= 10 && floor(var.max_relaunches) == var.max_relaunches
+    error_message = "max_relaunches must be a whole number between 0 and 10."
+  }
+}
+
 variable "container_insights" {
   description = "CloudWatch Container Insights on the cluster: enabled, enhanced or disabled."
   type        = string

@@ -429,6 +429,7 @@ resource "aws_lambda_function" "control_plane" {
         CAPACITY_STRATEGY      = var.capacity_strategy
         RUNNER_TIMEOUT_MINUTES = tostring(var.runner_timeout_minutes)
         RUNNER_IDLE_MINUTES    = tostring(var.runner_idle_minutes)
+        MAX_RELAUNCHES         = tostring(var.max_relaunches)
         ECR_REPOSITORY_URL     = var.ecr_repository_url
         RUNNER_IMAGE           = var.runner_image
         IMAGE_BUILD_PROJECT    = local.image_builds ? var.image_build_project_name : ""

@@ -178,6 +178,12 @@ variable "runner_idle_minutes" {
   default     = 15
 }
 
+variable "max_relaunches" {
+  description = "How often the cleanup relaunches a job whose task stopped before it ran the job."
+  type        = number
+  default     = 2
+}
+
 variable "default_base_image" {
   description = "Base image of the default runner image."
   type        = string

@@ -426,6 +426,7 @@ def test_lambda_runs_the_package_with_names_not_secrets_in_its_environment(
         "CAPACITY_STRATEGY": "spotPreferred",
         "RUNNER_TIMEOUT_MINUTES": "360",
         "RUNNER_IDLE_MINUTES": "15",
+        "MAX_RELAUNCHES": "2",
         "ECR_REPOSITORY_URL": f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/{PREFIX}-runner",
         "RUNNER_IMAGE": f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/{PREFIX}-runner:v1",
         "IMAGE_BUILD_PROJECT": f"{PREFIX}-images",
