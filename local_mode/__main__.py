@@ -12,11 +12,11 @@ import time
 from pathlib import Path
 
 import click
+from control_plane.state import TERMINAL, StateStore
 
 from local_mode import send_job, stack
 
 DEMO_LABELS = "self-hosted,class:medium"
-TERMINAL = ("completed", "failed", "stopped", "rejected")
 
 
 def require_stack() -> dict:
@@ -27,16 +27,8 @@ def require_stack() -> dict:
 
 
 def job_record(current: dict, job_id: int) -> dict | None:
-    table = stack.aws_client(current, "dynamodb")
-    item = table.get_item(
-        TableName=current["runner_table"], Key={"pk": {"S": f"job#{job_id}"}}, ConsistentRead=True
-    ).get("Item")
-    if not item:
-        return None
-    from boto3.dynamodb.types import TypeDeserializer
-
-    deserializer = TypeDeserializer()
-    return {key: deserializer.deserialize(value) for key, value in item.items()}
+    dynamodb = stack.aws_client(current, "dynamodb")
+    return StateStore(current["runner_table"], dynamodb).get(job_id)
 
 
 def follow_job(current: dict, job_id: int, timeout: float = 90.0) -> dict | None:

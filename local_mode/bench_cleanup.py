@@ -170,11 +170,12 @@ class BenchFleet:
         ):
             parameters += len(page["Parameters"])
         items = self.client("dynamodb").scan(TableName=f"{self.prefix}-state")["Items"]
-        terminal = {"completed", "failed", "stopped", "rejected"}
+        from control_plane.state import TERMINAL  # importable once cleanup_benchmark ran
+
         return {
             "orphaned_tasks": len(tasks),
             "stale_registrations": len(self.github.runners()),
-            "stuck_records": sum(1 for i in items if i["status"]["S"] not in terminal),
+            "stuck_records": sum(1 for i in items if i["status"]["S"] not in TERMINAL),
             "leftover_parameters": parameters,
         }
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from control_plane import signature
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 USER_AGENT = "GitHub-Hookshot/local-mode"
@@ -100,7 +101,7 @@ def new_job_id() -> int:
 
 
 def sign(body: bytes, secret: str) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return signature.sign(secret, body)
 
 
 def set_repository(payload: dict, repository: str) -> None:
@@ -227,7 +228,7 @@ def build_delivery(
     delivery_id: str | None = None,
 ) -> Delivery:
     body = json.dumps(payload, separators=(",", ":")).encode()
-    signature = sign(body, "not-the-secret" if bad_signature else secret)
+    signature_256 = sign(body, "not-the-secret" if bad_signature else secret)
     headers = {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
@@ -236,7 +237,7 @@ def build_delivery(
         "X-GitHub-Hook-ID": "1",
         "X-GitHub-Hook-Installation-Target-Type": "repository",
         "X-GitHub-Hook-Installation-Target-ID": str(payload.get("repository", {}).get("id", 0)),
-        "X-Hub-Signature-256": signature,
+        "X-Hub-Signature-256": signature_256,
         "X-Hub-Signature": "sha1=" + hmac.new(secret.encode(), body, hashlib.sha1).hexdigest(),
     }
     job = payload.get("workflow_job", {})

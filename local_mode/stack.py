@@ -25,7 +25,6 @@ import os
 import re
 import secrets
 import shlex
-import shutil
 import signal
 import socket
 import subprocess
@@ -406,8 +405,9 @@ def health(stack: dict) -> list[str]:
 # --------------------------------------------------------------------------- up / down
 
 
-def env_lines(stack: dict) -> str:
-    values = {
+def env_values(stack: dict) -> dict[str, str]:
+    """What .local/env exports: the CLI and boto3 pointed at the stack."""
+    return {
         "AWS_ENDPOINT_URL": stack["aws_endpoint_url"],
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
@@ -423,8 +423,11 @@ def env_lines(stack: dict) -> str:
         "GITHUB_API_URL": stack["github_api_url"],
         "WEBHOOK_URL": stack["webhook_url"],
     }
+
+
+def env_lines(stack: dict) -> str:
     lines = [f"# local mode stack, written by `python -m local_mode up` ({stack['created_at']})"]
-    lines += [f"export {key}={shlex.quote(value)}" for key, value in values.items()]
+    lines += [f"export {key}={shlex.quote(value)}" for key, value in env_values(stack).items()]
     # The virtualenv's bin first, so `ecsrunner` is the CLI installed by `make setup`.
     lines.append(f'export PATH={shlex.quote(str(Path(sys.executable).parent))}:"$PATH"')
     return "\n".join(lines) + "\n"
@@ -432,13 +435,7 @@ def env_lines(stack: dict) -> str:
 
 def cli_env(stack: dict) -> dict[str, str]:
     """os.environ plus what .local/env exports (for running the CLI against the stack)."""
-    env = dict(os.environ)
-    for line in env_lines(stack).splitlines():
-        if line.startswith("export "):
-            key, _, value = line[len("export ") :].partition("=")
-            if key == "PATH":
-                continue
-            env[key] = shlex.split(value)[0] if value else ""
+    env = {**os.environ, **env_values(stack)}
     env.pop("AWS_PROFILE", None)
     return env
 
@@ -632,7 +629,3 @@ def status() -> dict:
             for name, marker in MARKERS.items()
         },
     }
-
-
-def remove_state_dir() -> None:
-    shutil.rmtree(state_dir(), ignore_errors=True)

@@ -45,7 +45,6 @@ LOG = logging.getLogger("local_mode.webhook_server")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LAMBDA_SRC = REPO_ROOT / "lambda"
 DEFAULT_BUS = "default"
-WEBHOOK_SOURCE = "aws-runner-fleet.github"
 MAX_BODY = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
 MOTO_ACCOUNT = "123456789012"  # the emulator's account
 

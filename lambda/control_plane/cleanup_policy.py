@@ -174,6 +174,11 @@ def interruption(record: Mapping[str, Any] | None) -> str | None:
     return None
 
 
+def github_view(job: Mapping[str, Any] | None) -> str:
+    """What GitHub says of a job, for the reason of a job not relaunched or resumed."""
+    return f"GitHub shows the job {job.get('status')}" if job else "GitHub no longer knows the job"
+
+
 @dataclass(frozen=True)
 class Recovery:
     action: str  # relaunch | fail
@@ -188,8 +193,9 @@ def recovery(
     done = int(record.get("relaunches") or 0)
     status = (job or {}).get("status")
     if status != "queued":
-        seen = f"GitHub shows the job {status}" if job else "GitHub no longer knows the job"
-        return Recovery("fail", f"stopped before it ran the job ({cause}); not relaunched: {seen}")
+        return Recovery(
+            "fail", f"stopped before it ran the job ({cause}); not relaunched: {github_view(job)}"
+        )
     if done >= max_relaunches:
         return Recovery(
             "fail",

@@ -21,19 +21,9 @@ from control_plane import cleanup_policy, jobs, log, retry
 from control_plane.cleanup_context import CleanupRun
 from control_plane.workflow_job import runner_name
 
-LEASE_MARGIN_SECONDS = jobs.LEASE_MARGIN_SECONDS
-
 
 def _github_job(run: CleanupRun, record: dict[str, Any]) -> dict[str, Any] | None:
     return run.svc.github.get_job(record["repository"], int(record["job_id"]))
-
-
-def _seen(job: dict[str, Any] | None) -> str:
-    return f"GitHub shows the job {job.get('status')}" if job else "GitHub no longer knows the job"
-
-
-def _lease_seconds(run: CleanupRun) -> float:
-    return run.svc.deadline.remaining() + LEASE_MARGIN_SECONDS
 
 
 def _launch(run: CleanupRun, record: dict[str, Any], owner: str, counter: str) -> None:
@@ -93,7 +83,7 @@ def relaunch_interrupted(run: CleanupRun) -> None:
                 runner_name=name,
                 jit_parameter=settings.jit_parameter(name),
                 owner=owner,
-                lease_seconds=_lease_seconds(run),
+                lease_seconds=jobs.lease_seconds(run.svc),
                 reason=decision.reason,
             )
             run.changed(job_id)
@@ -118,7 +108,7 @@ def resume_stalled_launches(run: CleanupRun) -> None:
             if not run.take("launches" if queued else "record_updates"):
                 return
             owner = uuid.uuid4().hex
-            taken = run.svc.store.take_lease(job_id, owner, _lease_seconds(run))
+            taken = run.svc.store.take_lease(job_id, owner, jobs.lease_seconds(run.svc))
             run.changed(job_id)
             if taken is None:
                 continue  # a delivery of its event is launching it right now
@@ -128,7 +118,7 @@ def resume_stalled_launches(run: CleanupRun) -> None:
                 continue
             reason = (
                 f"launch never finished ({record.get('reason') or 'no error recorded'}); "
-                f"not resumed: {_seen(job)}"
+                f"not resumed: {cleanup_policy.github_view(job)}"
             )
             if run.svc.store.transition(job_id, "failed", reason=reason):
                 run.count("records_failed")

@@ -15,8 +15,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from control_plane import cleanup_policy, launcher, lifecycle, log, retry
 from control_plane.cleanup_context import CleanupRun
 from control_plane.state import TERMINAL
@@ -25,20 +23,10 @@ from control_plane.workflow_job import job_id_of_runner
 ECS_PAGE = 100  # ListTasks and DescribeTasks take at most 100
 
 
-def _retry_delay(error: Exception, attempt: int) -> float | None:
-    """ECS throttling and 5xx are retried (the ECS client itself makes a single attempt)."""
-    if isinstance(error, ClientError):
-        code = error.response.get("Error", {}).get("Code", "")
-        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        if code in launcher.RETRYABLE_CODES or status >= 500:
-            return retry.backoff(attempt)
-    return None
-
-
 def ecs_call(run: CleanupRun, operation: Callable[..., Any], **kwargs: Any) -> Any:
     return retry.with_retries(
         lambda: operation(**kwargs),
-        _retry_delay,
+        launcher.transient_delay,
         run.svc.deadline,
         max_attempts=4,
         what=f"ecs:{operation.__name__}",

@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import threading
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from control_plane import aws, log, retry
+from control_plane import aws, launcher, log, retry
 from control_plane.image_records import BUILDING, FAILED, SUCCEEDED, BuildStore
 from control_plane.image_ref import InvalidReference, image_tag, normalise
 from control_plane.services import Services
@@ -38,7 +38,6 @@ BUILDS_DISABLED = (
     "CodeBuild project the module creates) to build runner images for image: labels, or "
     "remove the image: label"
 )
-RUNNER_CONTAINER = "runner"
 START_LEASE_SECONDS = 60.0  # StartBuild answers in about a second
 STUCK_GRACE_SECONDS = 15 * 60  # a build still running this long after its own timeout is stuck
 DEFAULT_BUILD_TIMEOUT_MINUTES = 60
@@ -112,9 +111,7 @@ def decide_image(image_ref: str | None, svc: Services) -> ImageDecision:
         base_image=decision.base_image,
         image_tag=decision.image_tag,
     )
-    return ImageDecision(
-        base_image=decision.base_image, image_tag=decision.image_tag, ready=found is not None
-    )
+    return replace(decision, ready=found is not None)
 
 
 def build_environment(settings: Settings, base_image: str, tag: str) -> list[dict[str, str]]:
@@ -306,7 +303,7 @@ def task_definition(record: dict[str, Any], svc: Services) -> str:
         spec = {name: current[name] for name in TASK_DEFINITION_FIELDS if current.get(name)}
         spec["family"] = f"{family}-img"
         spec["containerDefinitions"] = [
-            {**c, "image": builds.image_uri(tag)} if c.get("name") == RUNNER_CONTAINER else c
+            {**c, "image": builds.image_uri(tag)} if c.get("name") == launcher.CONTAINER else c
             for c in current["containerDefinitions"]
         ]
         registered = svc.ecs.register_task_definition(**spec)["taskDefinition"]

@@ -87,19 +87,35 @@ class BuildStore:
 
     # ------------------------------------------------------------------ opening a build
 
-    def _opening(self, owner: str, lease_seconds: float, job_id: int | None) -> dict[str, Any]:
+    def _opening(
+        self, owner: str, lease_seconds: float, job_id: int | None
+    ) -> tuple[dict[str, Any], list[str]]:
+        """The values and SET clauses of every opened build: `building` under a start lease,
+        with a fresh request id (and `job_id` waiting, if given)."""
         now = self.clock()
-        fields: dict[str, Any] = {
+        values: dict[str, Any] = {
             ":building": BUILDING,
             ":request": uuid.uuid4().hex,
             ":owner": owner,
             ":until": int(now + lease_seconds) + 1,
             ":at": iso(now),
             ":deadline": int(now + START_DEADLINE_SECONDS),
+            ":expires": int(now + RECORD_TTL_SECONDS),
         }
+        sets = [
+            "#status = :building",
+            "request_id = :request",
+            "lease_owner = :owner",
+            "lease_until = :until",
+            "timeout_at = :deadline",
+            "created_at = :at",
+            "updated_at = :at",
+            "expires_at = :expires",
+        ]
         if job_id is not None:
-            fields[":job"] = {job_id}
-        return fields
+            values[":job"] = {job_id}
+            sets.append("waiting_jobs = :job")
+        return values, sets
 
     def create(
         self,
@@ -111,32 +127,15 @@ class BuildStore:
         job_id: int | None = None,
     ) -> dict[str, Any] | None:
         """Opens the first build of `tag`; None if a record exists already."""
-        values = self._opening(owner, lease_seconds, job_id)
-        values |= {
-            ":kind": KIND,
-            ":tag": tag,
-            ":base": base_image,
-            ":uri": image_uri,
-            ":expires": int(self.clock() + RECORD_TTL_SECONDS),
-            ":none": {},
-        }
-        sets = [
+        values, sets = self._opening(owner, lease_seconds, job_id)
+        values |= {":kind": KIND, ":tag": tag, ":base": base_image, ":uri": image_uri, ":none": {}}
+        sets += [
             "kind = :kind",
             "image_tag = :tag",
             "base_image = :base",
             "image_uri = :uri",
-            "#status = :building",
-            "request_id = :request",
-            "lease_owner = :owner",
-            "lease_until = :until",
-            "timeout_at = :deadline",
-            "created_at = :at",
-            "updated_at = :at",
-            "expires_at = :expires",
             "task_definitions = :none",
         ]
-        if job_id is not None:
-            sets.append("waiting_jobs = :job")
         return self._update(
             tag,
             UpdateExpression="SET " + ", ".join(sets),
@@ -154,24 +153,8 @@ class BuildStore:
     ) -> dict[str, Any] | None:
         """Opens a new build of a tag whose last build failed or whose image is gone; None if
         another invocation replaced (or changed) `previous` first."""
-        values = self._opening(owner, lease_seconds, job_id)
-        values |= {
-            ":previous": previous["request_id"],
-            ":was": previous["status"],
-            ":expires": int(self.clock() + RECORD_TTL_SECONDS),
-        }
-        sets = [
-            "#status = :building",
-            "request_id = :request",
-            "lease_owner = :owner",
-            "lease_until = :until",
-            "timeout_at = :deadline",
-            "created_at = :at",
-            "updated_at = :at",
-            "expires_at = :expires",
-        ]
-        if job_id is not None:
-            sets.append("waiting_jobs = :job")
+        values, sets = self._opening(owner, lease_seconds, job_id)
+        values |= {":previous": previous["request_id"], ":was": previous["status"]}
         removed = "build_id, build_arn, log_link, started_at, finished_at, reason"
         if job_id is None:
             removed += ", waiting_jobs"
@@ -316,20 +299,15 @@ class BuildStore:
         """Notes the `-img` task definition revision registered for (class revision, tag); an
         image found in ECR without a record gets one (`succeeded`) to hold it."""
         now = self.clock()
-        names = {"#class": class_definition}
-        try:
-            self.dynamodb.update_item(
-                TableName=self.table,
-                Key=key(tag),
-                UpdateExpression="SET task_definitions.#class = :arn, updated_at = :at",
-                ConditionExpression="attribute_exists(task_definitions)",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=_values({":arn": image_definition, ":at": iso(now)}),
-            )
+        added = self._update(
+            tag,
+            UpdateExpression="SET task_definitions.#class = :arn, updated_at = :at",
+            ConditionExpression="attribute_exists(task_definitions)",
+            ExpressionAttributeNames={"#class": class_definition},
+            ExpressionAttributeValues=_values({":arn": image_definition, ":at": iso(now)}),
+        )
+        if added is not None:
             return
-        except ClientError as exc:
-            if not _conditional(exc):
-                raise
         self._update(
             tag,
             UpdateExpression=(

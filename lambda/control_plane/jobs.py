@@ -31,7 +31,7 @@ from control_plane.image_records import SUCCEEDED
 from control_plane.launcher import LaunchError, RunnerTask
 from control_plane.services import Services
 from control_plane.settings import Settings
-from control_plane.state import RESUMABLE, launch_attempt
+from control_plane.state import RESUMABLE, in_flight, launch_attempt
 from control_plane.workflow_job import WorkflowJob, runner_name
 
 LEASE_MARGIN_SECONDS = 5.0
@@ -40,6 +40,11 @@ T = TypeVar("T")
 
 class JobBusy(RuntimeError):
     """Another live invocation is launching this job: retry the event later."""
+
+
+def lease_seconds(svc: Services) -> float:
+    """How long a launch holds its job's lease: the invocation's remaining time and a margin."""
+    return svc.deadline.remaining() + LEASE_MARGIN_SECONDS
 
 
 def in_scope(repository: str, settings: Settings) -> bool:
@@ -117,10 +122,10 @@ def _plan(
 
 
 def _claim_and_launch(
-    job: WorkflowJob, fields: dict[str, Any], svc: Services, image_ready: bool = True
+    job: WorkflowJob, fields: dict[str, Any], svc: Services, image_ready: bool
 ) -> dict[str, Any]:
     owner = uuid.uuid4().hex
-    lease = svc.deadline.remaining() + LEASE_MARGIN_SECONDS
+    lease = lease_seconds(svc)
     claim = svc.store.claim(job.job_id, fields, owner, lease)
     if claim.outcome == "busy":
         log.warning("another invocation is launching this job: will be retried")
@@ -152,12 +157,11 @@ def launch_recorded(job_id: int, svc: Services) -> dict[str, Any]:
     """Launches a recorded job that waited for its runner image (image_events.py), taking its
     lease as a redelivery would: a job launched, failed or being launched elsewhere is left."""
     owner = uuid.uuid4().hex
-    record = svc.store.take_lease(job_id, owner, svc.deadline.remaining() + LEASE_MARGIN_SECONDS)
+    record = svc.store.take_lease(job_id, owner, lease_seconds(svc))
     if record is None:
         current = svc.store.get(job_id) or {}
         _finish_interrupted(current, svc)
-        live = current.get("status") in RESUMABLE and not current.get("task_arn")
-        return _result("busy" if live else "duplicate", status=current.get("status"))
+        return _result("busy" if in_flight(current) else "duplicate", status=current.get("status"))
     with log.bound(job_id=job_id, runner_name=record.get("runner_name")):
         log.info("launching a job whose runner image is ready")
         launch = partial(launch_under_lease, record, svc, owner, True)

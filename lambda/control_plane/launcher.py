@@ -125,7 +125,9 @@ def is_capacity_shortage(reason: str) -> bool:
     return "capacity" in reason.lower()
 
 
-def _transient_delay(error: Exception, attempt: int) -> float | None:
+def transient_delay(error: Exception, attempt: int) -> float | None:
+    """Backoff for ECS throttling, 5xx and connection errors (the ECS client makes a single
+    attempt); None for anything else."""
     if isinstance(error, TRANSPORT_ERRORS):
         return retry.backoff(attempt)
     if isinstance(error, ClientError):
@@ -160,7 +162,7 @@ def launch(ecs: Any, settings: Settings, task: RunnerTask, deadline: retry.Deadl
             if isinstance(error, CapacityUnavailable):
                 # Spot with an on-demand fallback: fall back now; otherwise try again later
                 return None if fallback else retry.backoff(attempt, base=1.0)
-            return _transient_delay(error, attempt)
+            return transient_delay(error, attempt)
 
         try:
             return retry.with_retries(

@@ -16,12 +16,12 @@ from __future__ import annotations
 from typing import Any
 
 from control_plane import log
+from control_plane.launcher import CONTAINER
 from control_plane.services import Services
 from control_plane.workflow_job import WorkflowJob, job_id_of_runner
 
 STARTING_STATES = ("PROVISIONING", "PENDING", "ACTIVATING")
 STOPPED_BY_SOMEONE = ("UserInitiated", "SpotInterruption", "ServiceSchedulerInitiated")
-RUNNER_CONTAINER = "runner"
 
 
 def _apply(svc: Services, job_id: int, status: str, **kwargs: Any) -> dict[str, Any]:
@@ -58,7 +58,7 @@ def on_workflow_job(job: WorkflowJob, svc: Services) -> dict[str, Any]:
 def stopped_outcome(detail: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """Terminal status and facts of a STOPPED task (pure)."""
     containers = detail.get("containers") or []
-    runner = next((c for c in containers if c.get("name") == RUNNER_CONTAINER), None)
+    runner = next((c for c in containers if c.get("name") == CONTAINER), None)
     exit_code = (runner or {}).get("exitCode")
     stop_code = detail.get("stopCode") or ""
     reason = detail.get("stoppedReason") or ""

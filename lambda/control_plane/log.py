@@ -106,10 +106,6 @@ def _log(level: int, msg: str, fields: dict[str, Any]) -> None:
         logger.log(level, msg, extra={"fields": _merged(fields)})
 
 
-def debug(msg: str, **fields: Any) -> None:
-    _log(logging.DEBUG, msg, fields)
-
-
 def info(msg: str, **fields: Any) -> None:
     _log(logging.INFO, msg, fields)
 

@@ -39,10 +39,6 @@ class TtlCache:
             self._values[name] = (value, self._clock())
         return value
 
-    def clear(self) -> None:
-        with self._lock:
-            self._values.clear()
-
 
 _secrets = TtlCache(SECRET_TTL)
 _class_sizes = TtlCache(CLASS_SIZES_TTL)

@@ -62,6 +62,24 @@ def _value(value: Any) -> dict[str, Any]:
     return _serializer.serialize(value)
 
 
+def _record(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _deserializer.deserialize(v) for k, v in item.items()}
+
+
+def in_flight(record: Mapping[str, Any]) -> bool:
+    """Whether a launch may still be under way for the record (resumable, no task yet)."""
+    return record.get("status") in RESUMABLE and not record.get("task_arn")
+
+
+def _status_before(status: str, values: dict) -> str:
+    """`#status IN (...)` over the statuses that come before `status`, adding their
+    placeholders to `values` (the caller maps `#status`)."""
+    earlier = [s for s, rank in RANK.items() if rank < RANK[status]]
+    for index, name in enumerate(earlier):
+        values[f":b{index}"] = _value(name)
+    return f"#status IN ({', '.join(f':b{i}' for i in range(len(earlier)))})"
+
+
 def _set_fields(fields: Mapping[str, Any], names: dict, values: dict) -> list[str]:
     """`#fN = :fN` clauses for `fields`, adding their placeholders to `names` and `values`
     (placeholders, so that any attribute name works, reserved words included)."""
@@ -107,7 +125,7 @@ class StateStore:
         item = self.dynamodb.get_item(
             TableName=self.table, Key=key(job_id), ConsistentRead=True
         ).get("Item")
-        return {k: _deserializer.deserialize(v) for k, v in item.items()} if item else None
+        return _record(item) if item else None
 
     def newest(
         self, kind: str = KIND, since: str | None = None, page_size: int = 100
@@ -132,7 +150,7 @@ class StateStore:
         while True:
             response = self.dynamodb.query(**request)
             for item in response.get("Items", []):
-                yield {k: _deserializer.deserialize(v) for k, v in item.items()}
+                yield _record(item)
             last = response.get("LastEvaluatedKey")
             if not last:
                 return
@@ -162,7 +180,7 @@ class StateStore:
         try:
             self.dynamodb.put_item(
                 TableName=self.table,
-                Item={"pk": {"S": f"job#{job_id}"}, **{k: _value(v) for k, v in item.items()}},
+                Item={**key(job_id), **{k: _value(v) for k, v in item.items()}},
                 ConditionExpression="attribute_not_exists(pk)",
             )
         except ClientError as exc:
@@ -188,8 +206,7 @@ class StateStore:
         if resumed is not None:
             return Claim("resumed", resumed)
         record = self.get(job_id) or {}
-        live = record.get("status") in RESUMABLE and not record.get("task_arn")
-        return Claim("busy" if live else "done", record)
+        return Claim("busy" if in_flight(record) else "done", record)
 
     def take_lease(self, job_id: int, owner: str, lease_seconds: float) -> dict[str, Any] | None:
         """Takes over a resumable record (RESUMABLE, no task, lease free or expired) under a
@@ -219,7 +236,7 @@ class StateStore:
             if not _is_conditional_failure(exc):
                 raise
             return None
-        return {k: _deserializer.deserialize(v) for k, v in response["Attributes"].items()}
+        return _record(response["Attributes"])
 
     # ------------------------------------------------------------------ launching
 
@@ -246,10 +263,7 @@ class StateStore:
                 "#status = :starting",
                 "history = list_append(if_not_exists(history, :empty), :entry)",
             ]
-            earlier = [s for s, rank in RANK.items() if rank < RANK["starting"]]
-            for index, status in enumerate(earlier):
-                values[f":b{index}"] = _value(status)
-            condition += f" AND #status IN ({', '.join(f':b{i}' for i in range(len(earlier)))})"
+            condition += " AND " + _status_before("starting", values)
         sets += _set_fields(fields, names, values)
         try:
             self.dynamodb.update_item(
@@ -342,8 +356,7 @@ class StateStore:
         """
         fields = {k: v for k, v in (fields or {}).items() if v is not None}
         now = iso(self.clock())
-        before = [s for s, rank in RANK.items() if rank < RANK[status]]
-        if not before:
+        if RANK[status] == 0:
             return False  # nothing comes before `pending`: a record starts there
         entry: dict[str, Any] = {"status": status, "at": now}
         if task_arn:
@@ -365,11 +378,7 @@ class StateStore:
             sets.append("reason = :reason")
         values[":entry"] = _value([entry])
         field_sets = _set_fields(fields, names, values)
-        allowed = []
-        for index, earlier in enumerate(before):
-            values[f":b{index}"] = _value(earlier)
-            allowed.append(f":b{index}")
-        condition = f"attribute_exists(pk) AND #status IN ({', '.join(allowed)})"
+        condition = "attribute_exists(pk) AND " + _status_before(status, values)
         task_condition = ""
         if task_arn:
             values[":task"] = _value(task_arn)
@@ -391,7 +400,9 @@ class StateStore:
         except ClientError as exc:
             if not _is_conditional_failure(exc):
                 raise
-        if fields:  # the status stays; the event's own facts are still worth keeping
+        # The status stays; the event's own facts (not the task reference alone: a record at or
+        # past this status has its task) are still worth keeping.
+        if fields.keys() - {"task_arn"}:
             field_names = {k: v for k, v in names.items() if k != "#status"}
             field_values = {k: v for k, v in values.items() if k.startswith(":f")}
             field_values[":at"] = values[":at"]
@@ -477,7 +488,7 @@ class StateStore:
             if _is_conditional_failure(exc):
                 return None
             raise
-        return {k: _deserializer.deserialize(v) for k, v in response["Attributes"].items()}
+        return _record(response["Attributes"])
 
     def fail_interrupted(self, job_id: int, task_arn: str, reason: str) -> bool:
         """A `stopped`/`failed` record whose task stopped before it took its job, and that is

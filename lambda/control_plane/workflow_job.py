@@ -33,10 +33,6 @@ class WorkflowJob:
     runner_name: str | None
     conclusion: str | None
 
-    @property
-    def owner(self) -> str:
-        return self.repository.split("/", 1)[0]
-
     @classmethod
     def from_payload(cls, payload: Any) -> WorkflowJob:
         if not isinstance(payload, dict):

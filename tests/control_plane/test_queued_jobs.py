@@ -246,6 +246,7 @@ def test_concurrent_deliveries_of_the_same_job_launch_one_task(fleet: Fleet) -> 
     for thread in threads:
         thread.join(timeout=60)
 
+    assert len(outcomes) == 6, outcomes  # no delivery hung
     assert outcomes.count("launched") == 1, outcomes
     assert set(outcomes) <= {"launched", "duplicate", "JobBusy"}, outcomes
     assert len(fleet.tasks()) == 1

@@ -163,7 +163,7 @@ def test_decode_jit_config_reads_the_runner_file() -> None:
 
 def test_real_entrypoint_reads_and_deletes_the_parameter(aws_env) -> None:
     if not runner_sim.real_entrypoint_available():
-        pytest.skip("runner/entrypoint.sh or its tools (bash curl jq openssl) are missing")
+        pytest.fail("runner/entrypoint.sh or its tools (bash curl jq openssl) are missing")
     import boto3
 
     ssm = boto3.client("ssm")

@@ -483,7 +483,9 @@ def test_every_policy_names_its_resources(fleet: Any, emulator: Emulator) -> Non
         f"{PREFIX}-api-events",
         f"{PREFIX}-image-build",
     ]:
-        for grant in role_policies(emulator, role):
+        grants = role_policies(emulator, role)
+        assert grants, f"{role} has no policy"
+        for grant in grants:
             assert grant["Effect"] == "Allow"
             if "*" in as_list(grant["Resource"]):
                 assert as_list(grant["Resource"]) == ["*"]
