@@ -596,7 +596,9 @@ def test_stuck_builds_are_settled_by_what_codebuild_says(image_fleet: ImageFleet
 
     assert image_events.fail_stuck_builds(svc, now=time.time(), limit=10)["checked"] == 0
 
-    later = float(image_fleet.build_record(stuck_tag)["timeout_at"]) + 1
+    # Past both builds' timeouts (they may fall in different seconds).
+    later = max(float(image_fleet.build_record(tag)["timeout_at"]) for tag in (stuck_tag, lost_tag))
+    later += 1
     builds = {
         stuck_build: {"id": stuck_build, "buildStatus": "IN_PROGRESS"},
         lost_build: {"id": lost_build, "buildStatus": "SUCCEEDED"},
