@@ -69,6 +69,11 @@ module "ecs_fleet" {
   log_retention_days = var.log_retention_days
   ecr_force_delete   = var.ecr_force_delete
 
+  enable_execute_command   = var.enable_execute_command
+  runner_job_policy_arns   = var.runner_job_policy_arns
+  iam_role_path            = var.iam_role_path
+  iam_permissions_boundary = var.iam_permissions_boundary
+
   tags = var.tags
 }
 
@@ -82,6 +87,9 @@ module "image_build" {
   ecr_repository_url = module.ecs_fleet.ecr_repository_url
   build_context_dir  = "${path.module}/runner"
   log_retention_days = var.log_retention_days
+
+  iam_role_path            = var.iam_role_path
+  iam_permissions_boundary = var.iam_permissions_boundary
 
   tags = var.tags
 }
@@ -116,18 +124,25 @@ module "control_plane" {
   cluster_arn             = module.ecs_fleet.cluster_arn
   task_role_arn           = module.ecs_fleet.task_role_arn
   task_execution_role_arn = module.ecs_fleet.task_execution_role_arn
-  ecr_repository_url      = module.ecs_fleet.ecr_repository_url
-  ecr_repository_arn      = module.ecs_fleet.ecr_repository_arn
-  runner_image            = local.pinned_runner_image
-  runner_log_group_name   = module.ecs_fleet.runner_log_group_name
-  subnet_ids              = var.subnet_ids
-  security_groups         = var.security_groups
-  assign_public_ip        = var.assign_public_ip
-  capacity_strategy       = var.capacity_strategy
-  runner_timeout_minutes  = var.runner_timeout_minutes
-  runner_idle_minutes     = var.runner_idle_minutes
-  max_relaunches          = var.max_relaunches
-  default_base_image      = var.default_base_image
+
+  task_execution_role_name = module.ecs_fleet.task_execution_role_name
+  enable_execute_command   = var.enable_execute_command
+  iam_role_path            = var.iam_role_path
+  iam_permissions_boundary = var.iam_permissions_boundary
+  ecr_repository_url       = module.ecs_fleet.ecr_repository_url
+  ecr_repository_arn       = module.ecs_fleet.ecr_repository_arn
+  runner_image             = local.pinned_runner_image
+  runner_log_group_name    = module.ecs_fleet.runner_log_group_name
+  subnet_ids               = var.subnet_ids
+  security_groups          = var.security_groups
+  assign_public_ip         = var.assign_public_ip
+  capacity_strategy        = var.capacity_strategy
+  runner_timeout_minutes   = var.runner_timeout_minutes
+  runner_idle_minutes      = var.runner_idle_minutes
+  max_relaunches           = var.max_relaunches
+  default_base_image       = var.default_base_image
+  allowed_base_images      = var.allowed_base_images
+  image_max_age_days       = var.image_max_age_days
   # The variable, not the project's output: whether builds are on must be known at plan.
   image_build_project_name = var.image_build_project
   runner_image_fingerprint = one(module.image_build[*].runner_fingerprint)

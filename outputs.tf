@@ -123,3 +123,8 @@ output "image_build_role_arn" {
   description = "Role of the image build project (null when image builds are off)."
   value       = one(module.image_build[*].role_arn)
 }
+
+output "jit_bucket_name" {
+  description = "S3 bucket of the one-shot JIT runner configs (readable only by the task execution role)."
+  value       = module.control_plane.jit_bucket_name
+}

@@ -134,7 +134,7 @@ variable "webhook_secret" {
 }
 
 variable "kms_key_arn" {
-  description = "Customer KMS key for the SSM SecureStrings that hold the secrets (null: the AWS managed aws/ssm key)."
+  description = "Customer KMS key for the SSM SecureStrings that hold the secrets and for the bucket of one-shot JIT runner configs (null: the AWS managed aws/ssm key for the secrets, and a key the module creates, with rotation, for the bucket)."
   type        = string
   default     = null
 
@@ -332,6 +332,30 @@ variable "default_base_image" {
   }
 }
 
+variable "allowed_base_images" {
+  description = "Base images that runner images may be built on: glob patterns (`*` any characters, `/` included; `?` one character) matched against the normalised reference (`ubuntu:24.04` is `docker.io/library/ubuntu:24.04`, see docs/image-builds.md). A job whose `image:` label names any other base is rejected with the reason, and default_base_image must match one. The default allows the Docker Official Images; end a pattern with `/` before the `*` (`ghcr.io/my-org/*`) so that it does not match other owners' names too."
+  type        = list(string)
+  default     = ["public.ecr.aws/docker/library/*", "docker.io/library/*"]
+  nullable    = false
+
+  validation {
+    condition     = length(var.allowed_base_images) > 0 && alltrue([for pattern in var.allowed_base_images : can(regex("^[A-Za-z0-9._/:@*?-]{1,255}$", pattern))])
+    error_message = "allowed_base_images must be a non-empty list of patterns of 1-255 letters, digits, '.', '_', '-', '/', ':', '@', '*' or '?'."
+  }
+}
+
+variable "image_max_age_days" {
+  description = "Age in days after which a runner image built on a mutable base tag (one not pinned with `@sha256:`) is built again, so runners pick up the base's security patches; 0: never rebuilt for age. The image tag of such a base includes the day its current period began (docs/image-builds.md)."
+  type        = number
+  default     = 7
+  nullable    = false
+
+  validation {
+    condition     = var.image_max_age_days >= 0 && var.image_max_age_days <= 365 && floor(var.image_max_age_days) == var.image_max_age_days
+    error_message = "image_max_age_days must be a whole number between 0 and 365."
+  }
+}
+
 ################################################################################
 # Control plane
 ################################################################################
@@ -449,5 +473,44 @@ variable "api_throttling_burst_limit" {
   validation {
     condition     = var.api_throttling_burst_limit >= 1 && floor(var.api_throttling_burst_limit) == var.api_throttling_burst_limit
     error_message = "api_throttling_burst_limit must be a whole number >= 1."
+  }
+}
+
+variable "enable_execute_command" {
+  description = "Allow ECS Exec into runner tasks (`ecsrunner runners exec`). The runner task role then holds the four ssmmessages channel actions; with this off and no runner_job_policy_arns, tasks run with no task role at all."
+  type        = bool
+  default     = true
+}
+
+variable "runner_job_policy_arns" {
+  description = "IAM policy ARNs attached to the runner task role, for jobs that need AWS access without GitHub OIDC (docs/security.md). Only when this is set do job steps get the task role's credentials; by default they get no AWS credentials."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.runner_job_policy_arns : can(regex("^arn:aws[a-z-]*:iam::(aws|[0-9]{12}):policy/.+$", arn))])
+    error_message = "runner_job_policy_arns must hold IAM policy ARNs (arn:<partition>:iam::<account or aws>:policy/<name>)."
+  }
+}
+
+variable "iam_role_path" {
+  description = "Path of every IAM role the module creates."
+  type        = string
+  default     = "/"
+
+  validation {
+    condition     = can(regex("^/([\\x21-\\x7E]{0,510}/)?$", var.iam_role_path))
+    error_message = "iam_role_path must start and end with '/' (e.g. \"/\" or \"/ci/\"), at most 512 characters."
+  }
+}
+
+variable "iam_permissions_boundary" {
+  description = "ARN of a permissions boundary policy set on every IAM role the module creates (null: none)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.iam_permissions_boundary == null || can(regex("^arn:aws[a-z-]*:iam::(aws|[0-9]{12}):policy/.+$", var.iam_permissions_boundary))
+    error_message = "iam_permissions_boundary must be an IAM policy ARN."
   }
 }

@@ -114,9 +114,10 @@ def _row(tag: str | None, image: dict | None, build: dict | None) -> dict[str, A
 def build_image(base: str) -> None:
     """Build the runner image for base image BASE now, before a job needs it.
 
-    BASE is what a job's image: label names (ubuntu:24.04, ghcr.io/org/img:tag, ...). Starts
-    the fleet's CodeBuild build for it, unless the image exists or is being built; the jobs
-    that ask for it meanwhile wait for this build. Exits at once: follow the build with
+    BASE is what a job's image: label names (ubuntu:24.04, ghcr.io/org/img:tag, ...); a base
+    the fleet's allowed_base_images does not match is refused, as jobs asking for it are.
+    Starts the fleet's CodeBuild build for it, unless the image exists or is being built; the
+    jobs that ask for it meanwhile wait for this build. Exits at once: follow the build with
     `ecsrunner images list`.
 
     \b

@@ -50,11 +50,11 @@ from typing import Any
 
 import boto3
 from boto3.dynamodb.types import TypeDeserializer
-from control_plane import signature, webhook_event
+from control_plane import signature
 from control_plane.handler import lambda_handler
 from control_plane.workflow_job import job_id_of_runner
 
-from local_mode import fault_proxy, github_api, send_job
+from local_mode import fault_proxy, github_api, send_job, vtl
 from local_mode.fault_proxy import FaultProxy, Rule
 from local_mode.github_api import GitHubAPI
 from local_mode.moto_server import MotoServer
@@ -176,7 +176,7 @@ def queued_webhook(job_id: int, labels: tuple[str, ...], rng: random.Random) -> 
         "X-GitHub-Delivery": str(uuid.UUID(int=rng.getrandbits(128))),
         "X-Hub-Signature-256": signature.sign(WEBHOOK_SECRET, body),
     }
-    return webhook_event.to_eventbridge_event(body, headers)
+    return vtl.put_events_entry(body, headers)
 
 
 def burst_deliveries(jobs: int, rng: random.Random) -> tuple[list[tuple[int, dict]], Counter]:

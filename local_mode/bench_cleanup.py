@@ -130,7 +130,7 @@ class BenchFleet:
 
     def stuck_record(self, job_id: int) -> None:
         name = f"{self.prefix}-{job_id}"
-        parameter = f"/{self.prefix}/jit/{name}"
+        key = f"jit/{name}/{uuid.uuid4().hex}.env"
         at = _iso(time.time() - STUCK_FOR_SECONDS)
         item = {
             "pk": f"job#{job_id}",
@@ -142,7 +142,7 @@ class BenchFleet:
             "repository": REPO,
             "labels": ["self-hosted"],
             "class_name": "small",
-            "jit_parameter": parameter,
+            "jit_object": key,
             "task_arn": f"arn:aws:ecs:{REGION}:123456789012:task/{self.prefix}/{uuid.uuid4().hex}",
             "status": "running",
             "created_at": at,
@@ -154,8 +154,8 @@ class BenchFleet:
             TableName=f"{self.prefix}-state",
             Item={k: serializer.serialize(v) for k, v in item.items()},
         )
-        self.client("ssm").put_parameter(
-            Name=parameter, Value=f"never-read-{uuid.uuid4().hex}", Type="SecureString"
+        self.client("s3").put_object(
+            Bucket=f"{self.prefix}-jit", Key=key, Body=f"X=never-read-{uuid.uuid4().hex}\n".encode()
         )
 
     # ---------------------------------------------------------------- counting
@@ -163,12 +163,13 @@ class BenchFleet:
     def left(self) -> dict[str, int]:
         ecs = self.client("ecs")
         tasks = ecs.list_tasks(cluster=self.prefix, desiredStatus="RUNNING")["taskArns"]
-        ssm = self.client("ssm")
-        parameters = 0
-        for page in ssm.get_paginator("get_parameters_by_path").paginate(
-            Path=f"/{self.prefix}/jit"
+        configs = 0
+        for page in (
+            self.client("s3")
+            .get_paginator("list_objects_v2")
+            .paginate(Bucket=f"{self.prefix}-jit", Prefix="jit/")
         ):
-            parameters += len(page["Parameters"])
+            configs += len(page.get("Contents", []))
         items = self.client("dynamodb").scan(TableName=f"{self.prefix}-state")["Items"]
         from control_plane.state import TERMINAL  # importable once cleanup_benchmark ran
 
@@ -176,7 +177,7 @@ class BenchFleet:
             "orphaned_tasks": len(tasks),
             "stale_registrations": len(self.github.runners()),
             "stuck_records": sum(1 for i in items if i["status"]["S"] not in TERMINAL),
-            "leftover_parameters": parameters,
+            "leftover_configs": configs,
         }
 
 

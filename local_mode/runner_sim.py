@@ -3,10 +3,12 @@
 moto starts no containers and emits no events, so for every new RUNNING task of the
 fleet's cluster this process plays, in order:
 
-1. ECS: the "ECS Task State Change" event with lastStatus RUNNING;
-2. the runner entrypoint: reads its one-shot JIT config from the SSM parameter named in the
-   container override JIT_CONFIG_PARAMETER, deletes it, and registers with the GitHub
-   stand-in using that config;
+1. ECS's agent: reads the container's environment files (the RunTask override names the
+   JIT config's S3 object) with the task execution role, as ECS does before the container
+   starts, then the "ECS Task State Change" event with lastStatus RUNNING;
+2. the container: runner/entrypoint.sh with the environment ECS would give it (the task
+   definition's variables, the environment file's, and the task role's credentials URI);
+   its run.sh stand-in registers with the GitHub stand-in using the config;
 3. GitHub: the signed `workflow_job` `in_progress` and, after the job, `completed`
    webhooks, through the local webhook endpoint (as GitHub would POST them);
 4. ECS: the container exits 0, the task stops (StopTask in moto) and the
@@ -56,14 +58,21 @@ def iso(ts: float | None = None) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-def task_env(task: dict, name: str, container: str = RUNNER_CONTAINER) -> str | None:
-    for override in task.get("overrides", {}).get("containerOverrides", []):
-        if override.get("name", container) != container:
-            continue
-        for pair in override.get("environment", []):
-            if pair.get("name") == name:
-                return pair.get("value")
-    return None
+def environment_files(task: dict, container: str = RUNNER_CONTAINER) -> list[str]:
+    """The S3 ARNs of the container's environment files (RunTask overrides)."""
+    return [
+        item["value"]
+        for override in task.get("overrides", {}).get("containerOverrides", [])
+        if override.get("name", container) == container
+        for item in override.get("environmentFiles", [])
+        if item.get("type") == "s3"
+    ]
+
+
+def parse_env_file(body: str) -> dict[str, str]:
+    """ECS's environment file format: VAR=value lines; # comments and blank lines skipped."""
+    pairs = (line.split("=", 1) for line in body.splitlines() if line and not line.startswith("#"))
+    return {name: value for name, value in pairs}
 
 
 def task_tags(task: dict) -> dict[str, str]:
@@ -177,19 +186,30 @@ def _epoch(value: Any) -> float | None:
 
 ENTRYPOINT = Path(__file__).resolve().parent.parent / "runner" / "entrypoint.sh"
 RUN_SH = """#!/usr/bin/env bash
-# local mode's stand-in for the Actions runner's run.sh: hands the JIT config back.
+# local mode's stand-in for the Actions runner's run.sh: hands the JIT config back and, when
+# the job has one, runs its step with the environment the runner gives steps (its own, minus
+# the JIT config, which the runner unsets, and this stand-in's plumbing).
 umask 077
 printf '%s' "$ACTIONS_RUNNER_INPUT_JITCONFIG" > "$LOCAL_MODE_JIT_OUT"
+if [ -n "${LOCAL_MODE_JOB_STEP:-}" ]; then
+  step="$LOCAL_MODE_JOB_STEP" report="$LOCAL_MODE_JOB_REPORT"
+  env -u ACTIONS_RUNNER_INPUT_JITCONFIG -u LOCAL_MODE_JIT_OUT -u LOCAL_MODE_JOB_STEP \\
+    -u LOCAL_MODE_JOB_REPORT bash -c "$step" > "$report"
+fi
 """
+JOB_STEPS = "job-steps"  # <state dir>/job-steps/<job id>: a shell command, the job's one step
 
 
 def real_entrypoint_available() -> bool:
-    tools = ("bash", "curl", "jq", "openssl", "sha256sum", "od")
+    tools = ("bash",)
     return ENTRYPOINT.is_file() and all(shutil.which(tool) for tool in tools)
 
 
-def run_real_entrypoint(parameter: str, settings: Settings) -> tuple[str | None, int]:
-    """Runs runner/entrypoint.sh as the container would; returns (JIT config, exit code)."""
+def run_real_entrypoint(
+    container_env: dict[str, str], step: str | None = None, report: Path | None = None
+) -> tuple[str | None, int]:
+    """Runs runner/entrypoint.sh as the container would (and `step` as the job's one step,
+    its stdout to `report`); returns (JIT config, exit code)."""
     with tempfile.TemporaryDirectory(prefix="runner-") as work:
         run_sh = Path(work) / "run.sh"
         run_sh.write_text(RUN_SH)
@@ -198,14 +218,11 @@ def run_real_entrypoint(parameter: str, settings: Settings) -> tuple[str | None,
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": work,
-            "JIT_CONFIG_PARAMETER": parameter,
-            "AWS_ENDPOINT_URL": settings.aws_endpoint_url,
-            "AWS_REGION": settings.region,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "ENTRYPOINT_MAX_ATTEMPTS": "2",
+            **container_env,
             "LOCAL_MODE_JIT_OUT": str(out),
         }
+        if step and report:
+            env.update(LOCAL_MODE_JOB_STEP=step, LOCAL_MODE_JOB_REPORT=str(report))
         result = subprocess.run(
             ["bash", str(ENTRYPOINT)],
             cwd=work,
@@ -261,6 +278,7 @@ class Settings:
     poll_seconds: float = 0.5
     conclusion: str = "success"
     real_entrypoint: bool = True
+    state_dir: str = ""
 
     @classmethod
     def from_stack(cls, stack: dict, **extra: Any) -> Settings:
@@ -286,7 +304,7 @@ class RunnerSimulator:
         self.settings = settings
         kwargs = {"endpoint_url": settings.aws_endpoint_url, "region_name": settings.region}
         self.ecs = boto3.client("ecs", **kwargs)
-        self.ssm = boto3.client("ssm", **kwargs)
+        self.sts = boto3.client("sts", **kwargs)
         self.github = GitHubStandIn(settings.github_api_url)
         self.post = post or requests.post
         self.tracked: dict[str, Tracked] = {}
@@ -342,34 +360,67 @@ class RunnerSimulator:
             arns += page.get("taskArns", [])
         return arns
 
-    def entrypoint(self, task: dict) -> tuple[dict, int]:
-        """What runner/entrypoint does before the runner starts; returns (runner, exit code).
+    def container_environment(self, task: dict) -> dict[str, str]:
+        """What ECS's agent gives the runner container: the task definition's variables, then
+        its environment files, read from S3 with the task execution role (ECS does that before
+        the container starts; a file it cannot read fails the task), and the credentials URI of
+        the task role when the task has one."""
+        definition = self.ecs.describe_task_definition(taskDefinition=task["taskDefinitionArn"])[
+            "taskDefinition"
+        ]
+        container = next(
+            c for c in definition["containerDefinitions"] if c["name"] == RUNNER_CONTAINER
+        )
+        env = {pair["name"]: pair["value"] for pair in container.get("environment", [])}
+        if environment_files(task):
+            s3 = self.role_client("s3", definition["executionRoleArn"])
+            for arn in environment_files(task):
+                bucket, _, key = arn.split(":::", 1)[1].partition("/")
+                body = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+                env.update(parse_env_file(body))
+        if definition.get("taskRoleArn"):
+            env["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"] = f"/v2/credentials/{uuid.uuid4()}"
+        return env
 
-        With bash, curl, jq and openssl at hand this runs the real runner/entrypoint.sh
-        (container environment: JIT_CONFIG_PARAMETER, the emulator's endpoint and keys) with
-        a stand-in ./run.sh that hands ACTIONS_RUNNER_INPUT_JITCONFIG back; otherwise it does
-        the same steps with boto3.
-        """
-        parameter = task_env(task, "JIT_CONFIG_PARAMETER")
+    def job_step(self, task: dict) -> tuple[str | None, Path | None]:
+        """The job's step, if `<state dir>/job-steps/<job id>` gives one (tests use it to run a
+        hostile step); its report goes to `<job id>.report` beside it."""
+        job_id = task_tags(task).get("job_id", "")
+        if not (self.settings.state_dir and job_id.isdigit()):
+            return None, None
+        steps = Path(self.settings.state_dir) / JOB_STEPS
+        step = steps / job_id
+        return (step.read_text(), steps / f"{job_id}.report") if step.is_file() else (None, None)
+
+    def role_client(self, service: str, role_arn: str) -> Any:
+        credentials = self.sts.assume_role(RoleArn=role_arn, RoleSessionName="ecs-agent")[
+            "Credentials"
+        ]
+        return boto3.client(
+            service,
+            endpoint_url=self.settings.aws_endpoint_url,
+            region_name=self.settings.region,
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+        )
+
+    def entrypoint(self, task: dict, env: dict[str, str]) -> tuple[dict, int]:
+        """The container: runner/entrypoint.sh with `env` (with bash at hand; else its one step
+        in Python), then the runner connects; returns (runner, exit code)."""
         runner_name = task.get("startedBy", "")
-        if not parameter:
-            LOG.error("task %s: no JIT_CONFIG_PARAMETER override", task["taskArn"])
-            return {}, 2
         if self.settings.real_entrypoint and real_entrypoint_available():
-            value, code = run_real_entrypoint(parameter, self.settings)
+            step, report = self.job_step(task)
+            value, code = run_real_entrypoint(env, step, report)
             if code != 0 or value is None:
                 LOG.error("runner %s: entrypoint exited %s", runner_name, code)
                 return {}, code or 1
         else:
-            try:
-                value = self.ssm.get_parameter(Name=parameter, WithDecryption=True)["Parameter"][
-                    "Value"
-                ]
-            except self.ssm.exceptions.ParameterNotFound:
-                LOG.error("task %s: JIT config %s not found", task["taskArn"], parameter)
+            value = env.get("ACTIONS_RUNNER_INPUT_JITCONFIG")
+            if not value:
+                LOG.error("task %s: no JIT config in its environment", task["taskArn"])
                 return {}, 3
-            self.ssm.delete_parameter(Name=parameter)
-        LOG.info("runner %s read and deleted %s", runner_name, parameter)
+        LOG.info("runner %s started with its JIT config", runner_name)
         runner = decode_jit_config(value)
         registered = self.github.register(runner_name, value)
         runner.update(registered.get("runner", registered) if registered else {})
@@ -379,8 +430,22 @@ class RunnerSimulator:
 
     def run_task(self, task: dict) -> None:
         arn = task["taskArn"]
+        try:
+            env = self.container_environment(task)
+        except Exception as exc:  # ECS: the task stops before its container starts
+            LOG.error("task %s: environment files not readable: %s", arn, exc)
+            reason = f"ResourceInitializationError: unable to pull secrets or registry auth: {exc}"
+            with self.lock:
+                self.tracked[arn].stopping_by_us = True
+            stopped = self.ecs.stop_task(
+                cluster=self.settings.cluster_name, task=arn, reason=reason
+            )
+            self.finish(
+                stopped["task"], exit_code=None, stopCode="TaskFailedToStart", stoppedReason=reason
+            )
+            return
         self.deliver_event(task_state_change(task, "RUNNING"))
-        runner, exit_code = self.entrypoint(task)
+        runner, exit_code = self.entrypoint(task, env)
         if exit_code == 0:
             with self.lock:
                 self.tracked[arn].runner = runner
@@ -404,13 +469,15 @@ class RunnerSimulator:
         with self.lock:
             return not self.tracked[arn].finished
 
-    def finish(self, task: dict, exit_code: int, external: bool = False) -> None:
+    def finish(
+        self, task: dict, exit_code: int | None, external: bool = False, **stopped: Any
+    ) -> None:
         with self.lock:
             tracked = self.tracked[task["taskArn"]]
             if tracked.finished:
                 return
             tracked.finished = True
-        overrides: dict[str, Any] = {"exit_code": exit_code}
+        overrides: dict[str, Any] = {"exit_code": exit_code, **stopped}
         if external:
             overrides.update(
                 stopCode="UserInitiated", stoppedReason=task.get("stoppedReason") or "Task stopped"

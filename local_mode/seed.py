@@ -78,6 +78,10 @@ def seed_fleet(
     for name, value in secrets.items():
         ssm.put_parameter(Name=f"/{prefix}/secrets/{name}", Value=value, Type="SecureString")
 
+    # The JIT config bucket, without the module's bucket policy: these callers run the control
+    # plane with the emulator's root credentials (tests/security covers the policy).
+    client("s3").create_bucket(Bucket=f"{prefix}-jit")
+
     ecs = client("ecs")
     ecs.create_cluster(clusterName=prefix, capacityProviders=["FARGATE", "FARGATE_SPOT"])
     for class_name, size in class_sizes["classes"].items():
@@ -118,4 +122,5 @@ def seed_fleet(
         "CAPACITY_STRATEGY": "FARGATE",
         "IMAGE_BUILD_PROJECT": "",
         "LOG_LEVEL": "INFO",
+        "JIT_BUCKET": f"{prefix}-jit",
     }

@@ -52,7 +52,7 @@ CLASS_SIZES = {
 }
 # Marker in each process's command line: a recorded pid is only ours if it still matches.
 MARKERS = {
-    "moto": "moto.server",
+    "moto": "local_mode.emulator",
     "github": "local_mode.github_api",
     "webhook": "local_mode.webhook_server",
     "runner_sim": "local_mode.runner_sim",
@@ -360,6 +360,8 @@ def names_from_outputs(outputs: dict) -> dict[str, str]:
         "function_name": fleet["lambda_function_name"],
         "event_bus_name": fleet["event_bus_name"],
         "api_webhook_url": fleet["webhook_url"],
+        "jit_bucket": fleet["jit_bucket_name"],
+        "lambda_role_arn": fleet["lambda_role_arn"],
     }
 
 

@@ -1,11 +1,12 @@
 """The local webhook endpoint: what API Gateway → EventBridge → Lambda do, in one process.
 
-POST /webhook   GitHub's request. The raw body and headers go through
-                `webhook_event.to_eventbridge_event` (the Python twin of the API Gateway
-                mapping template), the event is routed like EventBridge routes it (the rules on
-                the fleet's custom bus that target the Lambda, matched with their patterns), and
-                the real handler runs in this process with a Lambda-like context. 202 when the
-                event was accepted, 500 when the handler raised.
+POST /webhook   GitHub's request. The raw body and headers go through the module's own
+                API Gateway request mapping template (webhook-request.vtl, rendered by a
+                Velocity engine: local_mode/vtl.py), the PutEvents entry it renders is routed
+                like EventBridge routes it (the rules on the fleet's custom bus that target the
+                Lambda, matched with their patterns), and the real handler runs in this process
+                with a Lambda-like context. 202 when the event was accepted, 500 when the
+                handler raised (or the template failed).
 POST /events    An EventBridge event as AWS services emit it (e.g. "ECS Task State Change"
                 from the runner simulator, since moto emits none); routed over the default bus.
 GET  /health    200 with what this endpoint serves.
@@ -141,18 +142,31 @@ class LambdaRuntime:
         self.timeout = int(config.get("Timeout", 3))
         self.handler_name = handler_override or config["Handler"]
         self.environment = dict(config.get("Environment", {}).get("Variables", {}))
+        self.role_arn = config["Role"]
         self._apply_environment()
         self.handler = import_handler(self.handler_name)
         # One "execution environment" per slot: Lambda never runs two events at once in one.
         self._slots = threading.BoundedSemaphore(max(1, concurrency))
         self.invocations = 0
 
+    def _role_credentials(self) -> dict[str, str]:
+        """The function's execution role session, as Lambda gives the function: resource
+        policies that name the role (the JIT config bucket's) then see the real caller."""
+        sts = boto3.client("sts", endpoint_url=self.aws_endpoint_url, region_name=self.region)
+        credentials = sts.assume_role(
+            RoleArn=self.role_arn, RoleSessionName=self.function_name[:64]
+        )["Credentials"]
+        return {
+            "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
+            "AWS_SESSION_TOKEN": credentials["SessionToken"],
+        }
+
     def _apply_environment(self) -> None:
         env = {
             **self.environment,
             "AWS_ENDPOINT_URL": self.aws_endpoint_url,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
+            **self._role_credentials(),
             "AWS_DEFAULT_REGION": self.region,
             "AWS_REGION": self.region,
             "AWS_LAMBDA_FUNCTION_NAME": self.function_name,
@@ -334,13 +348,20 @@ def run_schedules(router: EventRouter, stop: threading.Event) -> None:
 # --------------------------------------------------------------------------- HTTP
 
 
+# The request template's `event_bus_name` (Terraform passes the bus the module creates);
+# main() sets it to the router's webhook bus. A module setting, not an argument, keeps
+# github_event(body, headers) the seam tests replace.
+webhook_bus = ""
+
+
 def github_event(body: bytes, headers: Mapping[str, str]) -> dict:
-    """The mapping template's output: an EventBridge entry for the raw webhook request."""
+    """The PutEvents entry API Gateway sends for the raw webhook request: the module's request
+    mapping template rendered by a Velocity engine (local_mode/vtl.py), parsed as JSON."""
     if str(LAMBDA_SRC) not in sys.path:
         sys.path.insert(0, str(LAMBDA_SRC))
-    from control_plane.webhook_event import to_eventbridge_event
+    from local_mode import vtl
 
-    return to_eventbridge_event(body, headers)
+    return vtl.put_events_entry(body, headers, event_bus_name=webhook_bus)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -399,7 +420,7 @@ class Handler(BaseHTTPRequestHandler):
         try:
             entry = github_event(body, headers)
             event = router.envelope(entry)
-            results = router.deliver(event, router.custom_bus())
+            results = router.deliver(event, entry.get("EventBusName") or router.custom_bus())
         except Exception as exc:
             LOG.error("handler failed:\n%s", traceback.format_exc())
             self._reply(500, {"message": "Internal server error", "error": repr(exc)})
@@ -468,6 +489,8 @@ def main(argv: list[str] | None = None) -> int:
         handler_override=args.handler,
     )
     router = EventRouter(runtime, args.aws_endpoint_url, args.region, webhook_bus=args.event_bus)
+    global webhook_bus
+    webhook_bus = router.custom_bus()
     server = WebhookServer((args.host, args.port), router)
     stop = threading.Event()
     if not args.no_schedules:

@@ -14,6 +14,7 @@ module "vpc" {
 }
 
 resource "aws_security_group" "ecs_tasks_sg" {
+  # checkov:skip=CKV2_AWS_5: attached at run time: the control plane passes it to ecs:RunTask (awsvpcConfiguration)
   name        = "ecs-fleet-runner-tasks"
   description = "Runner tasks: HTTPS and HTTP out (GitHub, ECR, SSM, package mirrors), nothing in"
   vpc_id      = module.vpc.vpc_id

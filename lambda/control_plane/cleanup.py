@@ -11,7 +11,8 @@ logged and counted, and the next steps still run):
 6. launch queued jobs GitHub shows that have no record;
 7. delete offline runner registrations no task will use;
 8. delete JIT config parameters no runner will read;
-9. image builds stuck past their timeout.
+9. image builds stuck past their timeout;
+10. deregister `-img` task definitions whose image has gone from ECR.
 
 Every action is idempotent: a second run finds nothing more to do. What a run had no time or
 budget for is found again by the next one. One summary line is logged per run.
@@ -26,6 +27,7 @@ from typing import Any
 from control_plane import (
     cleanup_dlq,
     cleanup_github,
+    cleanup_images,
     cleanup_jit,
     cleanup_relaunch,
     cleanup_tasks,
@@ -68,8 +70,9 @@ def run_cleanup(
         ("replay_dead_letters", lambda r: cleanup_dlq.replay_dead_letters(r, replay)),
         ("launch_lost_jobs", cleanup_github.launch_lost_jobs),
         ("delete_stale_registrations", cleanup_github.delete_stale_registrations),
-        ("delete_leftover_parameters", cleanup_jit.delete_leftover_parameters),
+        ("delete_leftover_configs", cleanup_jit.delete_leftover_configs),
         ("reconcile_stuck_builds", reconcile_stuck_builds),
+        ("deregister_orphaned_definitions", cleanup_images.deregister_orphaned_definitions),
     ]
     for name, step in steps:
         if not run.has_time():

@@ -39,8 +39,9 @@ COUNTS = (
     "queued_jobs_launched",
     "queued_jobs_rejected",
     "registrations_deleted",
-    "jit_parameters_deleted",
+    "jit_configs_deleted",
     "builds_reconciled",
+    "task_definitions_deregistered",
     "errors",
 )
 
@@ -58,12 +59,15 @@ class Limits:
     launches: int = 20
     github_reads: int = 100
     registration_deletes: int = 100
-    parameter_deletes: int = 200
+    config_deletes: int = 200
     dlq_messages: int = 50
     listed_records: int = 20000
     listed_tasks: int = 2000
     listed_runners: int = 2000
-    listed_parameters: int = 1000
+    listed_configs: int = 1000
+    # `-img` task definitions (cleanup_images.py); what one run leaves, the next one does
+    task_definition_deregisters: int = 20
+    listed_task_definitions: int = 1000
 
 
 @dataclass

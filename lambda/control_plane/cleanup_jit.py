@@ -1,57 +1,53 @@
-"""The cleanup's SSM work: one-shot JIT configs (`${SSM_PREFIX}/jit/<runner name>`) that no
-runner will read, because their record ended, is another attempt's, or does not exist.
+"""The cleanup's S3 work: one-shot JIT config objects (`jit/<runner name>/<random>.env`) that
+ECS has read already, or that no runner will read, because their record ended, belongs to
+another attempt, or does not exist.
 
-The runner deletes its own config once read; what is left belongs to a runner that never
-started. Parameters are listed page by page (names only are used: values are never read
-with decryption, kept or logged) and deleted ten at a time (SSM's DeleteParameters limit).
+The control plane deletes a config when its task is RUNNING (lifecycle.py); what is left
+belongs to a runner that never started, or to a delete that failed. Keys are listed before
+anything is deleted, values are never read, and deletes go a thousand at a time (S3's
+DeleteObjects limit). The bucket's lifecycle rule expires whatever is older than a day.
 """
 
 from __future__ import annotations
 
-from control_plane import cleanup_policy, log
+from control_plane import cleanup_policy, jit_config, log
 from control_plane.cleanup_context import CleanupRun
 from control_plane.workflow_job import job_id_of_runner
 
-SSM_PAGE = 10  # GetParametersByPath and DeleteParameters take at most 10
+S3_DELETE_BATCH = 1000
 
 
-def delete_leftover_parameters(run: CleanupRun) -> None:
+def delete_leftover_configs(run: CleanupRun) -> None:
     settings = run.svc.settings
     doomed: list[tuple[str, str]] = []
-    for name in _names(run, f"{settings.ssm_prefix}/jit"):
-        job_id = job_id_of_runner(settings.name_prefix, name.rsplit("/", 1)[-1])
+    for key in jit_config.keys(run.svc.s3, settings.jit_bucket, run.limits.listed_configs):
+        runner = jit_config.runner_of_key(key)
+        job_id = job_id_of_runner(settings.name_prefix, runner) if runner else None
         if job_id is None:
             continue  # not a runner name of this fleet: not ours to judge
-        why = cleanup_policy.leftover_parameter(name, run.record(job_id))
+        why = cleanup_policy.leftover_config(key, run.record(job_id))
         if why is not None:  # confirmed on the record as it is now
-            why = cleanup_policy.leftover_parameter(name, run.record(job_id, fresh=True))
+            why = cleanup_policy.leftover_config(key, run.record(job_id, fresh=True))
         if why is None:
             continue
-        if not run.take("parameter_deletes"):
+        if not run.take("config_deletes"):
             break
-        doomed.append((name, why))
-    for start in range(0, len(doomed), SSM_PAGE):
-        _delete(run, doomed[start : start + SSM_PAGE])
-
-
-def _names(run: CleanupRun, path: str) -> list[str]:
-    """The parameter names under `path`, listed before anything is deleted (deleting while
-    paging would move the pages)."""
-    request = {"Path": path, "Recursive": False, "WithDecryption": False, "MaxResults": SSM_PAGE}
-    names: list[str] = []
-    while len(names) < run.limits.listed_parameters and run.has_time():
-        response = run.svc.ssm.get_parameters_by_path(**request)
-        names.extend(parameter["Name"] for parameter in response.get("Parameters", []))
-        if not response.get("NextToken"):
-            break
-        request["NextToken"] = response["NextToken"]
-    return names
+        doomed.append((key, why))
+    for start in range(0, len(doomed), S3_DELETE_BATCH):
+        _delete(run, doomed[start : start + S3_DELETE_BATCH])
 
 
 def _delete(run: CleanupRun, doomed: list[tuple[str, str]]) -> None:
-    response = run.svc.ssm.delete_parameters(Names=[name for name, _ in doomed])
-    deleted = set(response.get("DeletedParameters", []))
-    for name, why in doomed:
-        if name in deleted:  # an absent one (InvalidParameters) was deleted by someone else
-            log.info("cleanup: leftover JIT config deleted", parameter=name, reason=why)
-    run.count("jit_parameters_deleted", len(deleted))
+    response = run.svc.s3.delete_objects(
+        Bucket=run.svc.settings.jit_bucket,
+        Delete={"Objects": [{"Key": key} for key, _ in doomed], "Quiet": False},
+    )
+    deleted = {item["Key"] for item in response.get("Deleted", [])}
+    for key, why in doomed:
+        if key in deleted:
+            log.info("cleanup: leftover JIT config deleted", jit_object=key, reason=why)
+    for error in response.get("Errors", []):
+        log.warning(
+            "cleanup: JIT config not deleted", jit_object=error.get("Key"), error=error.get("Code")
+        )
+    run.count("jit_configs_deleted", len(deleted))

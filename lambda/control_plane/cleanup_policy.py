@@ -241,14 +241,16 @@ def stale_registration(
     return None
 
 
-def leftover_parameter(name: str, record: Mapping[str, Any] | None) -> str | None:
-    """Why a JIT config parameter should be deleted (its runner will never read it)."""
+def leftover_config(key: str, record: Mapping[str, Any] | None) -> str | None:
+    """Why a JIT config object should be deleted: ECS has read it (the task ran), or its
+    runner will never read it."""
     if record is None:
         return "no state record"
-    if record.get("jit_parameter") != name:
+    status = record.get("status")
+    if record.get("jit_object", key) != key:
         return "config of an earlier attempt"
-    if record.get("status") in TERMINAL:
-        return f"runner {record['status']}"
+    if status in TERMINAL or status in ("running", "busy"):
+        return f"runner {status}"
     return None
 
 

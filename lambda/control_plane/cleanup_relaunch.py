@@ -17,7 +17,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from control_plane import cleanup_policy, jobs, log, retry
+from control_plane import cleanup_policy, jit_config, jobs, log, retry
 from control_plane.cleanup_context import CleanupRun
 from control_plane.workflow_job import runner_name
 
@@ -81,7 +81,7 @@ def relaunch_interrupted(run: CleanupRun) -> None:
                 task_arn=record["task_arn"],
                 relaunches=relaunches,
                 runner_name=name,
-                jit_parameter=settings.jit_parameter(name),
+                jit_object=jit_config.new_key(name),
                 owner=owner,
                 lease_seconds=jobs.lease_seconds(run.svc),
                 reason=decision.reason,

@@ -5,8 +5,9 @@ normalised base and the runner files' fingerprint (image_ref.py). For each queue
 
 1. `decide_image` (no side effect): the class's own task definition when the fleet pins an
    image (RUNNER_IMAGE, or image builds off) and the job has no `image:` label; otherwise the
-   base image, its tag and whether that tag is in ECR. A bad reference, or an `image:` label
-   while builds are off, rejects the job with the reason.
+   base image, its tag (with the day its max-age period began, for a mutable base tag) and
+   whether that tag is in ECR. A bad reference, a base that `allowed_base_images` does not
+   match, or an `image:` label while builds are off, rejects the job with the reason.
 2. Tag in ECR: the job launches at once on a `${name_prefix}-${class}-img` task definition
    revision running that image (`task_definition`: registered once per class revision and
    tag, a copy of the class's own definition, remembered in the build record).
@@ -21,6 +22,7 @@ through this same code with its own AWS session.
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from dataclasses import dataclass, replace
 from typing import Any
@@ -29,7 +31,13 @@ from botocore.exceptions import ClientError
 
 from control_plane import aws, launcher, log, retry
 from control_plane.image_records import BUILDING, FAILED, SUCCEEDED, BuildStore
-from control_plane.image_ref import InvalidReference, image_tag, normalise
+from control_plane.image_ref import (
+    InvalidReference,
+    base_allowed,
+    image_tag,
+    normalise,
+    rebuild_day,
+)
 from control_plane.services import Services
 from control_plane.settings import Settings
 
@@ -63,6 +71,7 @@ TASK_DEFINITION_FIELDS = (
     "ephemeralStorage",
     "runtimePlatform",
 )
+IMG_SUFFIX = "-img"  # family `${name_prefix}-${class}-img` of the registered revisions
 
 
 class BuildContention(RuntimeError):
@@ -82,8 +91,9 @@ class ImageDecision:
         return {"base_image": self.base_image, "image_tag": self.image_tag}
 
 
-def resolve(image_ref: str | None, settings: Settings) -> ImageDecision:
-    """The base image and tag a job needs (pure: no AWS call; `ready` not yet known)."""
+def resolve(image_ref: str | None, settings: Settings, now: float | None = None) -> ImageDecision:
+    """The base image and tag a job needs at epoch time `now` (default: the current time; no
+    AWS call; `ready` not yet known)."""
     if image_ref is None:
         if settings.runner_image or not settings.image_build_project:
             return ImageDecision()  # the pinned image of the class task definitions
@@ -93,10 +103,19 @@ def resolve(image_ref: str | None, settings: Settings) -> ImageDecision:
             return ImageDecision(rejection=BUILDS_DISABLED)
         what = "image reference"
     try:
-        base = str(normalise(image_ref))
+        ref = normalise(image_ref)
     except InvalidReference as exc:
         return ImageDecision(rejection=f"invalid {what} {image_ref!r}: {exc}")
-    tag = image_tag(base, settings.runner_image_fingerprint)
+    base = str(ref)
+    # The privileged build project runs whatever the base holds and pushes it to the fleet's
+    # repository: only bases the fleet's owner allowed are built.
+    if not base_allowed(base, settings.allowed_base_images):
+        return ImageDecision(
+            rejection=f"base image {base} is not allowed on this fleet: it matches none of "
+            f"allowed_base_images ({', '.join(settings.allowed_base_images)})"
+        )
+    day = rebuild_day(ref, settings.image_max_age_days, time.time() if now is None else now)
+    tag = image_tag(base, settings.runner_image_fingerprint, day)
     return ImageDecision(base_image=base, image_tag=tag, ready=False)
 
 
@@ -301,10 +320,17 @@ def task_definition(record: dict[str, Any], svc: Services) -> str:
         if known:
             return known
         spec = {name: current[name] for name in TASK_DEFINITION_FIELDS if current.get(name)}
-        spec["family"] = f"{family}-img"
+        spec["family"] = f"{family}{IMG_SUFFIX}"
         spec["containerDefinitions"] = [
             {**c, "image": builds.image_uri(tag)} if c.get("name") == launcher.CONTAINER else c
             for c in current["containerDefinitions"]
+        ]
+        # Terraform does not know these revisions: the tags say whose they are and which
+        # image they run; the cleanup deregisters them once the image is gone from ECR.
+        spec["tags"] = [
+            {"key": "runner-fleet", "value": svc.settings.name_prefix},
+            {"key": "runner-class", "value": str(record["class_name"])},
+            {"key": "runner-image-tag", "value": tag},
         ]
         registered = svc.ecs.register_task_definition(**spec)["taskDefinition"]
         arn = registered["taskDefinitionArn"]

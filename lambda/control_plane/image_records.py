@@ -154,14 +154,23 @@ class BuildStore:
         """Opens a new build of a tag whose last build failed or whose image is gone; None if
         another invocation replaced (or changed) `previous` first."""
         values, sets = self._opening(owner, lease_seconds, job_id)
-        values |= {":previous": previous["request_id"], ":was": previous["status"]}
+        values |= {":was": previous["status"], ":none": {}}
+        # A record `remember_task_definition` made for an image found in ECR was never built:
+        # it has no request id.
+        condition = "attribute_not_exists(request_id) AND #status = :was"
+        if "request_id" in previous:
+            values[":previous"] = previous["request_id"]
+            condition = "request_id = :previous AND #status = :was"
+        # The new image gets new `-img` revisions: those of the image that is gone may have
+        # been deregistered by the cleanup (cleanup_images.py) already.
+        sets.append("task_definitions = :none")
         removed = "build_id, build_arn, log_link, started_at, finished_at, reason"
         if job_id is None:
             removed += ", waiting_jobs"
         return self._update(
             previous["image_tag"],
             UpdateExpression=f"SET {', '.join(sets)} REMOVE {removed}",
-            ConditionExpression="request_id = :previous AND #status = :was",
+            ConditionExpression=condition,
             ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues=_values(values),
         )

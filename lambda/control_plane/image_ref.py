@@ -9,9 +9,13 @@ Pure functions (docs/CONTRACTS.md "Runner image tags"):
   metacharacter, space or newline ever reaches the build.
 - `runner_fingerprint(files)`: the Python twin of the fingerprint Terraform computes over
   runner/Dockerfile and runner/entrypoint.sh (modules/image-build) and the buildspec checks.
-- `image_tag(normalised, fingerprint)`: THE tag of the runner image built on a base; a changed
-  Dockerfile, entrypoint or runner version (pinned in the Dockerfile) changes the fingerprint,
-  hence every tag, so nothing stale is ever reused; an unchanged one never rebuilds.
+- `image_tag(normalised, fingerprint, rebuilt_on)`: THE tag of the runner image built on a
+  base; a changed Dockerfile, entrypoint or runner version (pinned in the Dockerfile) changes
+  the fingerprint, hence every tag, so nothing stale is ever reused.
+- `rebuild_day(ref, max_age_days, now)`: the day the base's current max-age period began,
+  part of the tag of a base with a mutable tag, so that its image is built again (new base
+  layers, security patches) once that old; digest-pinned content never changes: no period.
+- `base_allowed(normalised, patterns)`: whether a base matches `allowed_base_images`.
 
 Grammar (github.com/distribution/reference, reference.go), restricted to what a build needs:
 
@@ -25,9 +29,10 @@ Grammar (github.com/distribution/reference, reference.go), restricted to what a 
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 DEFAULT_DOMAIN = "docker.io"
@@ -36,6 +41,11 @@ OFFICIAL_NAMESPACE = "library"
 MAX_LENGTH = 255  # the whole normalised reference (the buildspec refuses longer ones too)
 TAG_LENGTH = 32  # hex characters of the image tag (128 bits)
 FINGERPRINT_FILES = ("Dockerfile", "entrypoint.sh")  # runner/ files the tag depends on
+# The Docker Official Images, on both registries that serve them (module input
+# allowed_base_images): the default of what `image:` labels may build on.
+DEFAULT_ALLOWED_BASE_IMAGES = ("public.ecr.aws/docker/library/*", "docker.io/library/*")
+DAY_SECONDS = 86400
+DEFAULT_MAX_AGE_DAYS = 7  # module input image_max_age_days
 
 _DOMAIN_COMPONENT = r"(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])"
 _DOMAIN = rf"{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*(?::[0-9]+)?"
@@ -127,9 +137,33 @@ def runner_fingerprint(files: Mapping[str, bytes]) -> str:
     return hashlib.sha256(listing.encode()).hexdigest()
 
 
-def image_tag(normalised: str, fingerprint: str) -> str:
+def image_tag(normalised: str, fingerprint: str, rebuilt_on: int | None = None) -> str:
     """The tag of the runner image built on the base `normalised` (a `normalise` result) from
-    the runner files with `fingerprint`: 32 hex characters of sha256("<ref>\\n<fingerprint>")."""
+    the runner files with `fingerprint`: 32 hex characters of sha256("<ref>\\n<fingerprint>"),
+    with "\\n<rebuilt_on>" appended for a base rebuilt by age (`rebuild_day`)."""
     if not _FINGERPRINT.fullmatch(fingerprint):
         raise ValueError("the runner fingerprint must be 64 lowercase hex digits")
-    return hashlib.sha256(f"{normalised}\n{fingerprint}".encode()).hexdigest()[:TAG_LENGTH]
+    text = f"{normalised}\n{fingerprint}"
+    if rebuilt_on is not None:
+        text += f"\n{rebuilt_on}"
+    return hashlib.sha256(text.encode()).hexdigest()[:TAG_LENGTH]
+
+
+def rebuild_day(ref: ImageRef, max_age_days: int, now: float) -> int | None:
+    """The UTC day (days since 1970-01-01) on which the current `max_age_days` period of the
+    base `ref` began, at epoch time `now`; None when the base is never rebuilt by age (pinned
+    by digest, or `max_age_days` 0). Every job of one period gets the same day, hence the
+    same tag and one build; the next period gets a new tag (ECR tags are immutable), so a job
+    never gets an image built before its period began. Each base's periods start on a day of
+    its own (an offset from its name), so the bases do not all rebuild on the same day."""
+    if ref.digest or max_age_days <= 0:
+        return None
+    day = int(now // DAY_SECONDS)
+    offset = int(hashlib.sha256(str(ref).encode()).hexdigest()[:8], 16) % max_age_days
+    return day - (day + offset) % max_age_days
+
+
+def base_allowed(normalised: str, patterns: Iterable[str]) -> bool:
+    """Whether the normalised reference matches one of the glob `patterns` (fnmatch, case
+    sensitive: `*` matches any characters, `/`, `:` and `@` included, `?` one character)."""
+    return any(fnmatch.fnmatchcase(normalised, pattern) for pattern in patterns)

@@ -7,9 +7,10 @@ Order of work (state.py explains the record and its lease):
    so the event is retried later and finds the outcome);
 3. a job whose runner image is not in ECR yet joins (or starts) that image's build and is
    parked as `image-building` (image_build.py); the build's end launches it (`launch_recorded`);
-4. launch: JIT config from GitHub → SSM SecureString → ecs:RunTask, then record the task.
+4. launch: JIT config from GitHub → its own S3 object (jit_config.py) → ecs:RunTask with
+   that object as the container's environment file, then record the task.
    A resumed attempt first looks for what an earlier one left: a task started for this
-   runner name (adopted), a JIT config already in SSM (reused), a runner already registered
+   runner name (adopted), the record's JIT config object (reused), a runner already registered
    under the name (GitHub 409: deleted if it never connected, then registered again).
 5. any failure releases the lease with the reason and re-raises: the Lambda fails, the event
    is delivered again, and the next attempt resumes from step 3.
@@ -22,9 +23,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
 
-from botocore.exceptions import ClientError
-
-from control_plane import image_build, labels, launcher, log, retry
+from control_plane import image_build, jit_config, labels, launcher, log, retry
 from control_plane.classes import ClassSizesError
 from control_plane.github import GitHubClient, JitConfig, RunnerNameTaken
 from control_plane.image_records import SUCCEEDED
@@ -77,6 +76,8 @@ def handle_queued(job: WorkflowJob, svc: Services, delivery_id: str) -> dict[str
         else:
             log.info("duplicate: job already recorded")
         return _result("rejected", reason=rejection)
+    # Where this runner's config will be stored: random, so no one can guess it.
+    fields["jit_object"] = jit_config.new_key(name)
     return _claim_and_launch(job, fields, svc, image_ready)
 
 
@@ -100,7 +101,6 @@ def _plan(
         "labels": list(job.labels),
         "image": selection.image,
         "delivery_id": delivery_id,
-        "jit_parameter": svc.settings.jit_parameter(name),
     }
     if selection.problem:
         return fields, selection.problem, False
@@ -193,10 +193,13 @@ def launch_under_lease(record: dict[str, Any], svc: Services, owner: str, resume
     """Registers the record's runner and starts its task; the caller holds the lease."""
     s = svc.settings
     job_id = int(record["job_id"])
+    # A record from before configs moved to S3 has no key yet: the object gets a new one (the
+    # RUNNING event deletes it by the task's overrides; the cleanup keeps it while pending).
+    jit_key = record.get("jit_object") or jit_config.new_key(record["runner_name"])
     task = RunnerTask(
         runner_name=record["runner_name"],
         family=image_build.task_definition(record, svc),
-        jit_parameter=record["jit_parameter"],
+        jit_config_arn=jit_config.arn(s.jit_bucket, jit_key, s.partition),
         job_id=job_id,
         run_id=int(record.get("run_id") or 0),
         # GitHub's attempt plus the cleanup's relaunches: each launch its own clientToken.
@@ -211,19 +214,13 @@ def launch_under_lease(record: dict[str, Any], svc: Services, owner: str, resume
         svc.store.transition(job_id, "starting", task_arn=earlier)
         return earlier
 
-    if not (resumed and _parameter_exists(svc, task.jit_parameter)):
+    if not (resumed and jit_config.exists(svc.s3, s.jit_bucket, jit_key)):
         jit = register_runner(svc.github, task.runner_name, list(record["labels"]), s)
-        svc.ssm.put_parameter(
-            Name=task.jit_parameter,
-            Description=f"one-shot JIT runner config of {task.runner_name}",
-            Value=jit.encoded,
-            Type="SecureString",
-            Overwrite=True,  # a resumed launch replaces what a failed attempt left
-            Tier="Intelligent-Tiering",  # Standard up to 4 KB, Advanced only if a config is larger
-        )
-        log.info("JIT config stored", parameter=task.jit_parameter, runner_id=jit.runner_id)
+        # A resumed launch overwrites what a failed attempt left under the same key.
+        jit_config.put(svc.s3, s.jit_bucket, jit_key, jit.encoded)
+        log.info("JIT config stored", jit_object=jit_key, runner_id=jit.runner_id)
     else:
-        log.info("reusing the JIT config an earlier attempt stored", parameter=task.jit_parameter)
+        log.info("reusing the JIT config an earlier attempt stored", jit_object=jit_key)
 
     launched = launcher.launch(svc.ecs, s, task, svc.deadline)
     provider = {"capacity_provider": launched.capacity_provider}
@@ -241,16 +238,6 @@ def launch_under_lease(record: dict[str, Any], svc: Services, owner: str, resume
         memory=int(record.get("memory") or 0),
     )
     return launched.task_arn
-
-
-def _parameter_exists(svc: Services, name: str) -> bool:
-    try:
-        svc.ssm.get_parameter(Name=name)  # existence only: not decrypted
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ParameterNotFound":
-            return False
-        raise
-    return True
 
 
 def register_runner(

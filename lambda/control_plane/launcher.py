@@ -1,8 +1,10 @@
 """ECS RunTask for one runner (docs/CONTRACTS.md "ECS task launch").
 
 - the class's task definition family, awsvpc with the module's subnets and security groups,
-  `enableExecuteCommand`, tags, `startedBy = <runner name>`, and one container override: the
-  name of the SSM parameter holding the JIT config (never the config itself);
+  `enableExecuteCommand` (ENABLE_EXECUTE_COMMAND), tags, `startedBy = <runner name>`, and one
+  container override: the S3 object of the JIT config as an `environmentFiles` entry, which
+  ECS's agent reads with the execution role (never the config itself: overrides are visible
+  to whoever may describe the task);
 - `clientToken` derived from the job id, run attempt and capacity provider: ECS answers a
   repeated call with the task of the first one (a second guard behind the state table);
 - capacity: FARGATE, FARGATE_SPOT, or spotPreferred = FARGATE_SPOT first and, when Spot has
@@ -65,7 +67,7 @@ class RunnerTask:
 
     runner_name: str
     family: str
-    jit_parameter: str
+    jit_config_arn: str
     job_id: int
     run_id: int
     run_attempt: int
@@ -106,14 +108,14 @@ def run_task_request(settings: Settings, task: RunnerTask, provider: str) -> dic
                 "assignPublicIp": "ENABLED" if settings.assign_public_ip else "DISABLED",
             }
         },
-        "enableExecuteCommand": True,
+        "enableExecuteCommand": settings.enable_execute_command,
         "startedBy": task.runner_name,
         "tags": [{"key": k, "value": v} for k, v in tags.items()],
         "overrides": {
             "containerOverrides": [
                 {
                     "name": CONTAINER,
-                    "environment": [{"name": "JIT_CONFIG_PARAMETER", "value": task.jit_parameter}],
+                    "environmentFiles": [{"value": task.jit_config_arn, "type": "s3"}],
                 }
             ]
         },

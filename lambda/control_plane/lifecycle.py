@@ -6,6 +6,8 @@
   job B (then `served_job_id` says so).
 - ECS Task State Change → `starting` (provisioning), `running`, and on STOPPED `completed`
   (exit code 0), `stopped` (stopped by someone: user, Spot interruption, scheduler) or `failed`.
+  From RUNNING on, ECS has read the task's JIT config file: its S3 object is deleted then (and
+  again on STOPPED, for a task that never ran); the cleanup deletes what a failed delete left.
 
 Events arrive out of order and more than once: `StateStore.transition` only moves forwards;
 a late event keeps its facts (conclusion, exit code, stop reason) without moving the status.
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from control_plane import log
+from control_plane import jit_config, log, retry
 from control_plane.launcher import CONTAINER
 from control_plane.services import Services
 from control_plane.workflow_job import WorkflowJob, job_id_of_runner
@@ -87,6 +89,8 @@ def on_task_state_change(event: dict[str, Any], svc: Services) -> dict[str, Any]
         return {"result": "ignored", "reason": "not this fleet's task"}
     last_status = detail.get("lastStatus")
     log.bind(runner_name=name, job_id=job_id, task_arn=task_arn, last_status=last_status)
+    if last_status in ("RUNNING", "STOPPED"):
+        delete_jit_configs(detail, svc)
     if last_status in STARTING_STATES:
         return _apply(svc, job_id, "starting", task_arn=task_arn)
     if last_status == "RUNNING":
@@ -96,3 +100,25 @@ def on_task_state_change(event: dict[str, Any], svc: Services) -> dict[str, Any]
         return _apply(svc, job_id, status, task_arn=task_arn, fields=facts)
     log.info("ignored: intermediate task state")
     return {"result": "ignored", "reason": f"lastStatus {last_status}"}
+
+
+def jit_config_keys(detail: dict[str, Any], bucket: str) -> list[str]:
+    """The keys of the task's JIT config files in `bucket`, from its overrides (pure)."""
+    overrides = (detail.get("overrides") or {}).get("containerOverrides") or []
+    files = [
+        f for o in overrides if o.get("name") == CONTAINER for f in o.get("environmentFiles") or []
+    ]
+    keys = (jit_config.key_of_arn(str(f.get("value", "")), bucket) for f in files)
+    return [key for key in keys if key]
+
+
+def delete_jit_configs(detail: dict[str, Any], svc: Services) -> None:
+    """A failed delete is left to the cleanup: the status change matters more."""
+    for key in jit_config_keys(detail, svc.settings.jit_bucket):
+        try:
+            jit_config.delete(svc.s3, svc.settings.jit_bucket, key)
+            log.info("JIT config deleted: ECS has read it", jit_object=key)
+        except Exception as exc:
+            log.warning(
+                "could not delete the JIT config", jit_object=key, error=retry.describe(exc)
+            )

@@ -4,7 +4,9 @@ Every line carries the fields bound for the current event (delivery id, job id, 
 through a context variable, so concurrent invocations in one process (tests, local mode)
 never mix them up. Secret values the control plane has loaded are registered here and
 replaced by "***" should one ever reach a log line: a second guard, not the first (the code
-never passes a secret, a request body or a JIT config to the logger).
+never passes a secret, a request body or a JIT config to the logger). Values are masked before
+they are serialised, as JSON escapes a secret's line breaks, quotes and non-ASCII characters;
+`redact` masks text bound for other sinks (reasons stored in the state table).
 """
 
 from __future__ import annotations
@@ -22,24 +24,52 @@ from typing import Any
 LOGGER_NAME = "control_plane"
 _fields: ContextVar[dict[str, Any] | None] = ContextVar("control_plane_log_fields", default=None)
 _secrets: set[str] = set()
+_ordered: tuple[str, ...] = ()  # longest first: a whole key before its lines
 _secrets_lock = threading.Lock()
 MIN_SECRET_LENGTH = 8  # shorter values would redact ordinary words
 
 
+def _forms(value: str) -> set[str]:
+    """What to mask for a secret: the value; each line of a multi-line one but its PEM armour
+    (a log of one line of a key); and the escaped forms of text serialised upstream (an HTTP
+    body echoing it, an exception's repr)."""
+    lines = (line.strip() for line in value.splitlines())
+    forms = {value, *(line for line in lines if not line.startswith("-----"))}
+    forms |= {json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
+    forms.add(repr(value)[1:-1])
+    return {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
+
+
 def register_secret(value: str | None) -> None:
     """Marks a value as secret: it is masked in every later log line."""
+    global _ordered
     if value and len(value) >= MIN_SECRET_LENGTH:
         with _secrets_lock:
-            _secrets.add(value)
+            if value not in _secrets:
+                _secrets.add(value)
+                _ordered = tuple(sorted({*_ordered, *_forms(value)}, key=len, reverse=True))
 
 
-def _redact(text: str) -> str:
-    with _secrets_lock:
-        secrets = sorted(_secrets, key=len, reverse=True)
-    for secret in secrets:
+def redact(text: str) -> str:
+    """`text` with every registered secret (and each line of a multi-line one) as "***"."""
+    for secret in _ordered:  # a tuple, replaced whole on registration: no lock needed
         if secret in text:
             text = text.replace(secret, "***")
     return text
+
+
+def _redacted(value: Any) -> Any:
+    """`value` with its strings redacted, recursively; any other object (an exception) as its
+    redacted text, which json.dumps(default=str) would otherwise write unredacted."""
+    if isinstance(value, str):
+        return redact(value)
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, dict):
+        return {redact(k) if isinstance(k, str) else k: _redacted(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redacted(item) for item in value]
+    return redact(str(value))
 
 
 class _StdoutHandler(logging.Handler):
@@ -59,10 +89,10 @@ class _JsonFormatter(logging.Formatter):
             "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
             + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
-            "msg": record.getMessage(),
+            "msg": redact(record.getMessage()),
         }
-        entry.update(getattr(record, "fields", {}))
-        return _redact(json.dumps(entry, default=str, separators=(",", ":")))
+        entry.update(_redacted(getattr(record, "fields", {})))
+        return json.dumps(entry, default=str, separators=(",", ":"))
 
 
 def _logger() -> logging.Logger:

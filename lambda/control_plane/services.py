@@ -32,8 +32,8 @@ class Services:
         return aws.client("ecs")
 
     @property
-    def ssm(self) -> Any:
-        return aws.client("ssm")
+    def s3(self) -> Any:
+        return aws.client("s3")
 
     def webhook_secret(self) -> str:
         return parameters.secret(self.settings.webhook_secret_param)

@@ -10,6 +10,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from control_plane.image_ref import (
+    DEFAULT_ALLOWED_BASE_IMAGES,
+    DEFAULT_MAX_AGE_DAYS,
+    InvalidReference,
+    base_allowed,
+    normalise,
+)
+
 CAPACITY_STRATEGIES = ("FARGATE", "FARGATE_SPOT", "spotPreferred")
 
 
@@ -19,6 +27,22 @@ class SettingsError(ValueError):
 
 def _csv(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _check_default_base(settings: Settings) -> None:
+    """Every job without an image: label builds on DEFAULT_BASE_IMAGE: one that
+    ALLOWED_BASE_IMAGES refuses is a deployment error, not a rejection of every such job. (An
+    invalid reference is left to the jobs' rejection, which quotes it with the reason.)"""
+    try:
+        base = str(normalise(settings.default_base_image))
+    except InvalidReference:
+        return
+    if not base_allowed(base, settings.allowed_base_images):
+        raise SettingsError(
+            f"DEFAULT_BASE_IMAGE {base} matches none of ALLOWED_BASE_IMAGES "
+            f"({', '.join(settings.allowed_base_images)}): add a pattern for it to the module "
+            "input allowed_base_images, or change default_base_image"
+        )
 
 
 @dataclass(frozen=True)
@@ -57,6 +81,14 @@ class Settings:
     runner_image: str = ""
     default_base_image: str = ""
     runner_image_fingerprint: str = ""
+    # one-shot JIT configs (jit_config.py) and ECS Exec on runner tasks
+    jit_bucket: str = ""
+    enable_execute_command: bool = True
+    region: str = "us-east-1"
+    # image builds (image_ref.py): glob patterns of the normalised bases jobs may build on,
+    # and the age in days after which an image on a mutable base tag is built again (0: never)
+    allowed_base_images: tuple[str, ...] = DEFAULT_ALLOWED_BASE_IMAGES
+    image_max_age_days: int = DEFAULT_MAX_AGE_DAYS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -132,6 +164,13 @@ class Settings:
             runner_image=get("RUNNER_IMAGE", ""),
             default_base_image=get("DEFAULT_BASE_IMAGE", ""),
             runner_image_fingerprint=get("RUNNER_IMAGE_FINGERPRINT", "").lower(),
+            jit_bucket=get("JIT_BUCKET"),
+            enable_execute_command=get("ENABLE_EXECUTE_COMMAND", "true").lower() == "true",
+            region=get("AWS_REGION", get("AWS_DEFAULT_REGION", "us-east-1")),
+            allowed_base_images=_csv(
+                get("ALLOWED_BASE_IMAGES", ",".join(DEFAULT_ALLOWED_BASE_IMAGES))
+            ),
+            image_max_age_days=minimum("IMAGE_MAX_AGE_DAYS", str(DEFAULT_MAX_AGE_DAYS), 0),
         )
         if settings.image_build_project:
             needed = ["ECR_REPOSITORY_URL", "RUNNER_IMAGE_FINGERPRINT"]
@@ -144,6 +183,8 @@ class Settings:
                 )
             if not re.fullmatch(r"[0-9a-f]{64}", settings.runner_image_fingerprint):
                 raise SettingsError("RUNNER_IMAGE_FINGERPRINT must be a sha256 (64 hex digits)")
+            if not settings.runner_image:
+                _check_default_base(settings)
         if scope == "repo" and not settings.github_repo:
             raise SettingsError("GITHUB_REPO must be set when GITHUB_SCOPE is repo")
         if auth == "app" and not (settings.github_app_id and settings.github_app_installation_id):
@@ -159,5 +200,11 @@ class Settings:
             return f"{self.github_owner}/{self.github_repo}"
         return self.github_owner
 
-    def jit_parameter(self, runner_name: str) -> str:
-        return f"{self.ssm_prefix}/jit/{runner_name}"
+    @property
+    def partition(self) -> str:
+        """The AWS partition of the region, for ARNs the control plane builds."""
+        if self.region.startswith("cn-"):
+            return "aws-cn"
+        if self.region.startswith("us-gov-"):
+            return "aws-us-gov"
+        return "aws"

@@ -35,6 +35,8 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from control_plane import log
+
 KIND = "runner"
 BY_KIND_CREATED = "by-kind-created"  # GSI: hash kind, range created_at (docs/CONTRACTS.md)
 RECORD_TTL_SECONDS = 30 * 86400
@@ -60,6 +62,12 @@ def launch_attempt(record: Mapping[str, Any]) -> int:
 
 def _value(value: Any) -> dict[str, Any]:
     return _serializer.serialize(value)
+
+
+def _reason(reason: str) -> str:
+    """A reason as stored: secrets masked (it may quote an error), before the cut that would
+    otherwise keep the start of one."""
+    return log.redact(reason)[:500]
 
 
 def _record(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -162,7 +170,7 @@ class StateStore:
         now = self.clock()
         entry: dict[str, Any] = {"status": status, "at": iso(now)}
         if reason:
-            entry["reason"] = reason
+            entry["reason"] = _reason(reason)
         item = {
             **{k: v for k, v in fields.items() if v is not None and v != ""},
             "kind": KIND,
@@ -173,7 +181,7 @@ class StateStore:
             "expires_at": int(now + RECORD_TTL_SECONDS),
         }
         if reason:
-            item["reason"] = reason
+            item["reason"] = _reason(reason)
         return item
 
     def _put_new(self, job_id: int, item: dict[str, Any]) -> bool:
@@ -291,7 +299,7 @@ class StateStore:
                 ConditionExpression="lease_owner = :owner",
                 ExpressionAttributeValues={
                     ":owner": _value(owner),
-                    ":reason": _value(reason[:500]),
+                    ":reason": _value(_reason(reason)),
                     ":at": _value(iso(self.clock())),
                 },
             )
@@ -313,12 +321,12 @@ class StateStore:
             ":owner": _value(owner),
             ":building": _value(IMAGE_BUILDING),
             ":pending": _value("pending"),
-            ":reason": _value(reason[:500]),
+            ":reason": _value(_reason(reason)),
             ":at": _value(now),
         }
         sets = ["#status = :building", "reason = :reason", "updated_at = :at"]
         if first:
-            entry = {"status": IMAGE_BUILDING, "at": now, "reason": reason[:500]}
+            entry = {"status": IMAGE_BUILDING, "at": now, "reason": _reason(reason)}
             values |= {":empty": _value([]), ":entry": _value([entry])}
             sets.append("history = list_append(if_not_exists(history, :empty), :entry)")
         sets += _set_fields(fields, names, values)
@@ -373,8 +381,8 @@ class StateStore:
             "history = list_append(if_not_exists(history, :empty), :entry)",
         ]
         if reason:  # the reason of this status only: a late event never overwrites it
-            entry["reason"] = reason
-            values[":reason"] = _value(reason[:500])
+            entry["reason"] = _reason(reason)
+            values[":reason"] = _value(_reason(reason))
             sets.append("reason = :reason")
         values[":entry"] = _value([entry])
         field_sets = _set_fields(fields, names, values)
@@ -431,7 +439,7 @@ class StateStore:
         task_arn: str,
         relaunches: int,
         runner_name: str,
-        jit_parameter: str,
+        jit_object: str,
         owner: str,
         lease_seconds: float,
         reason: str,
@@ -442,7 +450,7 @@ class StateStore:
         events change nothing). Conditional on the task and the count, so a repeated or
         concurrent cleanup reopens it once; returns the record, or None."""
         now = self.clock()
-        entry = {"status": "pending", "at": iso(now), "reason": reason[:500]}
+        entry = {"status": "pending", "at": iso(now), "reason": _reason(reason)}
         values: dict[str, Any] = {
             ":pending": _value("pending"),
             ":stopped": _value("stopped"),
@@ -450,11 +458,11 @@ class StateStore:
             ":task": _value(task_arn),
             ":next": _value(relaunches + 1),
             ":name": _value(runner_name),
-            ":param": _value(jit_parameter),
+            ":jit": _value(jit_object),
             ":owner": _value(owner),
             ":until": _value(int(now + lease_seconds) + 1),
             ":at": _value(iso(now)),
-            ":reason": _value(reason[:500]),
+            ":reason": _value(_reason(reason)),
             ":empty": _value([]),
             ":entry": _value([entry]),
             ":retired": _value([task_arn]),
@@ -470,7 +478,7 @@ class StateStore:
                 Key=key(job_id),
                 UpdateExpression=(
                     "SET #status = :pending, relaunches = :next, runner_name = :name, "
-                    "jit_parameter = :param, lease_owner = :owner, lease_until = :until, "
+                    "jit_object = :jit, lease_owner = :owner, lease_until = :until, "
                     "updated_at = :at, reason = :reason, "
                     "history = list_append(if_not_exists(history, :empty), :entry), "
                     "retired_tasks = list_append(if_not_exists(retired_tasks, :empty), :retired) "
@@ -513,10 +521,10 @@ class StateStore:
                     ":failed": _value("failed"),
                     ":stopped": _value("stopped"),
                     ":task": _value(task_arn),
-                    ":reason": _value(reason[:500]),
+                    ":reason": _value(_reason(reason)),
                     ":at": _value(now),
                     ":empty": _value([]),
-                    ":entry": _value([{"status": "failed", "at": now, "reason": reason[:500]}]),
+                    ":entry": _value([{"status": "failed", "at": now, "reason": _reason(reason)}]),
                 },
             )
         except ClientError as exc:

@@ -17,5 +17,7 @@ output "fleet" {
     lambda_function_name       = module.fleet.lambda_function_name
     event_bus_name             = module.fleet.event_bus_name
     webhook_url                = module.fleet.webhook_url
+    jit_bucket_name            = module.fleet.jit_bucket_name
+    lambda_role_arn            = module.fleet.lambda_role_arn
   }
 }

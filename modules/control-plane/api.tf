@@ -60,13 +60,21 @@ data "aws_iam_policy_document" "api_assume" {
       type        = "Service"
       identifiers = ["apigateway.amazonaws.com"]
     }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
   }
 }
 
 resource "aws_iam_role" "api" {
-  name               = "${var.name_prefix}-api-events"
-  description        = "API Gateway of ${var.name_prefix} puts webhook events on bus ${local.event_bus_name}"
-  assume_role_policy = data.aws_iam_policy_document.api_assume.json
+  name                 = "${var.name_prefix}-api-events-${local.region}"
+  description          = "API Gateway of ${var.name_prefix} puts webhook events on bus ${local.event_bus_name}"
+  assume_role_policy   = data.aws_iam_policy_document.api_assume.json
+  path                 = var.iam_role_path
+  permissions_boundary = var.iam_permissions_boundary
 
   tags = var.tags
 }

@@ -36,11 +36,10 @@ locals {
   default_class   = var.default_class != null ? var.default_class : try(substr(local.classes_by_size[0], 15, -1), "")
 
   parameter_names = {
-    class_sizes       = "${local.ssm_prefix}/config/class-sizes"
-    webhook_secret    = "${local.ssm_prefix}/secrets/webhook-secret"
-    github_pat        = "${local.ssm_prefix}/secrets/github-pat"
-    github_app_key    = "${local.ssm_prefix}/secrets/github-app-private-key"
-    jit_config_prefix = "${local.ssm_prefix}/jit/"
+    class_sizes    = "${local.ssm_prefix}/config/class-sizes"
+    webhook_secret = "${local.ssm_prefix}/secrets/webhook-secret"
+    github_pat     = "${local.ssm_prefix}/secrets/github-pat"
+    github_app_key = "${local.ssm_prefix}/secrets/github-app-private-key"
   }
 
   image_builds      = var.image_build_project_name != null
@@ -145,7 +144,9 @@ resource "aws_ssm_parameter" "github_pat" {
 }
 
 resource "aws_ssm_parameter" "github_app_key" {
-  count = local.app_auth ? 1 : 0
+  # app_complete, not app_auth: a partial App config then fails with the Lambda's precondition
+  # alone, not with provider errors about a parameter without a value first.
+  count = local.app_complete ? 1 : 0
 
   name        = local.parameter_names.github_app_key
   description = "GitHub App private key of ${var.name_prefix}"
@@ -204,13 +205,21 @@ data "aws_iam_policy_document" "lambda_assume" {
       type        = "Service"
       identifiers = ["lambda.amazonaws.com"]
     }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
   }
 }
 
 resource "aws_iam_role" "lambda" {
-  name               = local.function_name
-  description        = "Control-plane Lambda of ${var.name_prefix}"
-  assume_role_policy = data.aws_iam_policy_document.lambda_assume.json
+  name                 = "${local.function_name}-${local.region}" # role names are account-wide
+  description          = "Control-plane Lambda of ${var.name_prefix}"
+  assume_role_policy   = data.aws_iam_policy_document.lambda_assume.json
+  path                 = var.iam_role_path
+  permissions_boundary = var.iam_permissions_boundary
 
   tags = var.tags
 }
@@ -225,30 +234,59 @@ data "aws_iam_policy_document" "lambda" {
   statement {
     sid = "StateTable"
     actions = [
-      "dynamodb:ConditionCheckItem",
-      "dynamodb:DeleteItem",
       "dynamodb:GetItem",
       "dynamodb:PutItem",
       "dynamodb:Query",
-      "dynamodb:Scan",
       "dynamodb:UpdateItem",
     ]
     resources = [aws_dynamodb_table.state.arn, "${aws_dynamodb_table.state.arn}/index/*"]
   }
 
   statement {
-    sid = "OwnParameters"
-    # Configuration, secrets and the one-shot JIT configs, all under /<prefix>/.
-    actions = [
-      "ssm:AddTagsToResource",
-      "ssm:DeleteParameter",
-      "ssm:DeleteParameters",
-      "ssm:GetParameter",
-      "ssm:GetParameters",
-      "ssm:GetParametersByPath",
-      "ssm:PutParameter",
-    ]
-    resources = ["${local.ssm_arn_prefix}/*"]
+    sid = "ReadOwnParameters"
+    # The class sizes and the secrets; the control plane writes no parameter.
+    actions   = ["ssm:GetParameter"]
+    resources = ["${local.ssm_arn_prefix}/config/*", "${local.ssm_arn_prefix}/secrets/*"]
+  }
+
+  statement {
+    sid = "WriteJitConfigs"
+    # One object per runner; Put under its random key, deleted once the task runs.
+    actions   = ["s3:PutObject", "s3:DeleteObject"]
+    resources = ["${aws_s3_bucket.jit.arn}/${local.jit_prefix}*"]
+  }
+
+  statement {
+    sid = "ListJitConfigs"
+    # A resumed launch looks for its own object, and the cleanup for leftovers, by prefix.
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.jit.arn]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${local.jit_prefix}*"]
+    }
+  }
+
+  statement {
+    sid = "EncryptJitConfigs"
+    # SSE-KMS PutObject asks KMS for a data key through S3.
+    actions   = ["kms:GenerateDataKey"]
+    resources = [local.jit_kms_key]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = [local.s3_via_service]
+    }
+  }
+
+  statement {
+    sid = "Tracing"
+    # Active X-Ray tracing; these actions have no resource-level permissions.
+    actions   = ["xray:PutTelemetryRecords", "xray:PutTraceSegments"]
+    resources = ["*"]
   }
 
   statement {
@@ -307,9 +345,38 @@ data "aws_iam_policy_document" "lambda" {
   }
 
   statement {
+    sid = "TagImageTaskDefinitions"
+    # The `-img` revisions are registered with tags (fleet, class, image tag): tag-on-create.
+    actions   = ["ecs:TagResource"]
+    resources = [local.task_family_arns]
+
+    condition {
+      test     = "StringEquals"
+      variable = "ecs:CreateAction"
+      values   = ["RegisterTaskDefinition"]
+    }
+  }
+
+  statement {
+    sid = "DeregisterImageTaskDefinitions"
+    # The cleanup deregisters the `-img` revisions of images gone from ECR (cleanup_images.py),
+    # only this fleet's. ECS's authorization reference lists no resource type for this action
+    # (like RegisterTaskDefinition), so a narrower resource would deny every call.
+    actions   = ["ecs:DeregisterTaskDefinition"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid = "ListImageTaskDefinitions"
+    # Listing has no resource-level permissions; the cleanup asks for this fleet's families only.
+    actions   = ["ecs:ListTaskDefinitionFamilies", "ecs:ListTaskDefinitions"]
+    resources = ["*"]
+  }
+
+  statement {
     sid       = "PassTaskRoles"
     actions   = ["iam:PassRole"]
-    resources = [var.task_role_arn, var.task_execution_role_arn]
+    resources = compact([var.task_role_arn, var.task_execution_role_arn])
 
     condition {
       test     = "StringEquals"
@@ -326,11 +393,9 @@ data "aws_iam_policy_document" "lambda" {
 
   statement {
     sid = "DeadLetterQueue"
-    # Failed async invocations land here; the cleanup reads and replays them.
+    # Lambda sends failed async invocations here (SendMessage); the cleanup replays them.
     actions = [
-      "sqs:ChangeMessageVisibility",
       "sqs:DeleteMessage",
-      "sqs:GetQueueAttributes",
       "sqs:ReceiveMessage",
       "sqs:SendMessage",
     ]
@@ -359,7 +424,7 @@ data "aws_iam_policy_document" "lambda" {
       condition {
         test     = "StringEquals"
         variable = "kms:ViaService"
-        values   = ["ssm.${local.region}.amazonaws.com"]
+        values   = [local.ssm_via_service]
       }
     }
   }
@@ -434,8 +499,12 @@ resource "aws_lambda_function" "control_plane" {
         RUNNER_IMAGE           = var.runner_image
         IMAGE_BUILD_PROJECT    = local.image_builds ? var.image_build_project_name : ""
         DEFAULT_BASE_IMAGE     = var.default_base_image
+        ALLOWED_BASE_IMAGES    = join(",", var.allowed_base_images)
+        IMAGE_MAX_AGE_DAYS     = tostring(var.image_max_age_days)
         DLQ_URL                = aws_sqs_queue.dlq.url
-        ECS_TASK_ROLE_ARN      = var.task_role_arn
+        ECS_TASK_ROLE_ARN      = var.task_role_arn != null ? var.task_role_arn : ""
+        ENABLE_EXECUTE_COMMAND = tostring(var.enable_execute_command)
+        JIT_BUCKET             = aws_s3_bucket.jit.id
         ECS_EXECUTION_ROLE_ARN = var.task_execution_role_arn
         RUNNER_LOG_GROUP       = var.runner_log_group_name
         LOG_LEVEL              = var.log_level
@@ -445,8 +514,8 @@ resource "aws_lambda_function" "control_plane" {
       },
       local.pat_auth ? { GITHUB_PAT_PARAM = local.parameter_names.github_pat } : {},
       local.app_auth ? {
-        GITHUB_APP_ID              = coalesce(var.github_app_id, "")
-        GITHUB_APP_INSTALLATION_ID = coalesce(var.github_app_installation_id, "")
+        GITHUB_APP_ID              = var.github_app_id != null ? var.github_app_id : ""
+        GITHUB_APP_INSTALLATION_ID = var.github_app_installation_id != null ? var.github_app_installation_id : ""
         GITHUB_APP_KEY_PARAM       = local.parameter_names.github_app_key
       } : {},
     )

@@ -91,3 +91,8 @@ output "dlq_arn" {
   description = "ARN of that queue."
   value       = aws_sqs_queue.dlq.arn
 }
+
+output "jit_bucket_name" {
+  description = "S3 bucket of the one-shot JIT runner configs (readable only by the task execution role)."
+  value       = aws_s3_bucket.jit.id
+}

@@ -64,7 +64,7 @@ variable "webhook_secret" {
 }
 
 variable "kms_key_arn" {
-  description = "Customer KMS key for the SSM SecureStrings holding the secrets (null: the AWS managed aws/ssm key). The control plane gets kms:Decrypt on it."
+  description = "Customer KMS key for the SSM SecureStrings holding the secrets and for the JIT config bucket (null: the AWS managed aws/ssm key for the secrets, and a key this module creates for the bucket). The control plane gets kms:Decrypt and kms:GenerateDataKey on it, the task execution role kms:Decrypt through S3."
   type        = string
   default     = null
 }
@@ -110,13 +110,37 @@ variable "cluster_arn" {
 }
 
 variable "task_role_arn" {
-  description = "Task role of the runner containers (PassRole target)."
+  description = "Task role of the runner containers (PassRole target); null when the tasks run without one."
   type        = string
+  default     = null
 }
 
 variable "task_execution_role_arn" {
-  description = "Task execution role of the runner tasks (PassRole target)."
+  description = "Task execution role of the runner tasks (PassRole target; the only reader of JIT configs)."
   type        = string
+}
+
+variable "task_execution_role_name" {
+  description = "Name of the task execution role: this module attaches its read access to the JIT configs."
+  type        = string
+}
+
+variable "enable_execute_command" {
+  description = "Start runner tasks with ECS Exec enabled."
+  type        = bool
+  default     = true
+}
+
+variable "iam_role_path" {
+  description = "Path of the IAM roles this module creates."
+  type        = string
+  default     = "/"
+}
+
+variable "iam_permissions_boundary" {
+  description = "ARN of a permissions boundary policy set on every IAM role this module creates (null: none)."
+  type        = string
+  default     = null
 }
 
 variable "ecr_repository_url" {
@@ -188,6 +212,20 @@ variable "default_base_image" {
   description = "Base image of the default runner image."
   type        = string
   default     = "public.ecr.aws/docker/library/ubuntu:22.04"
+}
+
+variable "allowed_base_images" {
+  description = "Glob patterns of the normalised base image references runner images may be built on (the control plane rejects jobs asking for any other base)."
+  type        = list(string)
+  default     = ["public.ecr.aws/docker/library/*", "docker.io/library/*"]
+  nullable    = false
+}
+
+variable "image_max_age_days" {
+  description = "Age in days after which a runner image on a mutable base tag is built again (0: never)."
+  type        = number
+  default     = 7
+  nullable    = false
 }
 
 variable "image_build_project_name" {

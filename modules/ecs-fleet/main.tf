@@ -4,17 +4,13 @@
 
 data "aws_region" "current" {}
 data "aws_caller_identity" "current" {}
-data "aws_partition" "current" {}
 
 locals {
   region     = data.aws_region.current.id
   account_id = data.aws_caller_identity.current.account_id
-  partition  = data.aws_partition.current.partition
 
   runner_log_group = "/aws/ecs/${var.name_prefix}"
   runner_image     = "${aws_ecr_repository.runner.repository_url}:${var.runner_image_tag}"
-  # Every JIT runner config lives here, one SecureString per runner (docs/CONTRACTS.md).
-  jit_parameter_arn = "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter/${var.name_prefix}/jit/*"
 }
 
 ################################################################################
@@ -28,6 +24,32 @@ resource "aws_ecs_cluster" "this" {
     name  = "containerInsights"
     value = var.container_insights
   }
+
+  # ECS Exec sessions are logged to their own group, never mixed with the runners' output.
+  dynamic "configuration" {
+    for_each = var.enable_execute_command ? [1] : []
+
+    content {
+      execute_command_configuration {
+        logging = "OVERRIDE"
+
+        log_configuration {
+          cloud_watch_log_group_name = aws_cloudwatch_log_group.exec[0].name
+        }
+      }
+    }
+  }
+
+  tags = var.tags
+}
+
+resource "aws_cloudwatch_log_group" "exec" {
+  # checkov:skip=CKV_AWS_158: encrypted with the CloudWatch Logs service key; a customer key needs a key policy for the logs service
+  # checkov:skip=CKV_AWS_338: retention is the user's choice (log_retention_days, default 30 days)
+  count = var.enable_execute_command ? 1 : 0
+
+  name              = "${local.runner_log_group}/exec"
+  retention_in_days = var.log_retention_days
 
   tags = var.tags
 }
@@ -139,9 +161,11 @@ data "aws_iam_policy_document" "ecs_tasks_assume" {
 
 # Execution role: what ECS itself needs to start a runner (pull the image, ship logs).
 resource "aws_iam_role" "execution" {
-  name               = "${var.name_prefix}-task-execution"
-  description        = "ECS pulls runner images and writes runner logs for ${var.name_prefix}"
-  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+  name                 = "${var.name_prefix}-task-execution-${local.region}"
+  description          = "ECS pulls runner images, reads JIT configs and writes runner logs for ${var.name_prefix}"
+  assume_role_policy   = data.aws_iam_policy_document.ecs_tasks_assume.json
+  path                 = var.iam_role_path
+  permissions_boundary = var.iam_permissions_boundary
 
   tags = var.tags
 }
@@ -173,11 +197,25 @@ resource "aws_iam_role_policy" "execution" {
   policy = data.aws_iam_policy_document.execution.json
 }
 
-# Task role: what the runner container (and so every job step) may do. Keep it minimal.
+# Task role: the identity job steps can reach (the container credentials endpoint). It holds
+# nothing of the fleet's: no JIT config, secret, parameter, state or ECS power. It exists only
+# for ECS Exec's session channels and for the user's runner_job_policy_arns; without either,
+# tasks run with no role at all.
+locals {
+  task_role_needed = var.enable_execute_command || length(var.runner_job_policy_arns) > 0
+  # Job steps see the task role's credential variables only when the user attached policies
+  # for them (runner/entrypoint.sh removes them otherwise).
+  job_aws_credentials = length(var.runner_job_policy_arns) > 0
+}
+
 resource "aws_iam_role" "task" {
-  name               = "${var.name_prefix}-task"
-  description        = "Runner containers of ${var.name_prefix}: read and delete their one-shot JIT config, ECS Exec"
-  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+  count = local.task_role_needed ? 1 : 0
+
+  name                 = "${var.name_prefix}-task-${local.region}"
+  description          = "Runner containers of ${var.name_prefix}: ECS Exec channels and runner_job_policy_arns only"
+  assume_role_policy   = data.aws_iam_policy_document.ecs_tasks_assume.json
+  path                 = var.iam_role_path
+  permissions_boundary = var.iam_permissions_boundary
 
   tags = var.tags
 }
@@ -185,12 +223,7 @@ resource "aws_iam_role" "task" {
 data "aws_iam_policy_document" "task" {
   # checkov:skip=CKV_AWS_111: ssmmessages channel actions have no resource-level permissions (ECS Exec)
   # checkov:skip=CKV_AWS_356: ssmmessages channel actions have no resource-level permissions (ECS Exec)
-  statement {
-    sid = "OneShotJitConfig"
-    # The entrypoint reads its config, then deletes it (runner/entrypoint.sh).
-    actions   = ["ssm:GetParameter", "ssm:DeleteParameter"]
-    resources = [local.jit_parameter_arn]
-  }
+  count = var.enable_execute_command ? 1 : 0
 
   statement {
     sid = "EcsExec"
@@ -203,12 +236,38 @@ data "aws_iam_policy_document" "task" {
     ]
     resources = ["*"]
   }
+
+  statement {
+    sid = "EcsExecSessionLogs"
+    # The SSM agent in the task writes the session log with the task role. Job code could
+    # append to this group too: its entries are the session's own account, not an audit trail
+    # (CloudTrail records ecs:ExecuteCommand).
+    actions   = ["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.exec[0].arn}:*"]
+  }
+
+  statement {
+    sid = "EcsExecFindsItsLogGroup"
+    # logs:DescribeLogGroups has no resource-level permissions.
+    actions   = ["logs:DescribeLogGroups"]
+    resources = ["*"]
+  }
 }
 
 resource "aws_iam_role_policy" "task" {
-  name   = "jit-config-and-exec"
-  role   = aws_iam_role.task.id
-  policy = data.aws_iam_policy_document.task.json
+  count = var.enable_execute_command ? 1 : 0
+
+  name   = "ecs-exec"
+  role   = aws_iam_role.task[0].id
+  policy = data.aws_iam_policy_document.task[0].json
+}
+
+resource "aws_iam_role_policy_attachment" "job" {
+  # count, not for_each: the ARNs may be known only after apply (a policy created alongside).
+  count = length(var.runner_job_policy_arns)
+
+  role       = aws_iam_role.task[0].name
+  policy_arn = var.runner_job_policy_arns[count.index]
 }
 
 ################################################################################
@@ -225,7 +284,7 @@ resource "aws_ecs_task_definition" "runner" {
   cpu                      = each.value.cpu
   memory                   = each.value.memory
   execution_role_arn       = aws_iam_role.execution.arn
-  task_role_arn            = aws_iam_role.task.arn
+  task_role_arn            = one(aws_iam_role.task[*].arn)
 
   runtime_platform {
     operating_system_family = "LINUX"
@@ -239,8 +298,12 @@ resource "aws_ecs_task_definition" "runner" {
       essential = true
       # The task's memory again at container level: Fargate accepts it, moto's RunTask needs it.
       memory = each.value.memory
-      # Only the region: the JIT config parameter comes as a RunTask override, no secret here.
-      environment = [{ name = "AWS_REGION", value = local.region }]
+      # No secret here: the JIT config arrives as a RunTask environmentFiles override (an S3
+      # object the execution role reads), never in the task definition.
+      environment = concat(
+        [{ name = "AWS_REGION", value = local.region }],
+        local.job_aws_credentials ? [{ name = "RUNNER_JOB_AWS_CREDENTIALS", value = "true" }] : [],
+      )
       # The Fargate maximum: the two-minute Spot warning, time for the runner to cancel a job.
       stopTimeout = 120
       # tini as PID 1 forwards SIGTERM to the runner and reaps processes jobs leave behind.

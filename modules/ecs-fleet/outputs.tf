@@ -39,8 +39,8 @@ output "ecr_repository_arn" {
 }
 
 output "task_role_arn" {
-  description = "ARN of the runner containers' task role."
-  value       = aws_iam_role.task.arn
+  description = "ARN of the runner containers' task role (null when neither ECS Exec nor runner_job_policy_arns needs one)."
+  value       = one(aws_iam_role.task[*].arn)
 }
 
 output "task_execution_role_arn" {
@@ -56,4 +56,9 @@ output "runner_log_group_name" {
 output "runner_log_group_arn" {
   description = "ARN of the runner log group."
   value       = aws_cloudwatch_log_group.runner.arn
+}
+
+output "task_execution_role_name" {
+  description = "Name of the task execution role (the control plane lets it read JIT configs)."
+  value       = aws_iam_role.execution.name
 }

@@ -91,3 +91,42 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "enable_execute_command" {
+  description = "Allow ECS Exec into runner tasks (`ecsrunner runners exec`): the task role then holds the ssmmessages channel actions, nothing else of the fleet's."
+  type        = bool
+  default     = true
+}
+
+variable "runner_job_policy_arns" {
+  description = "IAM policy ARNs attached to the runner task role for job steps that need AWS access without GitHub OIDC. Empty (the default): job steps get no AWS credentials at all."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.runner_job_policy_arns : can(regex("^arn:aws[a-z-]*:iam::(aws|[0-9]{12}):policy/.+$", arn))])
+    error_message = "runner_job_policy_arns must hold IAM policy ARNs (arn:<partition>:iam::<account or aws>:policy/<name>)."
+  }
+}
+
+variable "iam_role_path" {
+  description = "Path of the IAM roles this module creates."
+  type        = string
+  default     = "/"
+
+  validation {
+    condition     = can(regex("^/([\\x21-\\x7E]{0,510}/)?$", var.iam_role_path))
+    error_message = "iam_role_path must start and end with '/' (e.g. \"/\" or \"/ci/\"), at most 512 characters."
+  }
+}
+
+variable "iam_permissions_boundary" {
+  description = "ARN of a permissions boundary policy set on every IAM role this module creates (null: none)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.iam_permissions_boundary == null || can(regex("^arn:aws[a-z-]*:iam::(aws|[0-9]{12}):policy/.+$", var.iam_permissions_boundary))
+    error_message = "iam_permissions_boundary must be an IAM policy ARN."
+  }
+}

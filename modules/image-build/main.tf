@@ -3,7 +3,15 @@
 # repository. Its source is the runner/ folder, uploaded to a bucket this module owns.
 # The control plane starts one build per image tag with BASE_IMAGE and IMAGE_TAG overrides.
 
+data "aws_region" "current" {}
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+
 locals {
+  region     = data.aws_region.current.id
+  account_id = data.aws_caller_identity.current.account_id
+  partition  = data.aws_partition.current.partition
+
   context_prefix = "runner"
   # The whole build context: .dockerignore sends only entrypoint.sh besides the Dockerfile.
   context_files = toset(["Dockerfile", "entrypoint.sh", "buildspec.yml", ".dockerignore"])
@@ -143,13 +151,27 @@ data "aws_iam_policy_document" "codebuild_assume" {
       type        = "Service"
       identifiers = ["codebuild.amazonaws.com"]
     }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = ["arn:${local.partition}:codebuild:${local.region}:${local.account_id}:project/${var.project_name}"]
+    }
   }
 }
 
 resource "aws_iam_role" "build" {
-  name               = "${var.name_prefix}-image-build"
-  description        = "CodeBuild project ${var.project_name}: builds runner images and pushes them to ${var.ecr_repository_url}"
-  assume_role_policy = data.aws_iam_policy_document.codebuild_assume.json
+  name                 = "${var.name_prefix}-image-build-${local.region}"
+  description          = "CodeBuild project ${var.project_name}: builds runner images and pushes them to ${var.ecr_repository_url}"
+  assume_role_policy   = data.aws_iam_policy_document.codebuild_assume.json
+  path                 = var.iam_role_path
+  permissions_boundary = var.iam_permissions_boundary
 
   tags = var.tags
 }
@@ -216,7 +238,7 @@ resource "aws_cloudwatch_log_group" "build" {
 }
 
 resource "aws_codebuild_project" "this" {
-  # checkov:skip=CKV_AWS_316: docker build needs privileged mode; the project only builds runner/Dockerfile
+  # checkov:skip=CKV_AWS_316: privileged mode is needed for docker build; the project builds only runner/Dockerfile, on the bases allowed_base_images allows (checked by the control plane)
   # checkov:skip=CKV_AWS_147: artifacts are encrypted with the AWS managed S3 key; builds produce no artifact
   name          = var.project_name
   description   = "Builds runner images (runner/Dockerfile on BASE_IMAGE) for ${var.name_prefix}"

@@ -78,3 +78,15 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "iam_role_path" {
+  description = "Path of the IAM role this module creates."
+  type        = string
+  default     = "/"
+}
+
+variable "iam_permissions_boundary" {
+  description = "ARN of a permissions boundary policy set on the IAM role this module creates (null: none)."
+  type        = string
+  default     = null
+}

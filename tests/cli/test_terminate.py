@@ -15,6 +15,7 @@ from control_plane.github import GitHubError
 from control_plane.state import StateStore
 
 from tests.cli.conftest import Cli, advance, queue, task_exits
+from tests.control_plane.cleanup_helpers import connect
 from tests.control_plane.harness import PAT, REPO, Fleet, job_payload
 
 pytestmark = pytest.mark.usefixtures("held_tasks")
@@ -209,10 +210,7 @@ def test_a_runner_busy_on_github_is_stopped_and_removed_once_github_lets_go(
     fleet: Fleet, run: Cli, busy: int
 ) -> None:
     name = fleet.runner_name(busy)
-    jit = fleet.jit_value(name)
-    fleet.github.call(
-        fleet.github.state.connect, {"runner_name": name, "encoded_jit_config": jit}
-    )  # the runner connected and is running the job: GitHub refuses to delete it (422)
+    connect(fleet, name)  # the runner is running the job: GitHub refuses to delete it (422)
     github_id = registration(fleet, name)["id"]
     task_arn = fleet.record(busy)["task_arn"]
 

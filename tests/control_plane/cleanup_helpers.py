@@ -123,11 +123,9 @@ def register(fleet: Fleet, name: str, labels: tuple[str, ...] = ("self-hosted",)
 
 
 def connect(fleet: Fleet, name: str) -> None:
-    """The runner's entrypoint reads (and deletes) its JIT config and connects: GitHub then
-    shows it busy."""
-    config = fleet.jit_value(name)
-    assert config is not None
-    fleet.client("ssm").delete_parameter(Name=f"/{fleet.prefix}/jit/{name}")
+    """The runner connects with the JIT config ECS handed it (the control plane deleted the
+    object when the task was RUNNING): GitHub then shows it busy."""
+    (config,) = [r["_jit"] for r in fleet.github.state.runners.values() if r["name"] == name]
     fleet.github.call(
         fleet.github.state.connect, {"runner_name": name, "encoded_jit_config": config}
     )

@@ -1,7 +1,7 @@
 """Test harness of the control plane: a fleet in the emulator, the GitHub stand-in, events.
 
 Events are built exactly as the module builds them: the webhook's raw bytes and headers go
-through `webhook_event.to_eventbridge_event` (the twin of the API Gateway mapping template)
+through the module's own API Gateway mapping template (rendered by local_mode/vtl.py)
 and are wrapped in the EventBridge envelope a Lambda target receives (as local mode's
 webhook endpoint wraps them: `webhook_server.eventbridge_envelope`).
 """
@@ -15,10 +15,10 @@ from typing import Any
 
 import boto3
 from boto3.dynamodb.types import TypeDeserializer
-from control_plane import signature, webhook_event
+from control_plane import signature
 from control_plane.handler import lambda_handler
 
-from local_mode import send_job
+from local_mode import send_job, vtl
 from local_mode.fault_proxy import FaultProxy
 from local_mode.github_api import GitHubAPI
 from local_mode.webhook_server import FakeLambdaContext, eventbridge_envelope
@@ -62,7 +62,7 @@ def webhook(
         headers["X-Hub-Signature-256"] = signature_header
     elif secret is not None:
         headers["X-Hub-Signature-256"] = signature.sign(secret, body)
-    return eventbridge_envelope(webhook_event.to_eventbridge_event(body, headers))
+    return eventbridge_envelope(vtl.put_events_entry(body, headers))
 
 
 def job_payload(
@@ -97,6 +97,7 @@ def task_state_change(
         "lastStatus": last_status,
         "desiredStatus": "STOPPED" if last_status == "STOPPED" else "RUNNING",
         "launchType": "FARGATE",
+        "overrides": task.get("overrides", {}),  # ECS's events carry the RunTask overrides
         "containers": [{"name": "runner", "lastStatus": last_status, "taskArn": task_arn}],
         "version": 2,
     }
@@ -212,14 +213,33 @@ class Fleet:
             cluster=self.prefix, tasks=[task_arn], include=["TAGS"]
         )["tasks"][0]
 
+    @property
+    def jit_bucket(self) -> str:
+        return f"{self.prefix}-jit"
+
+    def jit_keys(self, runner_name: str | None = None) -> list[str]:
+        """Keys of the stored JIT config objects (of one runner)."""
+        prefix = f"jit/{runner_name}/" if runner_name else "jit/"
+        listed = self.client("s3").list_objects_v2(Bucket=self.jit_bucket, Prefix=prefix)
+        return [item["Key"] for item in listed.get("Contents", [])]
+
+    def put_jit(self, runner_name: str, value: str) -> str:
+        """Leaves a JIT config object for `runner_name`, as a launch would; returns its key."""
+        key = f"jit/{runner_name}/{uuid.uuid4().hex}{uuid.uuid4().hex[:8]}.env"
+        body = f"ACTIONS_RUNNER_INPUT_JITCONFIG={value}\n".encode()
+        self.client("s3").put_object(Bucket=self.jit_bucket, Key=key, Body=body)
+        return key
+
     def jit_value(self, runner_name: str) -> str | None:
-        ssm = self.client("ssm")
-        try:
-            return ssm.get_parameter(Name=f"/{self.prefix}/jit/{runner_name}", WithDecryption=True)[
-                "Parameter"
-            ]["Value"]
-        except ssm.exceptions.ParameterNotFound:
+        """The config stored for `runner_name`, read from its `.env` object as ECS would."""
+        keys = self.jit_keys(runner_name)
+        if not keys:
             return None
+        assert len(keys) == 1, keys
+        body = self.client("s3").get_object(Bucket=self.jit_bucket, Key=keys[0])["Body"].read()
+        name, _, value = body.decode().rstrip("\n").partition("=")
+        assert name == "ACTIONS_RUNNER_INPUT_JITCONFIG"
+        return value
 
     def run_task_calls(self) -> list[dict[str, Any]]:
         return self.ecs_proxy.requests("RunTask")

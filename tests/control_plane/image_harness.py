@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,7 +22,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from control_plane.image_ref import FINGERPRINT_FILES, image_tag, normalise, runner_fingerprint
+from control_plane.image_ref import (
+    DEFAULT_MAX_AGE_DAYS,
+    FINGERPRINT_FILES,
+    image_tag,
+    normalise,
+    rebuild_day,
+    runner_fingerprint,
+)
 
 from local_mode.fault_proxy import FaultProxy
 from local_mode.moto_server import MotoServer
@@ -34,8 +42,18 @@ FINGERPRINT = runner_fingerprint(RUNNER_FILES)
 DEFAULT_BASE = "public.ecr.aws/docker/library/ubuntu:22.04"
 
 
-def tag_of(base: str, fingerprint: str = FINGERPRINT) -> str:
-    return image_tag(str(normalise(base)), fingerprint)
+def tag_of(
+    base: str,
+    fingerprint: str = FINGERPRINT,
+    *,
+    now: float | None = None,
+    max_age_days: int = DEFAULT_MAX_AGE_DAYS,
+) -> str:
+    """The tag the control plane gives `base` at `now` (default: the current time), with its
+    max-age period for a mutable base tag (image_max_age_days, default 7)."""
+    ref = normalise(base)
+    day = rebuild_day(ref, max_age_days, time.time() if now is None else now)
+    return image_tag(str(ref), fingerprint, day)
 
 
 @dataclass

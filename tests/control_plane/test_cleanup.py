@@ -131,8 +131,8 @@ def test_an_idle_runner_is_stopped_but_not_a_busy_or_a_young_one(fleet: Fleet) -
     assert acted(clean()) == {
         "tasks_stopped_idle": 1,
         "registrations_deleted": 1,  # the idle runner's, which never connected
-        "jit_parameters_deleted": 1,  # and its config, which it never read
-    }
+    }  # its config was deleted when its task ran: ECS had read it
+    assert not fleet.jit_keys()
     assert fleet.record(idle)["status"] == "stopped"
     assert fleet.record(idle)["reason"] == "idle runner: no job after 20 min (limit 15 min)"
     assert task_status(fleet, fleet.record(idle)["task_arn"])[0] == "STOPPED"
@@ -190,7 +190,7 @@ def test_a_record_whose_task_stopped_unseen_is_reconciled(fleet: Fleet) -> None:
     assert acted(clean()) == {
         "records_reconciled": 1,
         "registrations_deleted": 1,  # the runner that never connected
-        "jit_parameters_deleted": 1,
+        "jit_configs_deleted": 1,
     }
     record = fleet.record(job_id)
     assert record["status"] == "failed"  # as lifecycle.stopped_outcome decides for the event
@@ -222,7 +222,7 @@ def test_a_record_whose_task_ecs_forgot_is_failed_and_not_relaunched_if_not_queu
         "records_reconciled": 1,
         "records_failed": 1,
         "registrations_deleted": 1,
-        "jit_parameters_deleted": 1,
+        "jit_configs_deleted": 1,
     }
     record = fleet.record(job_id)
     assert record["status"] == "failed"
@@ -248,14 +248,14 @@ def test_a_spot_interrupted_job_still_queued_is_relaunched_once(fleet: Fleet) ->
     assert acted(clean()) == {
         "jobs_relaunched": 1,
         "registrations_deleted": 1,  # the interrupted runner's registration
-        "jit_parameters_deleted": 1,  # and its unread config
-    }
+    }  # its config went with its task's STOPPED event
+    assert not fleet.jit_keys(old_name)
     record = fleet.record(job_id)
     new_name = f"{old_name}-2"
     assert record["status"] == "starting"
     assert record["relaunches"] == 1
     assert record["runner_name"] == new_name
-    assert record["jit_parameter"] == f"/{fleet.prefix}/jit/{new_name}"
+    assert [record["jit_object"]] == fleet.jit_keys(new_name)
     assert record["retired_tasks"] == [old_task]
     assert record["task_arn"] != old_task
     assert [e["status"] for e in record["history"]] == [
@@ -319,8 +319,8 @@ def test_relaunches_stop_at_the_limit_and_the_job_fails_with_the_reason(
     assert acted(clean()) == {
         "records_failed": 1,
         "registrations_deleted": 1,
-        "jit_parameters_deleted": 1,
     }
+    assert not fleet.jit_keys()
     record = fleet.record(job_id)
     assert record["status"] == "failed"
     assert record["reason"] == (
@@ -396,7 +396,7 @@ def test_two_overlapping_runs_never_undo_each_others_relaunch(fleet: Fleet) -> N
 
     cleanup_tasks.stop_tasks(run_a)
     cleanup_github.delete_stale_registrations(run_a)
-    cleanup_jit.delete_leftover_parameters(run_a)
+    cleanup_jit.delete_leftover_configs(run_a)
     assert acted({"counts": run_a.counts}) == {}
     assert task_status(fleet, new_task)[0] == "RUNNING"
     assert registrations(fleet) == {new_name}
@@ -496,7 +496,7 @@ def test_stale_registrations_are_deleted_and_live_ones_kept(fleet: Fleet) -> Non
     register(fleet, online)
     set_online(fleet, online)  # connected, waiting for a job
 
-    assert acted(clean()) == {"registrations_deleted": 2, "jit_parameters_deleted": 1}
+    assert acted(clean()) == {"registrations_deleted": 2, "jit_configs_deleted": 1}
     assert registrations(fleet) == {fleet.runner_name(live), "another-fleet-990004", online}
     assert acted(clean()) == {}
 
@@ -505,16 +505,21 @@ def test_leftover_jit_configs_are_deleted_and_live_ones_kept(fleet: Fleet) -> No
     live = launch(fleet)
     ended = launch(fleet)
     fleet.deliver(job_payload("completed", job_id=ended, runner_name=fleet.runner_name(ended)))
-    ssm = fleet.client("ssm")
-    orphan = f"/{fleet.prefix}/jit/{fleet.prefix}-990006"
-    ssm.put_parameter(Name=orphan, Value="orphaned-config-0123456789", Type="SecureString")
+    fleet.put_jit(f"{fleet.prefix}-990006", "orphaned-config-0123456789")
+    # not this fleet's runner names, or not a config's shape: not the cleanup's to judge
+    foreign = [fleet.put_jit(f"another-fleet-{n}", "x") for n in (990006, 990016)]
+    s3 = fleet.client("s3")
+    s3.put_object(Bucket=fleet.jit_bucket, Key="notes/readme.txt", Body=b"kept")
 
     summary = acted(clean())
-    assert summary.pop("jit_parameters_deleted") == 2
+    assert summary.pop("jit_configs_deleted") == 2
     assert fleet.jit_value(fleet.runner_name(live)) is not None
     assert fleet.jit_value(fleet.runner_name(ended)) is None
     assert fleet.jit_value(f"{fleet.prefix}-990006") is None
-    assert ssm.get_parameter(Name=f"/{fleet.prefix}/config/class-sizes")  # not a JIT config
+    assert sorted(
+        fleet.jit_keys("another-fleet-990006") + fleet.jit_keys("another-fleet-990016")
+    ) == sorted(foreign)
+    assert s3.get_object(Bucket=fleet.jit_bucket, Key="notes/readme.txt")
     assert acted(clean()) == {}
 
 
@@ -525,33 +530,31 @@ def test_each_run_stays_within_its_limits_and_the_next_continues(fleet: Fleet) -
     orphans = [run_task(fleet, f"{fleet.prefix}-99100{i}") for i in range(5)]
     for i in range(3):
         register(fleet, f"{fleet.prefix}-99200{i}")
-    ssm = fleet.client("ssm")
-    for i in range(25):  # more than one SSM page (10)
-        name = f"/{fleet.prefix}/jit/{fleet.prefix}-9930{i:02d}"
-        ssm.put_parameter(Name=name, Value=f"unread-config-{i:02d}", Type="SecureString")
-    limits = {"task_stops": 2, "registration_deletes": 2, "parameter_deletes": 12}
+    for i in range(25):
+        fleet.put_jit(f"{fleet.prefix}-9930{i:02d}", f"unread-config-{i:02d}")
+    limits = {"task_stops": 2, "registration_deletes": 2, "config_deletes": 12}
 
     first = clean(**limits)
     assert acted(first) == {
         "tasks_stopped_orphan": 2,
         "registrations_deleted": 2,
-        "jit_parameters_deleted": 12,
+        "jit_configs_deleted": 12,
     }
     assert first["complete"] is False
-    assert first["deferred"] == ["parameter_deletes", "registration_deletes", "task_stops"]
+    assert first["deferred"] == ["config_deletes", "registration_deletes", "task_stops"]
     second = clean(**limits)
     assert acted(second) == {
         "tasks_stopped_orphan": 2,
         "registrations_deleted": 1,
-        "jit_parameters_deleted": 12,
+        "jit_configs_deleted": 12,
     }
-    assert second["deferred"] == ["parameter_deletes", "task_stops"]
+    assert second["deferred"] == ["config_deletes", "task_stops"]
     third = clean(**limits)
-    assert acted(third) == {"tasks_stopped_orphan": 1, "jit_parameters_deleted": 1}
+    assert acted(third) == {"tasks_stopped_orphan": 1, "jit_configs_deleted": 1}
     assert third["complete"] is True
     assert all(task_status(fleet, arn)[0] == "STOPPED" for arn in orphans)
     assert not registrations(fleet)
-    assert not ssm.get_parameters_by_path(Path=f"/{fleet.prefix}/jit")["Parameters"]
+    assert not fleet.jit_keys()
     assert acted(clean()) == {}
 
 
@@ -565,12 +568,11 @@ def test_a_run_without_time_left_does_nothing_and_says_so(fleet: Fleet) -> None:
 
 def test_an_outage_in_one_step_does_not_stop_the_others(fleet: Fleet) -> None:
     register(fleet, f"{fleet.prefix}-990008")
-    orphan = f"/{fleet.prefix}/jit/{fleet.prefix}-990008"
-    fleet.client("ssm").put_parameter(Name=orphan, Value="x" * 40, Type="SecureString")
+    fleet.put_jit(f"{fleet.prefix}-990008", "x" * 40)
     fleet.github.add_fault(r"/actions/runners$", status=401, count=1, method="GET")
 
     summary = acted(clean())
-    assert summary == {"errors": 1, "jit_parameters_deleted": 1}
+    assert summary == {"errors": 1, "jit_configs_deleted": 1}
     assert acted(clean()) == {"registrations_deleted": 1}
 
 
@@ -583,10 +585,7 @@ def test_no_secret_is_logged(fleet: Fleet, dlq: str, capsys) -> None:
     interrupt(fleet, relaunched)
     dead_letter(fleet, dlq, webhook(job_payload(labels=["self-hosted"])))
     seed_job(fleet, 880010, labels=["self-hosted"])
-    leftover = f"/{fleet.prefix}/jit/{fleet.prefix}-990009"
-    fleet.client("ssm").put_parameter(
-        Name=leftover, Value="leftover-jit-config-value-42", Type="SecureString"
-    )
+    fleet.put_jit(f"{fleet.prefix}-990009", "leftover-jit-config-value-42")
     secrets = [PAT, WEBHOOK_SECRET, "leftover-jit-config-value-42"]
     secrets += [runner["_jit"] for runner in fleet.github.runners()]
     clean()

@@ -31,7 +31,7 @@ def test_the_benchmark_cleans_what_it_seeded(shared_moto: str) -> None:
         "orphaned_tasks": 3,
         "stale_registrations": 2,
         "stuck_records": 2,
-        "leftover_parameters": 2,
+        "leftover_configs": 2,
     }
     assert (result["seeded"], result["left_after_run_1"], result["left_after_run_2"]) == (9, 0, 0)
     assert result["runs"][0]["counts"] == {
@@ -39,7 +39,7 @@ def test_the_benchmark_cleans_what_it_seeded(shared_moto: str) -> None:
         "records_reconciled": 2,
         "records_failed": 2,
         "registrations_deleted": 2,
-        "jit_parameters_deleted": 2,
+        "jit_configs_deleted": 2,
     }
     assert result["runs"][1]["counts"] == {}
     assert dict(os.environ) == before

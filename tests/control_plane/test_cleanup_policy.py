@@ -204,13 +204,19 @@ def test_stale_registrations(registration, state, live, why) -> None:
     assert policy.stale_registration(registration, state, live) == why
 
 
-def test_leftover_parameters() -> None:
-    name = "/fleet/jit/fleet-42"
-    assert policy.leftover_parameter(name, None) == "no state record"
-    assert policy.leftover_parameter(name, record("failed", jit_parameter=name)) == "runner failed"
-    newer = record("starting", jit_parameter="/fleet/jit/fleet-42-2")
-    assert policy.leftover_parameter(name, newer) == "config of an earlier attempt"
-    assert policy.leftover_parameter(name, record("starting", jit_parameter=name)) is None
+def test_leftover_configs() -> None:
+    key = "jit/fleet-42/" + "a" * 40 + ".env"
+    assert policy.leftover_config(key, None) == "no state record"
+    assert policy.leftover_config(key, record("failed", jit_object=key)) == "runner failed"
+    newer = record("starting", jit_object="jit/fleet-42-2/" + "b" * 40 + ".env")
+    assert policy.leftover_config(key, newer) == "config of an earlier attempt"
+    # ECS read it when the task started: a delete that failed then is finished here
+    assert policy.leftover_config(key, record("running", jit_object=key)) == "runner running"
+    assert policy.leftover_config(key, record("busy", jit_object=key)) == "runner busy"
+    for waiting in ("pending", "image-building", "starting"):
+        assert policy.leftover_config(key, record(waiting, jit_object=key)) is None
+        assert policy.leftover_config(key, record(waiting)) is None  # a record from before S3
+    assert policy.leftover_config(key, record("completed")) == "runner completed"
 
 
 @pytest.mark.parametrize(
@@ -237,7 +243,13 @@ def test_times_in_every_shape() -> None:
 
 # --------------------------------------------------------------------------- settings
 
-BASE_ENV = {"NAME_PREFIX": "fleet", "GITHUB_OWNER": "o", "GITHUB_REPO": "r", "SUBNET_IDS": "s"}
+BASE_ENV = {
+    "NAME_PREFIX": "fleet",
+    "GITHUB_OWNER": "o",
+    "GITHUB_REPO": "r",
+    "SUBNET_IDS": "s",
+    "JIT_BUCKET": "fleet-jit",
+}
 BASE_ENV["SECURITY_GROUP_IDS"] = "g"
 
 

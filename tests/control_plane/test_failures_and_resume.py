@@ -275,7 +275,7 @@ def test_a_live_attempt_elsewhere_makes_the_event_retry_later(fleet: Fleet) -> N
             "class_name": {"S": "small"},
             "cpu": {"N": "512"},
             "memory": {"N": "1024"},
-            "jit_parameter": {"S": f"/{fleet.prefix}/jit/{fleet.runner_name(job_id)}"},
+            "jit_object": {"S": f"jit/{fleet.runner_name(job_id)}/{'0' * 40}.env"},
             "lease_owner": {"S": "someone-else"},
             "lease_until": {"N": str(int(time.time()) + 600)},
         },

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 
 import pytest
@@ -54,12 +55,13 @@ def test_a_queued_job_gets_one_task_of_its_class(fleet: Fleet) -> None:
         "assignPublicIp": "DISABLED",
     }
     assert request["enableExecuteCommand"] is True
+    key = only(fleet.jit_keys(name))
     assert request["overrides"] == {
         "containerOverrides": [
             {
                 "name": "runner",
-                "environment": [
-                    {"name": "JIT_CONFIG_PARAMETER", "value": f"/{fleet.prefix}/jit/{name}"}
+                "environmentFiles": [
+                    {"value": f"arn:aws:s3:::{fleet.jit_bucket}/{key}", "type": "s3"}
                 ],
             }
         ]
@@ -75,13 +77,12 @@ def test_a_queued_job_gets_one_task_of_its_class(fleet: Fleet) -> None:
     assert jit_call["body"]["labels"] == ["self-hosted", "class:medium"]
     assert jit_call["body"]["runner_group_id"] == 1
 
-    # the JIT config is in SSM (SecureString) and nowhere else
+    # the JIT config is in its own S3 object, under a key no one can guess, and nowhere else
     runner = only(fleet.github.runners())
     stored = fleet.jit_value(name)
     assert stored == runner["_jit"]
     assert decode_jit_config(stored)["AgentName"] == name
-    parameter = fleet.client("ssm").get_parameter(Name=f"/{fleet.prefix}/jit/{name}")["Parameter"]
-    assert parameter["Type"] == "SecureString"
+    assert re.fullmatch(rf"jit/{name}/[0-9a-f]{{40}}\.env", key)
     record = fleet.record(job_id)
     assert stored not in json.dumps(record, default=str)
     assert stored not in json.dumps(task, default=str)
@@ -93,7 +94,7 @@ def test_a_queued_job_gets_one_task_of_its_class(fleet: Fleet) -> None:
     assert record["labels"] == ["self-hosted", "class:medium"]
     assert record["repository"] == REPO
     assert record["kind"] == "runner"
-    assert record["jit_parameter"] == f"/{fleet.prefix}/jit/{name}"
+    assert record["jit_object"] == key
     assert [h["status"] for h in record["history"]] == ["pending", "starting"]
     assert "lease_owner" not in record and "lease_until" not in record
     assert record["expires_at"] > 0

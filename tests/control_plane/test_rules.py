@@ -12,6 +12,7 @@ from control_plane.classes import (
     parse_class_sizes,
 )
 from control_plane.labels import select
+from control_plane.launcher import RunnerTask, run_task_request
 from control_plane.settings import Settings, SettingsError
 from control_plane.workflow_job import job_id_of_runner, runner_name
 
@@ -190,6 +191,7 @@ def test_runner_names_round_trip() -> None:
 
 BASE = {
     "NAME_PREFIX": "runner-fleet",
+    "JIT_BUCKET": "runner-fleet-jit",
     "GITHUB_OWNER": "octo-org",
     "GITHUB_REPO": "octo-repo",
     "SUBNET_IDS": "subnet-1, subnet-2",
@@ -202,7 +204,9 @@ def test_settings_defaults_follow_the_contract_names() -> None:
     assert s.state_table == "runner-fleet-state"
     assert s.class_sizes_param == "/runner-fleet/config/class-sizes"
     assert s.webhook_secret_param == "/runner-fleet/secrets/webhook-secret"
-    assert s.jit_parameter("runner-fleet-1") == "/runner-fleet/jit/runner-fleet-1"
+    assert s.jit_bucket == "runner-fleet-jit"
+    assert s.enable_execute_command is True
+    assert s.partition == "aws"
     assert s.subnet_ids == ("subnet-1", "subnet-2")
     assert (s.github_auth, s.github_scope, s.capacity_strategy) == ("pat", "repo", "FARGATE")
     assert s.github_api_url == "https://api.github.com"
@@ -239,3 +243,33 @@ def test_settings_errors_name_the_variable(change: dict, message: str) -> None:
 def test_org_scope_needs_no_repository() -> None:
     s = Settings.from_env({**BASE, "GITHUB_SCOPE": "org", "GITHUB_REPO": ""})
     assert s.scope_name == "octo-org"
+
+
+def test_runner_tasks_follow_the_ecs_exec_switch_and_get_their_config_as_a_file() -> None:
+    task = RunnerTask(
+        runner_name="runner-fleet-7",
+        family="runner-fleet-small",
+        jit_config_arn="arn:aws-cn:s3:::bkt/jit/runner-fleet-7/ab.env",
+        job_id=7,
+        run_id=1,
+        run_attempt=1,
+        repository="octo-org/octo-repo",
+        class_name="small",
+    )
+    on = run_task_request(Settings.from_env(BASE), task, "FARGATE")
+    off = Settings.from_env({**BASE, "ENABLE_EXECUTE_COMMAND": "false"})
+    assert on["enableExecuteCommand"] is True
+    assert run_task_request(off, task, "FARGATE")["enableExecuteCommand"] is False
+    (override,) = on["overrides"]["containerOverrides"]
+    assert override == {
+        "name": "runner",
+        "environmentFiles": [{"value": task.jit_config_arn, "type": "s3"}],
+    }
+    china = Settings.from_env({**BASE, "AWS_REGION": "cn-north-1"})
+    assert (
+        china.partition,
+        Settings.from_env({**BASE, "AWS_REGION": "us-gov-west-1"}).partition,
+    ) == (
+        "aws-cn",
+        "aws-us-gov",
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -66,6 +67,18 @@ class Stack:
         self.ecs = boto3.client("ecs", **kwargs)
         self.ssm = boto3.client("ssm", **kwargs)
         self.dynamodb = boto3.client("dynamodb", **kwargs)
+        # The JIT config bucket lets only the control plane's role list it.
+        role = boto3.client("sts", **kwargs).assume_role(
+            RoleArn=data["lambda_role_arn"], RoleSessionName="e2e-test"
+        )["Credentials"]
+        self.s3 = boto3.client(
+            "s3",
+            endpoint_url=data["aws_endpoint_url"],
+            region_name=data["region"],
+            aws_access_key_id=role["AccessKeyId"],
+            aws_secret_access_key=role["SecretAccessKey"],
+            aws_session_token=role["SessionToken"],
+        )
 
     def record(self, job_id: int) -> dict | None:
         item = self.dynamodb.get_item(
@@ -250,9 +263,10 @@ def test_full_lifecycle_reaches_completed_and_the_task_stops(stack: Stack) -> No
     )
     assert task["desiredStatus"] == "STOPPED"
 
-    # The runner read its one-shot JIT config and deleted it.
-    with pytest.raises(stack.ssm.exceptions.ParameterNotFound):
-        stack.ssm.get_parameter(Name=record["jit_parameter"], WithDecryption=True)
+    # ECS read the one-shot JIT config, and the control plane deleted it once the task ran.
+    listed = stack.s3.list_objects_v2(Bucket=stack.data["jit_bucket"], Prefix="jit/")
+    assert record["jit_object"].startswith(f"jit/{record['runner_name']}/")
+    assert record["jit_object"] not in [item["Key"] for item in listed.get("Contents", [])]
 
     # The timeline went forwards through the states the simulator drove.
     history = [entry["status"] for entry in record["history"]]
@@ -260,6 +274,65 @@ def test_full_lifecycle_reaches_completed_and_the_task_stops(stack: Stack) -> No
     assert "busy" in history, history  # the in_progress webhook named the runner
     ranks = [RANK[status] for status in history]
     assert ranks == sorted(ranks), history  # never backwards
+
+
+def test_a_hostile_job_step_cannot_touch_another_runners_pending_config(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """Point 4 of the threat model in the local stack: runner A's job step (run by the
+    simulator's run.sh stand-in after the real entrypoint, with the environment steps get)
+    attacks runner B's pending config, with what it finds and with the task role's stolen
+    credentials and B's exact key. Every attempt is refused; B's config is intact."""
+    bucket = stack.data["jit_bucket"]
+    victim = f"{stack.data['name_prefix']}-{send_job.new_job_id()}"
+    key = f"jit/{victim}/{secrets.token_hex(20)}.env"
+    stack.s3.put_object(Bucket=bucket, Key=key, Body=b"ACTIONS_RUNNER_INPUT_JITCONFIG=eyJ9\n")
+    definition = stack.ecs.describe_task_definition(
+        taskDefinition=f"{stack.data['name_prefix']}-{CLASS}"
+    )["taskDefinition"]
+    sts = boto3.client(
+        "sts",
+        endpoint_url=stack.data["aws_endpoint_url"],
+        region_name=stack.data["region"],
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    stolen = sts.assume_role(RoleArn=definition["taskRoleArn"], RoleSessionName="stolen")[
+        "Credentials"
+    ]
+    stolen_file = tmp_path / "stolen.json"
+    stolen_file.write_text(
+        json.dumps(
+            {
+                "aws_access_key_id": stolen["AccessKeyId"],
+                "aws_secret_access_key": stolen["SecretAccessKey"],
+                "aws_session_token": stolen["SessionToken"],
+            }
+        )
+    )
+    job_id = send_job.new_job_id()
+    steps = stack.state_dir / "job-steps"
+    steps.mkdir(exist_ok=True)
+    (steps / str(job_id)).write_text(
+        f"PYTHONPATH={REPO_ROOT} {sys.executable} -m local_mode.hostile_step"
+        f" --bucket {bucket} --victim {victim} --known-key {key}"
+        f" --stolen-credentials {stolen_file} --endpoint {stack.data['aws_endpoint_url']}"
+    )
+    delivery = send_job.queued_job(stack.data, ["self-hosted", f"class:{CLASS}"], job_id=job_id)
+    assert delivery.send().status == 202
+
+    report = steps / f"{job_id}.report"
+    text = wait_for(lambda: report.is_file() and report.read_text().strip(), what="the step")
+    attempts = json.loads(text)
+    assert [a for a in attempts if not a["refused"]] == []
+    (found,) = [a for a in attempts if a["attempt"] == "credential variables"]
+    assert found["found"] == []
+    assert {f"stolen: read {key}", f"stolen: delete {key}", "stolen: list jit/"} <= {
+        a["attempt"] for a in attempts
+    }
+    listed = stack.s3.list_objects_v2(Bucket=bucket, Prefix=f"jit/{victim}/")
+    assert [item["Key"] for item in listed.get("Contents", [])] == [key]
+    stack.s3.delete_object(Bucket=bucket, Key=key)
 
 
 def test_cli_lists_the_runner(stack: Stack) -> None:

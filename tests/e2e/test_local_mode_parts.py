@@ -34,11 +34,8 @@ def moto_task() -> dict:
             "containerOverrides": [
                 {
                     "name": "runner",
-                    "environment": [
-                        {
-                            "name": "JIT_CONFIG_PARAMETER",
-                            "value": "/runner-fleet/jit/runner-fleet-42",
-                        }
+                    "environmentFiles": [
+                        {"value": "arn:aws:s3:::bkt/jit/runner-fleet-42/ab.env", "type": "s3"}
                     ],
                 }
             ]
@@ -145,11 +142,16 @@ def test_ecs_rule_pattern_matches_only_our_cluster() -> None:
     assert not webhook_server.pattern_matches(pattern, other)
 
 
-def test_task_env_and_tags() -> None:
+def test_environment_files_and_tags() -> None:
     task = moto_task()
-    assert runner_sim.task_env(task, "JIT_CONFIG_PARAMETER") == "/runner-fleet/jit/runner-fleet-42"
-    assert runner_sim.task_env(task, "NOPE") is None
+    assert runner_sim.environment_files(task) == ["arn:aws:s3:::bkt/jit/runner-fleet-42/ab.env"]
+    assert runner_sim.environment_files(task, container="sidecar") == []
     assert runner_sim.task_tags(task) == {"job_id": "42", "run_id": "7"}
+    body = "# comment\n\nACTIONS_RUNNER_INPUT_JITCONFIG=eyJ4Ijo=\nB=c=d\n"
+    assert runner_sim.parse_env_file(body) == {
+        "ACTIONS_RUNNER_INPUT_JITCONFIG": "eyJ4Ijo=",
+        "B": "c=d",
+    }
 
 
 def test_decode_jit_config_reads_the_runner_file() -> None:
@@ -161,26 +163,15 @@ def test_decode_jit_config_reads_the_runner_file() -> None:
     assert runner_sim.decode_jit_config("not base64 json") == {}
 
 
-def test_real_entrypoint_reads_and_deletes_the_parameter(aws_env) -> None:
+def test_real_entrypoint_hands_the_config_to_run_sh_without_credentials() -> None:
     if not runner_sim.real_entrypoint_available():
-        pytest.fail("runner/entrypoint.sh or its tools (bash curl jq openssl) are missing")
-    import boto3
-
-    ssm = boto3.client("ssm")
-    name = "/runner-fleet/jit/runner-fleet-parts-1"
-    ssm.put_parameter(Name=name, Value="eyJ4IjoxfQ==", Type="SecureString", Overwrite=True)
-    settings = runner_sim.Settings(
-        region="us-east-1",
-        aws_endpoint_url=aws_env.url,
-        cluster_name="runner-fleet",
-        webhook_url="",
-        events_url="",
-        webhook_secret="",
-        github_api_url="",
-        github_repo="o/r",
-    )
-    assert runner_sim.run_real_entrypoint(name, settings) == ("eyJ4IjoxfQ==", 0)
-    assert runner_sim.run_real_entrypoint(name, settings) == (None, 3)  # one-shot
+        pytest.fail("runner/entrypoint.sh or bash is missing")
+    env = {
+        "ACTIONS_RUNNER_INPUT_JITCONFIG": "eyJ4IjoxfQ==",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "/v2/credentials/x",
+    }
+    assert runner_sim.run_real_entrypoint(env) == ("eyJ4IjoxfQ==", 0)
+    assert runner_sim.run_real_entrypoint({}) == (None, 3)  # ECS gave it no config
 
 
 # ---------------------------------------------------------------- webhook endpoint

@@ -42,15 +42,6 @@ fi
 exit "${FAKE_RUNNER_EXIT:-0}"
 """
 
-# Put in front of the real tools on PATH: logs each invocation's argv (NUL-separated, one
-# file per call), then runs the real tool.
-ARGV_LOGGER = r"""#!/bin/bash
-log_dir="__LOG_DIR__"
-file="$(mktemp "$log_dir/__TOOL__.XXXXXX")"
-for arg in "$@"; do printf '%s\0' "$arg" >> "$file"; done
-exec "__REAL__" "$@"
-"""
-
 
 def find_tool(name: str) -> str | None:
     """A linter from the project's venv (PyPI wheels ship the binaries), else from PATH."""
@@ -102,27 +93,14 @@ class EntrypointHarness:
     def __post_init__(self) -> None:
         self.workdir = self.tmp_path / "home-runner"
         self.out = self.tmp_path / "out"
-        self.argv_log = self.tmp_path / "argv-log"
-        self.shims = self.tmp_path / "shims"
-        for folder in (self.workdir, self.out, self.argv_log, self.shims):
+        for folder in (self.workdir, self.out):
             folder.mkdir(parents=True, exist_ok=True)
         run_sh = self.workdir / "run.sh"
         run_sh.write_text(FAKE_RUN_SH)
         run_sh.chmod(0o755)
-        for tool in ("curl", "jq", "openssl"):
-            real = shutil.which(tool)
-            assert real, f"{tool} is needed to test the entrypoint"
-            shim = self.shims / tool
-            shim.write_text(
-                ARGV_LOGGER.replace("__LOG_DIR__", str(self.argv_log))
-                .replace("__TOOL__", tool)
-                .replace("__REAL__", real)
-            )
-            shim.chmod(0o755)
 
     def env(self, extra: Mapping[str, str]) -> dict[str, str]:
         env = dict(BASE_ENV)
-        env["PATH"] = f"{self.shims}:{env['PATH']}"
         env["FAKE_RUNNER_OUT"] = str(self.out)
         env.update(extra)
         return env
@@ -144,11 +122,3 @@ class EntrypointHarness:
         process = self.popen(extra, args)
         stdout, stderr = process.communicate(timeout=timeout)
         return EntrypointResult(process.returncode, stdout, stderr, self.workdir, self.out)
-
-    def logged_argvs(self) -> list[list[str]]:
-        """argv of every curl/jq/openssl call the entrypoint made."""
-        calls = []
-        for file in sorted(self.argv_log.iterdir()):
-            raw = file.read_bytes()
-            calls.append([file.name.split(".")[0], *(a.decode() for a in raw.split(b"\0") if a)])
-        return calls

@@ -25,6 +25,7 @@ FINGERPRINT = runner_fingerprint(
 SETTINGS = Settings.from_env(
     {
         "NAME_PREFIX": "runner-fleet",
+        "JIT_BUCKET": "runner-fleet-jit",
         "GITHUB_OWNER": "octo",
         "GITHUB_REPO": "app",
         "SUBNET_IDS": "subnet-1",

@@ -153,7 +153,7 @@ def test_signals_entrypoint_and_no_cmd():
 def test_image_stays_small():
     body = run_body()
     install = re.search(r"apt-get install -y --no-install-recommends ([^&]+)", body).group(1)
-    assert install.split() == ["ca-certificates", "curl", "jq", '"${extra_packages[@]}"']
+    assert install.split() == ["ca-certificates", "curl", '"${extra_packages[@]}"']
     assert args()["EXTRA_PACKAGES"] == ""
     for heavy in ("awscli", "python3", "docker", "unzip"):
         assert heavy not in body

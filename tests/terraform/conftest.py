@@ -50,7 +50,7 @@ def emulator(app_private_key: str) -> Iterator[Emulator]:
         pytest.fail("terraform is not on PATH (CI expects /usr/local/bin/terraform)")
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.terraform.emulator", "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, "-m", "local_mode.emulator", "-H", "127.0.0.1", "-p", str(port)],
         cwd=REPO_ROOT,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,

@@ -145,7 +145,9 @@ def test_seed_example_builds_images_with_the_image_builder_project(
     (project,) = emulator.client("codebuild").batch_get_projects(names=["image_builder"])[
         "projects"
     ]
-    assert project["serviceRole"] == f"arn:aws:iam::{ACCOUNT}:role/runner-fleet-image-build"
+    assert (
+        project["serviceRole"] == f"arn:aws:iam::{ACCOUNT}:role/runner-fleet-image-build-us-east-1"
+    )
     assert project["source"]["type"] == "S3"
     assert project["source"]["location"].endswith("/runner/")
     env = lambda_environment(emulator, "runner-fleet-control-plane", "us-east-1")

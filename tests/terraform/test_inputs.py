@@ -116,6 +116,11 @@ BAD_VALUES = {
         {"lambda_zip_path": "/nonexistent/lambda.zip"},
         "lambda_zip_path must be an existing .zip file",
     ),
+    "no allowed base image": (
+        {"allowed_base_images": []},
+        "allowed_base_images must be a non-empty list of patterns",
+    ),
+    "fractional image max age": ({"image_max_age_days": 2.5}, "image_max_age_days must be"),
 }
 
 # Rules across variables: preconditions (see main.tf), one plan each.
@@ -140,6 +145,10 @@ BAD_COMBINATIONS = {
     ),
     "App without its key": (
         {"github_pat": WITHOUT, "github_app_id": "1", "github_app_installation_id": "2"},
+        "needs all three",
+    ),
+    "App key without its ids": (
+        {"github_pat": WITHOUT, "github_app_private_key": APP_KEY},
         "needs all three",
     ),
     "region other than the provider's": (
@@ -200,6 +209,8 @@ def test_bad_combination_fails_the_plan_with_its_message(planner: ModulePlanner,
     result = plan(planner, **change)
     assert result.returncode != 0, f"plan accepted {change}"
     assert flat(message) in flat(result.output), result.output
+    # one clear error, not provider errors about the resources first
+    assert flat(result.output).count("Error:") == 1, result.output
 
 
 def test_secrets_never_appear_in_plan_errors(bad_value_plans: dict[str, PlanResult]) -> None:
@@ -243,8 +254,12 @@ def test_pat_auth_stores_the_token_and_no_app_key(default_plan: PlanResult) -> N
 
 def test_without_image_builds_nothing_of_codebuild_is_planned(default_plan: PlanResult) -> None:
     types = {r["type"] for r in default_plan.resources()}
-    assert not {"aws_codebuild_project", "aws_s3_bucket", "aws_s3_object"} & types
+    assert not {"aws_codebuild_project", "aws_s3_object"} & types
     assert "aws_ecr_repository" in types
+    buckets = [
+        r["change"]["after"]["bucket_prefix"] for r in default_plan.resources("aws_s3_bucket")
+    ]
+    assert buckets == ["runner-fleet-jit-"]  # the JIT configs' only
     rules = {
         r["change"]["after"]["name"] for r in default_plan.resources("aws_cloudwatch_event_rule")
     }
@@ -294,3 +309,43 @@ def test_the_module_builds_the_zip_itself_when_none_is_given(default_plan: PlanR
     assert planned["input"].endswith(".zip") and "/.build/lambda-" in planned["input"]
     function = result.resource("aws_lambda_function.control_plane")
     assert function["source_code_hash"]
+
+
+def test_without_ecs_exec_or_job_policies_tasks_run_with_no_role(planner: ModulePlanner) -> None:
+    result = plan(planner, enable_execute_command=False)
+    assert result.returncode == 0, result.output
+    roles = {r["change"]["after"]["name"] for r in result.resources("aws_iam_role")}
+    # names carry the region: IAM role names are account-wide
+    assert roles >= {
+        "runner-fleet-task-execution-us-east-1",
+        "runner-fleet-control-plane-us-east-1",
+    }
+    assert "runner-fleet-task-us-east-1" not in roles
+    for definition in result.resources("aws_ecs_task_definition"):
+        assert definition["change"]["after"]["task_role_arn"] is None
+    groups = {r["change"]["after"]["name"] for r in result.resources("aws_cloudwatch_log_group")}
+    assert "/aws/ecs/runner-fleet/exec" not in groups
+
+
+def test_ecs_exec_sessions_log_to_their_own_group(default_plan: PlanResult) -> None:
+    cluster = default_plan.resource("aws_ecs_cluster.this")
+    (configuration,) = cluster["configuration"]
+    (exec_config,) = configuration["execute_command_configuration"]
+    assert exec_config["logging"] == "OVERRIDE"
+    assert exec_config["log_configuration"][0]["cloud_watch_log_group_name"] == (
+        "/aws/ecs/runner-fleet/exec"
+    )
+
+
+def test_image_build_hardening_reaches_the_control_plane(default_plan: PlanResult) -> None:
+    assert default_plan.plan is not None
+    fleet = default_plan.plan["configuration"]["root_module"]["module_calls"]["fleet"]["module"]
+    passed = fleet["module_calls"]["control_plane"]["expressions"]
+    for name in ("allowed_base_images", "image_max_age_days"):
+        assert passed[name]["references"] == [f"var.{name}"]
+    sids = planned_statement_ids(default_plan, "lambda")
+    assert {
+        "TagImageTaskDefinitions",
+        "DeregisterImageTaskDefinitions",
+        "ListImageTaskDefinitions",
+    } <= sids

@@ -129,3 +129,17 @@ def test_checkov_finds_no_failed_check() -> None:
     passed = sum(report.get("summary", {}).get("passed", 0) for report in reports)
     assert not failed, "checkov failed checks:\n" + "\n".join(failed)
     assert passed > 50, "checkov scanned (almost) nothing"
+
+
+def test_service_endpoint_hosts_follow_the_partition() -> None:
+    """kms:ViaService names the service's endpoint host, which in aws-cn ends in
+    amazonaws.com.cn: every host the HCL builds takes the partition's DNS suffix."""
+    hosts = []
+    for path in hcl_files():
+        text = path.read_text()
+        assert not re.search(r'"(ssm|s3|kms|sqs|logs)\.\$\{[^}]+\}\.amazonaws\.com', text), path
+        hosts += re.findall(r'"(\w+)\.\$\{local\.region\}\.\$\{([^}]+)\}"', text)
+    assert sorted(hosts) == [
+        ("s3", "data.aws_partition.current.dns_suffix"),
+        ("ssm", "data.aws_partition.current.dns_suffix"),
+    ]

@@ -92,6 +92,22 @@ class Emulator:
             aws_secret_access_key="testing",  # moto's fixed test credential
         )
 
+    def role_credentials(self, role_arn: str) -> dict[str, str]:
+        """A session of `role_arn` (STS in the emulator): boto3 Session keyword arguments."""
+        credentials = self.client("sts").assume_role(RoleArn=role_arn, RoleSessionName="test")[
+            "Credentials"
+        ]
+        return {
+            "aws_access_key_id": credentials["AccessKeyId"],
+            "aws_secret_access_key": credentials["SecretAccessKey"],
+            "aws_session_token": credentials["SessionToken"],
+        }
+
+    def role_client(self, service: str, role_arn: str, region: str = REGION) -> Any:
+        """A client acting as `role_arn`: resource policies that name the role apply to it."""
+        session = boto3.session.Session(**self.role_credentials(role_arn))
+        return session.client(service, endpoint_url=self.url, region_name=region)
+
 
 @dataclass
 class PlanResult:

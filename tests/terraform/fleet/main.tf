@@ -31,6 +31,23 @@ resource "aws_subnet" "runners" {
   availability_zone = "${var.aws_region}${each.key}"
 }
 
+# What a user attaches for jobs that need AWS without OIDC, and an organisation's boundary.
+resource "aws_iam_policy" "job" {
+  name = "tf-test-job-reads-artifacts"
+  policy = jsonencode({
+    Version   = "2012-10-17"
+    Statement = [{ Effect = "Allow", Action = "s3:GetObject", Resource = "arn:aws:s3:::tf-test-artifacts/*" }]
+  })
+}
+
+resource "aws_iam_policy" "boundary" {
+  name = "tf-test-boundary"
+  policy = jsonencode({
+    Version   = "2012-10-17"
+    Statement = [{ Effect = "Allow", Action = "*", Resource = "*" }]
+  })
+}
+
 resource "aws_security_group" "runners" {
   name        = "tf-test-runners"
   description = "Runner tasks: egress only"
@@ -73,6 +90,10 @@ module "fleet" {
   lambda_reserved_concurrency = 5
   log_retention_days          = 14
   ecr_force_delete            = true
+
+  runner_job_policy_arns   = [aws_iam_policy.job.arn]
+  iam_role_path            = "/runner-fleet/"
+  iam_permissions_boundary = aws_iam_policy.boundary.arn
 
   tags = {
     team          = "ci"

@@ -1,0 +1,266 @@
+"""The AWS emulator of local mode and the tests: `python -m local_mode.emulator -H HOST -p PORT`.
+
+moto, with S3 bucket policies evaluated the way S3 documents it. moto evaluates them without a
+request context and treats every condition it cannot check as failed, so any conditioned Deny
+(`aws:SecureTransport`, `aws:PrincipalArn`) refuses every request, and it never consults them
+for listing. Here, at the emulator's edge:
+
+- the caller is the principal of the request's access key: an assumed role's session (STS
+  AssumeRole in this emulator) is its role ARN, any other key the account root (moto's test
+  credentials stand for the account's administrator);
+- conditions are evaluated with `aws:PrincipalArn`, `aws:PrincipalAccount` and
+  `aws:SecureTransport` = true (clients of this loopback emulator stand in for TLS clients;
+  AWS's own clients always use TLS);
+- ListBucket is checked against the bucket policy too, and an unsigned request needs an explicit
+  Allow for anonymous callers (this project's buckets block public access).
+
+- DynamoDB requests run one at a time: moto applies an UpdateItem's actions to the stored item
+  one by one, so a concurrent read could see it half-updated; DynamoDB's writes are atomic per
+  item;
+- an assumed-role session's S3 request also needs an Allow in its role's identity policies
+  (inline and attached; conditions on `s3:prefix` are evaluated), as IAM requires. Other
+  services' identity policies are not enforced (moto's default); tests/terraform evaluates the
+  roles' policies themselves.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+import threading
+from typing import Any
+
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.iam.access_control import PermissionResult
+from moto.iam.models import iam_backends
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+from moto.s3.models import FakeBucket, s3_backends
+from moto.server import main
+from moto.sts.models import sts_backends
+
+_request = threading.local()
+_dynamodb = threading.Lock()
+ACCESS_KEY = re.compile(r"Credential=([A-Za-z0-9]+)/")
+
+
+def session_role(environ: dict[str, Any]) -> str | None:
+    """The role ARN of an assumed-role session's request, else None."""
+    principal = principal_of(environ)
+    return principal if principal and ":role/" in principal else None
+
+
+def principal_of(environ: dict[str, Any]) -> str | None:
+    """The caller's principal ARN, or None for an unsigned request."""
+    found = ACCESS_KEY.search(environ.get("HTTP_AUTHORIZATION", "")) or ACCESS_KEY.search(
+        "Credential=" + _query_value(environ.get("QUERY_STRING", ""), "X-Amz-Credential")
+    )
+    if not found:
+        return None
+    key = found.group(1)
+    for partition in ("aws", "aws-cn", "aws-us-gov"):
+        role = sts_backends[DEFAULT_ACCOUNT_ID][partition].get_assumed_role_from_access_key(key)
+        if role is not None:
+            return role.role_arn
+    return f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:root"
+
+
+def _query_value(query: str, name: str) -> str:
+    for part in query.split("&"):
+        key, _, value = part.partition("=")
+        if key == name:
+            return value.replace("%2F", "/")
+    return ""
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+def _values(value: Any) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+def _matches(patterns: Any, value: str, *, case: bool = True) -> bool:
+    for pattern in _values(patterns):
+        if case and fnmatch.fnmatchcase(value, pattern):
+            return True
+        if not case and fnmatch.fnmatchcase(value.lower(), pattern.lower()):
+            return True
+    return False
+
+
+def _condition(operator: str, key: str, expected: Any, context: dict[str, str]) -> bool:
+    base, if_exists = (operator[:-8], True) if operator.endswith("IfExists") else (operator, False)
+    actual = context.get(key.lower())
+    negated = "Not" in base
+    if actual is None:  # a missing key: only IfExists and negated operators are met
+        return if_exists or negated
+    wanted = _values(expected)
+    if base == "Bool":
+        return actual.lower() in [w.lower() for w in wanted]
+    if base in ("StringEquals", "ArnEquals", "StringNotEquals", "ArnNotEquals"):
+        hit = actual in wanted
+    elif base in ("StringLike", "ArnLike", "StringNotLike", "ArnNotLike"):
+        hit = any(fnmatch.fnmatchcase(actual, w) for w in wanted)
+    else:
+        raise ValueError(f"the emulator does not evaluate condition operator {operator}")
+    return not hit if negated else hit
+
+
+def _principal_matches(statement: dict[str, Any], principal: str | None) -> bool:
+    if "Principal" not in statement:  # an identity policy: the principal is its holder
+        return True
+    expected = statement.get("Principal")
+    if expected == "*" or (isinstance(expected, dict) and "*" in _values(expected.get("AWS", []))):
+        return True
+    if principal is None or not isinstance(expected, dict):
+        return False
+    account_root = f"arn:aws:iam::{principal.split(':')[4]}:root"
+    listed = _values(expected.get("AWS", []))
+    return principal in listed or account_root in listed or principal.split(":")[4] in listed
+
+
+def evaluate(
+    policy: dict[str, Any],
+    action: str,
+    resource: str,
+    principal: str | None,
+    extra: dict[str, str] | None = None,
+) -> str:
+    """'deny', 'allow' or 'neutral' for one request against a resource or identity policy."""
+    context = {"aws:securetransport": "true", **(extra or {})}
+    if principal is not None:
+        context["aws:principalarn"] = principal
+        context["aws:principalaccount"] = principal.split(":")[4]
+    statements = policy.get("Statement", [])
+    outcome = "neutral"
+    for statement in statements if isinstance(statements, list) else [statements]:
+        if "Action" in statement and not _matches(statement["Action"], action, case=False):
+            continue
+        if "NotAction" in statement and _matches(statement["NotAction"], action, case=False):
+            continue
+        if "Resource" in statement and not _matches(statement["Resource"], resource):
+            continue
+        if not _principal_matches(statement, principal):
+            continue
+        conditions = statement.get("Condition", {})
+        if not all(
+            _condition(operator, key, expected, context)
+            for operator, pairs in conditions.items()
+            for key, expected in pairs.items()
+        ):
+            continue
+        if statement.get("Effect") == "Deny":
+            return "deny"
+        outcome = "allow"
+    return outcome
+
+
+def get_permission(self: FakeBucket, action: str, resource: str) -> PermissionResult:
+    """moto's hook for object requests, with the caller of the request in progress."""
+    if self.policy is None:
+        return PermissionResult.NEUTRAL
+    policy = json.loads(self.policy)
+    result = evaluate(policy, action, resource, getattr(_request, "principal", None))
+    return {"deny": PermissionResult.DENIED, "allow": PermissionResult.PERMITTED}.get(
+        result, PermissionResult.NEUTRAL
+    )
+
+
+# ----------------------------------------------------------------------------- the edge
+
+DENIED = b"""<?xml version="1.0" encoding="UTF-8"?>
+<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"""
+
+
+def _bucket_request(environ: dict[str, Any]) -> tuple[FakeBucket, str, str] | None:
+    """(bucket, action, resource) of a path-style S3 request this edge checks itself: bucket
+    listings, and any unsigned request to an existing bucket."""
+    path = environ.get("PATH_INFO", "").lstrip("/")
+    name, _, key = path.partition("/")
+    if not name or name.startswith(("moto-api", "_")):
+        return None
+    bucket = s3_backends[DEFAULT_ACCOUNT_ID]["aws"].buckets.get(name)
+    if bucket is None:
+        return None
+    method = environ.get("REQUEST_METHOD", "GET")
+    query = environ.get("QUERY_STRING", "")
+    if not key and method == "POST" and query.startswith("delete"):
+        return bucket, "s3:DeleteObject", f"arn:aws:s3:::{name}/*"
+    if not key and method in ("GET", "HEAD"):
+        subresource = query.split("&")[0].split("=")[0]
+        if subresource in ("", "list-type", "prefix", "max-keys", "delimiter", "marker"):
+            return bucket, "s3:ListBucket", f"arn:aws:s3:::{name}"
+        if subresource == "versions":
+            return bucket, "s3:ListBucketVersions", f"arn:aws:s3:::{name}"
+        return (
+            bucket,
+            "s3:" + method.title() + "Bucket" + subresource.title(),
+            f"arn:aws:s3:::{name}",
+        )
+    action = {"GET": "GetObject", "HEAD": "GetObject", "PUT": "PutObject", "DELETE": "DeleteObject"}
+    return bucket, "s3:" + action.get(method, "PutObject"), f"arn:aws:s3:::{name}/{key}"
+
+
+class PolicyEdge:
+    """WSGI middleware in front of moto: records the caller, and checks what moto does not."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        _request.principal = principal_of(environ)
+        target = _bucket_request(environ)
+        if target is not None and (
+            self._refused(*target) or not self._role_allows(environ, *target)
+        ):
+            start_response("403 Forbidden", [("Content-Type", "application/xml")])
+            return [DENIED]
+        if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+            with _dynamodb:  # moto answers in full inside the call (a list body)
+                return list(self.app(environ, start_response))
+        return self.app(environ, start_response)
+
+    @staticmethod
+    def _role_allows(environ: dict[str, Any], _: FakeBucket, action: str, resource: str) -> bool:
+        """An assumed-role session needs an Allow in its role's identity policies (an explicit
+        Deny there wins); other callers are moto's administrators."""
+        role_arn = session_role(environ)
+        if role_arn is None:
+            return True
+        role = iam_backends[DEFAULT_ACCOUNT_ID]["aws"].get_role_by_arn(role_arn)
+        documents = list(role.policies.values()) + [
+            next(v.document for v in policy.versions if v.is_default)
+            for policy in role.managed_policies.values()
+        ]
+        prefix = _query_value(environ.get("QUERY_STRING", ""), "prefix")
+        extra = {"s3:prefix": prefix} if prefix else {}
+        results = [
+            evaluate(json.loads(d) if isinstance(d, str) else d, action, resource, role_arn, extra)
+            for d in documents
+        ]
+        return "deny" not in results and "allow" in results
+
+    @staticmethod
+    def _refused(bucket: FakeBucket, action: str, resource: str) -> bool:
+        principal = getattr(_request, "principal", None)
+        policy = json.loads(bucket.policy) if bucket.policy else {}
+        result = evaluate(policy, action, resource, principal) if policy else "neutral"
+        if principal is None:  # anonymous: only an explicit Allow lets it in
+            return result != "allow"
+        return result == "deny" and action.startswith("s3:List")
+
+
+def install() -> None:
+    FakeBucket.get_permission = get_permission
+    original = DomainDispatcherApplication.__call__
+
+    def dispatch(self: Any, environ: dict[str, Any], start_response: Any) -> Any:
+        return PolicyEdge(lambda e, s: original(self, e, s))(environ, start_response)
+
+    DomainDispatcherApplication.__call__ = dispatch
+
+
+if __name__ == "__main__":
+    install()
+    main()
