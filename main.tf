@@ -126,6 +126,7 @@ module "control_plane" {
   task_execution_role_arn = module.ecs_fleet.task_execution_role_arn
 
   task_execution_role_name = module.ecs_fleet.task_execution_role_name
+  job_role_arn             = module.ecs_fleet.job_role_arn
   enable_execute_command   = var.enable_execute_command
   iam_role_path            = var.iam_role_path
   iam_permissions_boundary = var.iam_permissions_boundary

@@ -477,7 +477,7 @@ variable "api_throttling_burst_limit" {
 }
 
 variable "enable_execute_command" {
-  description = "Allow ECS Exec into runner tasks (`ecsrunner runners exec`). The runner task role then holds the four ssmmessages channel actions; with this off and no runner_job_policy_arns, tasks run with no task role at all."
+  description = "Allow ECS Exec into runner tasks (`ecsrunner runners exec`). The runner task role then holds the four ssmmessages channel actions and writes the session log to `/aws/ecs/<name_prefix>/exec`; with this off and no runner_job_policy_arns, tasks run with no task role at all."
   type        = bool
   default     = true
 }

@@ -12,15 +12,19 @@ for listing. Here, at the emulator's edge:
   `aws:SecureTransport` = true (clients of this loopback emulator stand in for TLS clients;
   AWS's own clients always use TLS);
 - ListBucket is checked against the bucket policy too, and an unsigned request needs an explicit
-  Allow for anonymous callers (this project's buckets block public access).
-
+  Allow for anonymous callers (this project's buckets block public access); HEAD and POST
+  object requests are authorised as the read and the write they are, and a request naming a
+  `versionId` as the `*Version` action (DeleteObjects' per-key versions are not: moto hides
+  them);
 - DynamoDB requests run one at a time: moto applies an UpdateItem's actions to the stored item
   one by one, so a concurrent read could see it half-updated; DynamoDB's writes are atomic per
   item;
 - an assumed-role session's S3 request also needs an Allow in its role's identity policies
   (inline and attached; conditions on `s3:prefix` are evaluated), as IAM requires. Other
   services' identity policies are not enforced (moto's default); tests/terraform evaluates the
-  roles' policies themselves.
+  roles' policies themselves. KMS key policies are evaluated (with the caller and conditions)
+  only where moto checks them at all (DescribeKey): SSE-KMS is not enforced. Nor is the source
+  of CopyObject; an access key moto does not know acts as the account root.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ from typing import Any
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.iam.access_control import PermissionResult
 from moto.iam.models import iam_backends
+from moto.kms import responses as kms_responses
+from moto.kms.exceptions import AccessDeniedException as KmsAccessDenied
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.s3.models import FakeBucket, s3_backends
 from moto.server import main
@@ -42,12 +48,6 @@ from moto.sts.models import sts_backends
 _request = threading.local()
 _dynamodb = threading.Lock()
 ACCESS_KEY = re.compile(r"Credential=([A-Za-z0-9]+)/")
-
-
-def session_role(environ: dict[str, Any]) -> str | None:
-    """The role ARN of an assumed-role session's request, else None."""
-    principal = principal_of(environ)
-    return principal if principal and ":role/" in principal else None
 
 
 def principal_of(environ: dict[str, Any]) -> str | None:
@@ -156,14 +156,51 @@ def evaluate(
     return outcome
 
 
+# moto names the object actions of HEAD and POST requests after the method; S3 authorises
+# them as the read and the write they are.
+MOTO_ACTIONS = {"s3:HeadObject": "s3:GetObject", "s3:PostObject": "s3:PutObject"}
+
+
+def _role_allows(action: str, resource: str) -> bool:
+    """An assumed-role session needs an Allow in its role's identity policies (an explicit
+    Deny there wins); other callers are moto's administrators."""
+    principal = getattr(_request, "principal", None)
+    if principal is None or ":role/" not in principal:
+        return True
+    role = iam_backends[DEFAULT_ACCOUNT_ID]["aws"].get_role_by_arn(principal)
+    documents = list(role.policies.values()) + [
+        next(v.document for v in policy.versions if v.is_default)
+        for policy in role.managed_policies.values()
+    ]
+    prefix = _query_value(getattr(_request, "query", ""), "prefix")
+    extra = {"s3:prefix": prefix} if prefix else {}
+    results = [
+        evaluate(json.loads(d) if isinstance(d, str) else d, action, resource, principal, extra)
+        for d in documents
+    ]
+    return "deny" not in results and "allow" in results
+
+
+def decide(bucket: FakeBucket, action: str, resource: str) -> str:
+    """'deny', 'allow' or 'neutral' for the request in progress: the bucket policy, then the
+    caller's role."""
+    principal = getattr(_request, "principal", None)
+    policy = json.loads(bucket.policy) if bucket.policy else {}
+    result = evaluate(policy, action, resource, principal) if policy else "neutral"
+    if result == "deny" or not _role_allows(action, resource):
+        return "deny"
+    return result
+
+
 def get_permission(self: FakeBucket, action: str, resource: str) -> PermissionResult:
-    """moto's hook for object requests, with the caller of the request in progress."""
-    if self.policy is None:
-        return PermissionResult.NEUTRAL
-    policy = json.loads(self.policy)
-    result = evaluate(policy, action, resource, getattr(_request, "principal", None))
+    """moto's hook for object requests (per key for DeleteObjects)."""
+    action = MOTO_ACTIONS.get(action, action)
+    if action in ("s3:GetObject", "s3:DeleteObject") and "versionId=" in getattr(
+        _request, "query", ""
+    ):
+        action += "Version"
     return {"deny": PermissionResult.DENIED, "allow": PermissionResult.PERMITTED}.get(
-        result, PermissionResult.NEUTRAL
+        decide(self, action, resource), PermissionResult.NEUTRAL
     )
 
 
@@ -173,9 +210,8 @@ DENIED = b"""<?xml version="1.0" encoding="UTF-8"?>
 <Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"""
 
 
-def _bucket_request(environ: dict[str, Any]) -> tuple[FakeBucket, str, str] | None:
-    """(bucket, action, resource) of a path-style S3 request this edge checks itself: bucket
-    listings, and any unsigned request to an existing bucket."""
+def _bucket_request(environ: dict[str, Any]) -> tuple[FakeBucket, str, str, bool] | None:
+    """(bucket, action, resource, object-level) of a path-style request to an existing bucket."""
     path = environ.get("PATH_INFO", "").lstrip("/")
     name, _, key = path.partition("/")
     if not name or name.startswith(("moto-api", "_")):
@@ -186,34 +222,34 @@ def _bucket_request(environ: dict[str, Any]) -> tuple[FakeBucket, str, str] | No
     method = environ.get("REQUEST_METHOD", "GET")
     query = environ.get("QUERY_STRING", "")
     if not key and method == "POST" and query.startswith("delete"):
-        return bucket, "s3:DeleteObject", f"arn:aws:s3:::{name}/*"
-    if not key and method in ("GET", "HEAD"):
+        return bucket, "s3:DeleteObject", f"arn:aws:s3:::{name}/*", True  # moto checks per key
+    if not key:
         subresource = query.split("&")[0].split("=")[0]
-        if subresource in ("", "list-type", "prefix", "max-keys", "delimiter", "marker"):
-            return bucket, "s3:ListBucket", f"arn:aws:s3:::{name}"
-        if subresource == "versions":
-            return bucket, "s3:ListBucketVersions", f"arn:aws:s3:::{name}"
-        return (
-            bucket,
-            "s3:" + method.title() + "Bucket" + subresource.title(),
-            f"arn:aws:s3:::{name}",
-        )
-    action = {"GET": "GetObject", "HEAD": "GetObject", "PUT": "PutObject", "DELETE": "DeleteObject"}
-    return bucket, "s3:" + action.get(method, "PutObject"), f"arn:aws:s3:::{name}/{key}"
+        if method in ("GET", "HEAD") and subresource in LISTING:
+            return bucket, "s3:ListBucket", f"arn:aws:s3:::{name}", False
+        if method in ("GET", "HEAD") and subresource == "versions":
+            return bucket, "s3:ListBucketVersions", f"arn:aws:s3:::{name}", False
+        verb = {"GET": "Get", "HEAD": "Get", "PUT": "Put", "DELETE": "Delete"}.get(method, "Put")
+        return bucket, f"s3:{verb}Bucket{subresource.title()}", f"arn:aws:s3:::{name}", False
+    action = {"GET": "GetObject", "HEAD": "GetObject", "DELETE": "DeleteObject"}
+    return bucket, "s3:" + action.get(method, "PutObject"), f"arn:aws:s3:::{name}/{key}", True
+
+
+LISTING = ("", "list-type", "prefix", "max-keys", "delimiter", "marker", "encoding-type")
 
 
 class PolicyEdge:
-    """WSGI middleware in front of moto: records the caller, and checks what moto does not."""
+    """WSGI middleware in front of moto: records the caller for moto's object checks, decides
+    bucket-level requests itself, and refuses anonymous callers without an explicit Allow."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         _request.principal = principal_of(environ)
+        _request.query = environ.get("QUERY_STRING", "")
         target = _bucket_request(environ)
-        if target is not None and (
-            self._refused(*target) or not self._role_allows(environ, *target)
-        ):
+        if target is not None and self._refused(*target):
             start_response("403 Forbidden", [("Content-Type", "application/xml")])
             return [DENIED]
         if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
@@ -222,37 +258,21 @@ class PolicyEdge:
         return self.app(environ, start_response)
 
     @staticmethod
-    def _role_allows(environ: dict[str, Any], _: FakeBucket, action: str, resource: str) -> bool:
-        """An assumed-role session needs an Allow in its role's identity policies (an explicit
-        Deny there wins); other callers are moto's administrators."""
-        role_arn = session_role(environ)
-        if role_arn is None:
-            return True
-        role = iam_backends[DEFAULT_ACCOUNT_ID]["aws"].get_role_by_arn(role_arn)
-        documents = list(role.policies.values()) + [
-            next(v.document for v in policy.versions if v.is_default)
-            for policy in role.managed_policies.values()
-        ]
-        prefix = _query_value(environ.get("QUERY_STRING", ""), "prefix")
-        extra = {"s3:prefix": prefix} if prefix else {}
-        results = [
-            evaluate(json.loads(d) if isinstance(d, str) else d, action, resource, role_arn, extra)
-            for d in documents
-        ]
-        return "deny" not in results and "allow" in results
+    def _refused(bucket: FakeBucket, action: str, resource: str, object_level: bool) -> bool:
+        if getattr(_request, "principal", None) is None:  # anonymous: only an explicit Allow
+            return decide(bucket, action, resource) != "allow"
+        return not object_level and decide(bucket, action, resource) == "deny"
 
-    @staticmethod
-    def _refused(bucket: FakeBucket, action: str, resource: str) -> bool:
-        principal = getattr(_request, "principal", None)
-        policy = json.loads(bucket.policy) if bucket.policy else {}
-        result = evaluate(policy, action, resource, principal) if policy else "neutral"
-        if principal is None:  # anonymous: only an explicit Allow lets it in
-            return result != "allow"
-        return result == "deny" and action.startswith("s3:List")
+
+def validate_key_policy(key: Any, action: str) -> None:
+    """moto's key policy check (it makes it for DescribeKey), with the caller and conditions."""
+    if evaluate(json.loads(key.policy), action, key.arn, _request.principal) == "deny":
+        raise KmsAccessDenied(f"{action} is denied by the key policy")
 
 
 def install() -> None:
     FakeBucket.get_permission = get_permission
+    kms_responses.validate_policy = validate_key_policy
     original = DomainDispatcherApplication.__call__
 
     def dispatch(self: Any, environ: dict[str, Any], start_response: Any) -> Any:

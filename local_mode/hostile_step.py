@@ -59,12 +59,26 @@ def s3_client(endpoint: str | None, credentials: dict[str, str] | None) -> Any:
     return boto3.session.Session(**credentials).client("s3", **kwargs)
 
 
-def find_credentials(report: list[dict[str, Any]]) -> dict[str, str] | None:
+def find_credentials(report: list[dict[str, Any]], expected: bool) -> dict[str, str] | None:
     """Credentials a job step could find on its own, or None. It makes no request to ECS's
     link-local credentials endpoint or to instance metadata: a credentials URI in the
-    environment already counts as found."""
+    environment already counts as found (--stolen-credentials stands for what it returns).
+    `expected`: the fleet gives jobs credentials (runner_job_policy_arns), so finding them is
+    no failure; what they can do is what counts."""
     found = {name: os.environ[name] for name in CREDENTIAL_VARIABLES if os.environ.get(name)}
-    report.append({"attempt": "credential variables", "refused": not found, "found": sorted(found)})
+    report.append(
+        {
+            "attempt": "credential variables",
+            "refused": not found or expected,
+            "found": sorted(found),
+        }
+    )
+    if "AWS_ACCESS_KEY_ID" in found and "AWS_SECRET_ACCESS_KEY" in found:
+        return {
+            "aws_access_key_id": found["AWS_ACCESS_KEY_ID"],
+            "aws_secret_access_key": found["AWS_SECRET_ACCESS_KEY"],
+            "aws_session_token": found.get("AWS_SESSION_TOKEN", ""),
+        }
     if found:
         return None
     os.environ["AWS_EC2_METADATA_DISABLED"] = "true"  # loopback only, in tests and local mode
@@ -103,6 +117,15 @@ def attack(
         attempt(
             report, f"{who}: delete {key}", lambda k=key: s3.delete_object(Bucket=bucket, Key=k)
         )
+        attempt(  # authorised as s3:DeleteObjectVersion, which the bucket policy lets admins do
+            report,
+            f"{who}: delete version null of {key}",
+            lambda k=key: s3.delete_object(Bucket=bucket, Key=k, VersionId="null"),
+        )
+    attempt(report, f"{who}: read the bucket policy", lambda: s3.get_bucket_policy(Bucket=bucket))
+    attempt(
+        report, f"{who}: delete the bucket policy", lambda: s3.delete_bucket_policy(Bucket=bucket)
+    )
     attempt(
         report,
         f"{who}: delete many",
@@ -128,11 +151,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--known-key", help="the victim's exact key (worst case)")
     parser.add_argument("--stolen-credentials", type=Path, help="JSON: the task role's keys")
     parser.add_argument("--endpoint", help="the AWS endpoint (local mode: the emulator)")
+    parser.add_argument(
+        "--credentials-expected",
+        action="store_true",
+        help="the fleet gives jobs AWS credentials (runner_job_policy_arns)",
+    )
     args = parser.parse_args(argv)
 
     report: list[dict[str, Any]] = []
     guessed = [f"jit/{args.victim}", f"jit/{args.victim}.env", f"jit/{args.victim}/config.env"]
-    found = find_credentials(report)
+    found = find_credentials(report, args.credentials_expected)
     attack(report, s3_client(args.endpoint, found), args.bucket, guessed, args.victim, "own")
     if args.stolen_credentials:
         stolen = json.loads(args.stolen_credentials.read_text())

@@ -79,7 +79,7 @@ def seed_fleet(
         ssm.put_parameter(Name=f"/{prefix}/secrets/{name}", Value=value, Type="SecureString")
 
     # The JIT config bucket, without the module's bucket policy: these callers run the control
-    # plane with the emulator's root credentials (tests/security covers the policy).
+    # plane with the emulator's root credentials (tests/terraform and tests/e2e cover it).
     client("s3").create_bucket(Bucket=f"{prefix}-jit")
 
     ecs = client("ecs")

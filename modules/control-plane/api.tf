@@ -61,11 +61,8 @@ data "aws_iam_policy_document" "api_assume" {
       identifiers = ["apigateway.amazonaws.com"]
     }
 
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
-    }
+    # No aws:SourceAccount here: API Gateway does not send it when it assumes an integration's
+    # credentials role, and every delivery would then fail with a 500.
   }
 }
 

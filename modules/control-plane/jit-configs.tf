@@ -39,6 +39,24 @@ data "aws_iam_policy_document" "jit_key" {
       identifiers = ["arn:${local.partition}:iam::${local.account_id}:root"]
     }
   }
+
+  statement {
+    sid       = "NeverTheJobRole"
+    effect    = "Deny"
+    actions   = ["kms:*"]
+    resources = ["*"]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:PrincipalArn"
+      values   = [var.job_role_arn]
+    }
+  }
 }
 
 resource "aws_s3_bucket" "jit" {
@@ -117,6 +135,26 @@ data "aws_iam_policy_document" "jit_bucket" {
       test     = "Bool"
       variable = "aws:SecureTransport"
       values   = ["false"]
+    }
+  }
+
+  statement {
+    # Whatever runner_job_policy_arns grant, job code gets nothing here (not even a listing or
+    # this policy).
+    sid       = "NeverTheJobRole"
+    effect    = "Deny"
+    actions   = ["s3:*"]
+    resources = [aws_s3_bucket.jit.arn, "${aws_s3_bucket.jit.arn}/*"]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:PrincipalArn"
+      values   = [var.job_role_arn]
     }
   }
 

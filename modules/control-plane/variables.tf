@@ -120,6 +120,11 @@ variable "task_execution_role_arn" {
   type        = string
 }
 
+variable "job_role_arn" {
+  description = "ARN of the runner task role (whether or not it exists): denied every action on the JIT config bucket and key."
+  type        = string
+}
+
 variable "task_execution_role_name" {
   description = "Name of the task execution role: this module attaches its read access to the JIT configs."
   type        = string

@@ -4,10 +4,16 @@
 
 data "aws_region" "current" {}
 data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
 
 locals {
   region     = data.aws_region.current.id
   account_id = data.aws_caller_identity.current.account_id
+
+  # The task role's name and ARN are known at plan, whether the role is created or not: the
+  # control plane denies this identity everything on the JIT configs (defence in depth).
+  task_role_name = "${var.name_prefix}-task-${local.region}"
+  task_role_arn  = "arn:${data.aws_partition.current.partition}:iam::${local.account_id}:role${var.iam_role_path}${local.task_role_name}"
 
   runner_log_group = "/aws/ecs/${var.name_prefix}"
   runner_image     = "${aws_ecr_repository.runner.repository_url}:${var.runner_image_tag}"
@@ -211,7 +217,7 @@ locals {
 resource "aws_iam_role" "task" {
   count = local.task_role_needed ? 1 : 0
 
-  name                 = "${var.name_prefix}-task-${local.region}"
+  name                 = local.task_role_name
   description          = "Runner containers of ${var.name_prefix}: ECS Exec channels and runner_job_policy_arns only"
   assume_role_policy   = data.aws_iam_policy_document.ecs_tasks_assume.json
   path                 = var.iam_role_path

@@ -62,3 +62,8 @@ output "task_execution_role_name" {
   description = "Name of the task execution role (the control plane lets it read JIT configs)."
   value       = aws_iam_role.execution.name
 }
+
+output "job_role_arn" {
+  description = "ARN the runner task role has, or would have: the identity job code can reach. Known at plan; the control plane denies it the JIT configs."
+  value       = local.task_role_arn
+}

@@ -93,7 +93,7 @@ variable "tags" {
 }
 
 variable "enable_execute_command" {
-  description = "Allow ECS Exec into runner tasks (`ecsrunner runners exec`): the task role then holds the ssmmessages channel actions, nothing else of the fleet's."
+  description = "Allow ECS Exec into runner tasks (`ecsrunner runners exec`): the task role then holds the ssmmessages channel actions and writes the session log to its own group, nothing else of the fleet's."
   type        = bool
   default     = true
 }

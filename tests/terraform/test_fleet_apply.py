@@ -588,7 +588,10 @@ def test_roles_have_the_path_and_boundary_and_trust_only_this_account(
         trust = role["AssumeRolePolicyDocument"]
         trust = json.loads(trust) if isinstance(trust, str) else trust
         (grant,) = trust["Statement"]
-        assert grant["Condition"]["StringEquals"]["aws:SourceAccount"] == ACCOUNT, name
+        # API Gateway sends no aws:SourceAccount when it assumes an integration's role
+        expected = None if name == "api-events" else ACCOUNT
+        found = grant.get("Condition", {}).get("StringEquals", {}).get("aws:SourceAccount")
+        assert found == expected, name
     build = iam.get_role(RoleName=f"{PREFIX}-image-build-us-east-1")["Role"][
         "AssumeRolePolicyDocument"
     ]
@@ -835,7 +838,7 @@ def test_the_task_role_holds_nothing_of_the_fleets(fleet: Any, emulator: Emulato
     attached = iam.list_attached_role_policies(RoleName=f"{PREFIX}-task-us-east-1")[
         "AttachedPolicies"
     ]
-    assert [p["PolicyName"] for p in attached] == [f"{PREFIX}-job-reads-artifacts"]
+    assert [p["PolicyName"] for p in attached] == [f"{PREFIX}-job-s3-and-kms"]
     for role in ("control-plane", "task-execution", "api-events", "image-build"):
         assert not iam.list_attached_role_policies(RoleName=f"{PREFIX}-{role}-us-east-1")[
             "AttachedPolicies"
@@ -880,17 +883,21 @@ def test_only_ecs_reads_a_jit_config_and_only_the_control_plane_writes_one(
 def test_a_hostile_job_step_cannot_read_list_or_delete_another_runners_config(
     fleet: Any, emulator: Emulator, outputs: dict[str, Any], tmp_path: Path
 ) -> None:
-    """Runner A's job step, with exactly the environment the entrypoint gives it, attacks runner
-    B's pending config: first with whatever credentials it can find (none), then, as the worst
-    case, with the task role's credentials (what /proc/1/environ and ECS's credentials endpoint
-    would hand it on ECS) and B's exact key. Every attempt is refused, and B's config is intact."""
+    """Runner A's job step, started by the real entrypoint with the environment ECS gives the
+    applied task definition's container, attacks runner B's pending config. This fleet attaches
+    a careless runner_job_policy_arns (s3:* and kms:* on everything), so the step keeps the task
+    role's credentials: with them (what ECS's credentials endpoint returns for the URI it finds)
+    and B's exact key, the bucket policy alone must refuse every attempt; B's config is intact."""
     bucket = outputs["jit_bucket_name"]
     victim = f"{PREFIX}-5151"
     key = f"jit/{victim}/{'5eed' * 10}.env"
     config = b"ACTIONS_RUNNER_INPUT_JITCONFIG=eyJ2aWN0aW0iOiJCIn0=\n"
     lambda_s3 = emulator.role_client("s3", f"{ROLE}/{PREFIX}-control-plane-us-east-1")
     lambda_s3.put_object(Bucket=bucket, Key=key, Body=config)
-    stolen = emulator.role_credentials(f"{ROLE}/{PREFIX}-task-us-east-1")
+    definition = emulator.client("ecs").describe_task_definition(taskDefinition=f"{PREFIX}-small")[
+        "taskDefinition"
+    ]
+    stolen = emulator.role_credentials(definition["taskRoleArn"])
     (tmp_path / "stolen.json").write_text(json.dumps(stolen))
 
     work = tmp_path / "runner"
@@ -902,18 +909,21 @@ def test_a_hostile_job_step_cannot_read_list_or_delete_another_runners_config(
         "# the job: one hostile step, with the environment the runner passes to steps\n"
         f'exec "{sys.executable}" -m local_mode.hostile_step --bucket {bucket} --victim {victim}'
         f" --known-key {key} --stolen-credentials {tmp_path / 'stolen.json'}"
-        f' --endpoint "$AWS_ENDPOINT_URL" > {report}\n'
+        f' --credentials-expected --endpoint "$AWS_ENDPOINT_URL" > {report}\n'
     )
     run_sh.chmod(0o755)
-    container_env = {  # what ECS gives the container (a task role, no runner_job_policy_arns)
+    (container,) = definition["containerDefinitions"]
+    container_env = {  # what ECS gives this container: its variables, the environment file's,
+        **{pair["name"]: pair["value"] for pair in container["environment"]},
+        "ACTIONS_RUNNER_INPUT_JITCONFIG": "eyJydW5uZXIiOiJBIn0=",
+        # and, for the task role, the credentials URI
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": f"/v2/credentials/{'a1' * 16}",
         "PATH": os.environ["PATH"],
         "HOME": str(tmp_path),
         "PYTHONPATH": str(REPO_ROOT),
-        "AWS_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": emulator.url,
-        "ACTIONS_RUNNER_INPUT_JITCONFIG": "eyJydW5uZXIiOiJBIn0=",
-        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": f"/v2/credentials/{'a1' * 16}",
+        "AWS_ENDPOINT_URL": emulator.url,  # local stand-in for the regional endpoints
     }
+    assert container_env["RUNNER_JOB_AWS_CREDENTIALS"] == "true"
     result = subprocess.run(
         ["bash", str(REPO_ROOT / "runner" / "entrypoint.sh")],
         cwd=work,
@@ -922,13 +932,43 @@ def test_a_hostile_job_step_cannot_read_list_or_delete_another_runners_config(
         text=True,
         timeout=120,
     )
+    assert result.returncode == 0, result.stderr
     attempts = json.loads(report.read_text())
     not_refused = [a for a in attempts if not a["refused"]]
     assert not not_refused, not_refused
-    assert result.returncode == 0, result.stderr
+    (found,) = [a for a in attempts if a["attempt"] == "credential variables"]
+    assert found["found"] == ["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"]  # kept: job policies
     whats = {a["attempt"] for a in attempts}
-    assert {"credential variables", "SDK credential chain", f"stolen: read {key}"} <= whats
-    assert f"stolen: delete {key}" in whats and "stolen: list jit/" in whats
+    for attack in ("read", "delete", "delete version null of"):
+        assert f"stolen: {attack} {key}" in whats
+    assert {"stolen: list jit/", "stolen: delete the bucket policy"} <= whats
+    # An administrator may not write or delete a config either (only the control plane may).
+    for write in (
+        lambda: emulator.client("s3").put_object(Bucket=bucket, Key=key, Body=b"X=1\n"),
+        lambda: emulator.client("s3").delete_object(Bucket=bucket, Key=key),
+    ):
+        with pytest.raises(ClientError):
+            write()
     agent_s3 = emulator.role_client("s3", f"{ROLE}/{PREFIX}-task-execution-us-east-1")
     assert agent_s3.get_object(Bucket=bucket, Key=key)["Body"].read() == config
     lambda_s3.delete_object(Bucket=bucket, Key=key)
+
+
+def test_the_job_role_is_denied_the_jit_key_and_bucket_whatever_it_is_granted(
+    fleet: Any, emulator: Emulator, outputs: dict[str, Any]
+) -> None:
+    bucket = outputs["jit_bucket_name"]
+    policy = json.loads(emulator.client("s3").get_bucket_policy(Bucket=bucket)["Policy"])
+    job_role = f"{ROLE}/{PREFIX}-task-us-east-1"
+    (never,) = [s for s in policy["Statement"] if s["Sid"] == "NeverTheJobRole"]
+    assert (never["Effect"], never["Action"]) == ("Deny", "s3:*")
+    assert never["Condition"] == {"ArnEquals": {"aws:PrincipalArn": job_role}}
+    kms = emulator.client("kms")
+    encryption = emulator.client("s3").get_bucket_encryption(Bucket=bucket)
+    key_id = encryption["ServerSideEncryptionConfiguration"]["Rules"][0][
+        "ApplyServerSideEncryptionByDefault"
+    ]["KMSMasterKeyID"]
+    key_policy = json.loads(kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"])
+    (never,) = [s for s in key_policy["Statement"] if s["Sid"] == "NeverTheJobRole"]
+    assert (never["Effect"], never["Action"]) == ("Deny", "kms:*")
+    assert never["Condition"] == {"ArnEquals": {"aws:PrincipalArn": job_role}}

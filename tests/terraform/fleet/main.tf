@@ -31,12 +31,13 @@ resource "aws_subnet" "runners" {
   availability_zone = "${var.aws_region}${each.key}"
 }
 
-# What a user attaches for jobs that need AWS without OIDC, and an organisation's boundary.
+# A careless runner_job_policy_arns: every S3 and KMS action on everything. The fleet's bucket
+# and key policies must still refuse job code the JIT configs. And an organisation's boundary.
 resource "aws_iam_policy" "job" {
-  name = "tf-test-job-reads-artifacts"
+  name = "tf-test-job-s3-and-kms"
   policy = jsonencode({
     Version   = "2012-10-17"
-    Statement = [{ Effect = "Allow", Action = "s3:GetObject", Resource = "arn:aws:s3:::tf-test-artifacts/*" }]
+    Statement = [{ Effect = "Allow", Action = ["s3:*", "kms:*"], Resource = "*" }]
   })
 }
 
