@@ -290,6 +290,12 @@ def job_of_aws_call(request: dict[str, Any]) -> int | None:
         pk = ((body.get(key) or {}).get("pk") or {}).get("S", "")
         if pk.startswith("job#"):
             return int(pk[4:])
+    if not isinstance(body, dict):
+        body = {}
+    # S3: the JIT config's key names its runner (`/<bucket>/jit/<runner name>/<random>.env`)
+    path = request.get("path", "").split("?", 1)[0].split("/")
+    if len(path) > 3 and path[2] == "jit":
+        return job_of_name(path[3])
     return job_of_name(body.get("startedBy") or body.get("Name"))  # ECS, SSM
 
 

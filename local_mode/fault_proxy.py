@@ -156,6 +156,8 @@ class _Handler(BaseHTTPRequestHandler):
         proxy = self.server.proxy
         target = self.headers.get("X-Amz-Target", "")
         operation = target.rsplit(".", 1)[-1] if target else ""
+        if not target and not body.startswith(b"Action="):  # a REST (S3) request
+            operation = f"S3 {self.command}"
         rule = proxy.take(operation, body)
         if rule is None or rule.after:
             token = proxy.client_token(operation, body)
@@ -178,10 +180,10 @@ class _Handler(BaseHTTPRequestHandler):
                 answer = (upstream.status_code, upstream.content, kept)
                 proxy.remember(token, answer)
             if rule is None:
-                proxy.record(operation, body, answer[0], injected=False)
+                proxy.record(operation, body, answer[0], injected=False, path=self.path)
                 self._reply(*answer)
                 return
-        proxy.record(operation, body, rule.status, injected=True)
+        proxy.record(operation, body, rule.status, injected=True, path=self.path)
         self._reply(
             rule.status,
             json.dumps(rule.body).encode(),
@@ -260,14 +262,22 @@ class FaultProxy:
             with self._lock:
                 self._answers[token] = answer
 
-    def record(self, operation: str, body: bytes, status: int, injected: bool) -> None:
+    def record(
+        self, operation: str, body: bytes, status: int, injected: bool, path: str = ""
+    ) -> None:
         try:
             parsed: Any = json.loads(body) if body else None
         except ValueError:
-            parsed = None  # a query-protocol (form) body: only the operation matters here
+            parsed = None  # a query-protocol (form) or S3 body: the operation and path matter
         with self._lock:
             self._requests.append(
-                {"operation": operation, "body": parsed, "status": status, "injected": injected}
+                {
+                    "operation": operation,
+                    "body": parsed,
+                    "status": status,
+                    "injected": injected,
+                    "path": path,
+                }
             )
 
     def requests(self, operation: str | None = None) -> list[dict[str, Any]]:

@@ -112,6 +112,25 @@ def test_control_api_over_http(ecs, ecs_proxy: FaultProxy) -> None:
     with pytest.raises(ClientError):
         ecs.client.list_clusters()
     seen = requests.get(f"{ecs_proxy.url}/_requests", timeout=5).json()["requests"]
-    assert seen[-1] == {"operation": "ListClusters", "body": {}, "status": 500, "injected": True}
+    assert seen[-1] == {
+        "operation": "ListClusters",
+        "body": {},
+        "status": 500,
+        "injected": True,
+        "path": "/",
+    }
     assert requests.post(f"{ecs_proxy.url}/_reset", timeout=5).json() == {"reset": True}
     assert ecs_proxy.requests() == []
+
+
+def test_s3_requests_are_recorded_with_their_method_and_path(
+    aws_env: MotoServer, ecs_proxy: FaultProxy
+) -> None:
+    """The benchmark attributes a JIT config's PutObject to its job by the key in the path."""
+    s3 = boto3.client("s3", endpoint_url=ecs_proxy.url, region_name="us-east-1")
+    bucket = f"proxy-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="jit/fleet-42/ab.env", Body=b"X=1\n")
+    (put,) = ecs_proxy.requests("S3 PUT")[-1:]
+    assert put["path"] == f"/{bucket}/jit/fleet-42/ab.env"
+    assert put["status"] == 200
