@@ -5,18 +5,24 @@ PY := $(VENV)/bin/python
 export TF_CLI_CONFIG_FILE := $(CURDIR)/.build/terraformrc
 export TF_PLUGIN_CACHE_MAY_BREAK_DEPENDENCY_LOCK_FILE := 1
 
-.PHONY: setup lint fmt docs test unit tf-test demo local-up local-down job bench clean
+.PHONY: setup lock lint fmt docs test unit tf-test demo local-up local-down job bench clean
 
-$(PY): pyproject.toml
+# Every library and tool from the hashed lock, then this project itself (no dependencies).
+$(PY): pyproject.toml requirements/dev.lock
 	python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --require-hashes -r requirements/dev.lock
+	$(PY) -m pip install --quiet --no-deps -e .
 	@touch $(PY)
 
 setup: $(PY) .build/terraformrc ## create the virtualenv and the Terraform CLI config
 
 .build/terraformrc: scripts/terraformrc.sh
 	@bash scripts/terraformrc.sh $@
+
+lock: setup ## re-resolve requirements/dev.lock on purpose (newest versions pyproject allows)
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --generate-hashes --upgrade \
+	  --python-version $$($(PY) -c 'import platform; print(platform.python_version())') \
+	  --no-header -o requirements/dev.lock
 
 lint: setup
 	$(VENV)/bin/ruff check .

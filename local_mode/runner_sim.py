@@ -441,7 +441,11 @@ class RunnerSimulator:
                 cluster=self.settings.cluster_name, task=arn, reason=reason
             )
             self.finish(
-                stopped["task"], exit_code=None, stopCode="TaskFailedToStart", stoppedReason=reason
+                stopped["task"],
+                exit_code=None,
+                stopCode="TaskFailedToStart",
+                stoppedReason=reason,
+                startedAt=None,  # it never started
             )
             return
         self.deliver_event(task_state_change(task, "RUNNING"))

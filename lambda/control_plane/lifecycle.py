@@ -6,8 +6,8 @@
   job B (then `served_job_id` says so).
 - ECS Task State Change → `starting` (provisioning), `running`, and on STOPPED `completed`
   (exit code 0), `stopped` (stopped by someone: user, Spot interruption, scheduler) or `failed`.
-  From RUNNING on, ECS has read the task's JIT config file: its S3 object is deleted then (and
-  again on STOPPED, for a task that never ran); the cleanup deletes what a failed delete left.
+  From RUNNING on, ECS has read the task's JIT config file: its S3 object is deleted then (or on
+  STOPPED, for a task that never started); the cleanup deletes what a failed delete left.
 
 Events arrive out of order and more than once: `StateStore.transition` only moves forwards;
 a late event keeps its facts (conclusion, exit code, stop reason) without moving the status.
@@ -89,7 +89,7 @@ def on_task_state_change(event: dict[str, Any], svc: Services) -> dict[str, Any]
         return {"result": "ignored", "reason": "not this fleet's task"}
     last_status = detail.get("lastStatus")
     log.bind(runner_name=name, job_id=job_id, task_arn=task_arn, last_status=last_status)
-    if last_status in ("RUNNING", "STOPPED"):
+    if config_read_or_moot(detail):
         delete_jit_configs(detail, svc)
     if last_status in STARTING_STATES:
         return _apply(svc, job_id, "starting", task_arn=task_arn)
@@ -100,6 +100,14 @@ def on_task_state_change(event: dict[str, Any], svc: Services) -> dict[str, Any]
         return _apply(svc, job_id, status, task_arn=task_arn, fields=facts)
     log.info("ignored: intermediate task state")
     return {"result": "ignored", "reason": f"lastStatus {last_status}"}
+
+
+def config_read_or_moot(detail: dict[str, Any]) -> bool:
+    """Whether the task's JIT config can go: ECS read it before RUNNING; a task that stops
+    without having started never will. A task that ran had it deleted on RUNNING already (a
+    failed delete is the cleanup's), so its STOPPED event costs no S3 call (pure)."""
+    status = detail.get("lastStatus")
+    return status == "RUNNING" or (status == "STOPPED" and not detail.get("startedAt"))
 
 
 def jit_config_keys(detail: dict[str, Any], bucket: str) -> list[str]:

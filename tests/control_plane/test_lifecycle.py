@@ -174,3 +174,29 @@ def test_rejected_jobs_stay_rejected(fleet: Fleet) -> None:
     fleet.deliver(payload)
     job_event(fleet, "completed", job_id, fleet.runner_name(job_id), conclusion="cancelled")
     assert fleet.record(job_id)["status"] == "rejected"
+
+
+def test_the_jit_config_goes_once_ecs_has_read_it_or_never_will(fleet: Fleet) -> None:
+    ran_id, ran, ran_task = launch(fleet)
+    never_id, never, never_task = launch(fleet)
+    assert fleet.jit_keys(ran) and fleet.jit_keys(never)
+    fleet.invoke(task_state_change(fleet, ran_task, "PROVISIONING"))
+    assert fleet.jit_keys(ran)  # ECS reads it while the task starts: not yet
+    fleet.invoke(task_state_change(fleet, ran_task, "RUNNING"))
+    assert fleet.jit_keys(ran) == []
+    # a task that never started (image pull failed): its config will never be read
+    stopped = task_state_change(fleet, never_task, "STOPPED", stopCode="TaskFailedToStart")
+    fleet.invoke(stopped)
+    assert fleet.jit_keys(never) == []
+    assert ran_id != never_id
+
+
+def test_only_a_task_that_never_started_deletes_its_config_when_it_stops() -> None:
+    from control_plane.lifecycle import config_read_or_moot
+
+    assert config_read_or_moot({"lastStatus": "RUNNING"})
+    assert config_read_or_moot({"lastStatus": "STOPPED"})
+    ran = {"lastStatus": "STOPPED", "startedAt": "2026-11-27T18:00:00Z"}
+    assert not config_read_or_moot(ran)  # deleted on RUNNING: no second S3 call
+    for status in ("PROVISIONING", "PENDING", "ACTIVATING", "DEPROVISIONING"):
+        assert not config_read_or_moot({"lastStatus": status})
