@@ -10,6 +10,16 @@ public key with GitHub's iat/exp limits) and the request bodies (generate-jitcon
 runner_group_id an integer of an existing group, 1-100 labels, 409 when the name is taken),
 and answers with GitHub's shapes. Every request is recorded for assertions.
 
+It assigns work as GitHub does: a JIT runner is not tied to a job. An online idle runner
+takes the oldest queued job of its scope whose labels its own labels cover (case-insensitive),
+and the stand-in sends the signed `workflow_job` `in_progress` and `completed` webhooks for the
+job that runner actually ran (to LOCAL_GITHUB_WEBHOOK_URL with LOCAL_GITHUB_WEBHOOK_SECRET, or
+to a `deliver` callable). A registered runner is `offline` until it connects, then `online`
+and idle, `busy` while it runs a job; an ephemeral runner is removed after its job. A runner
+that disconnects in the middle of its job is removed and its job fails (conclusion
+`failure`), as GitHub fails a job whose runner it lost; an idle one goes `offline`. GitHub
+refuses to delete a busy runner (422).
+
 GitHub endpoints (also under a path prefix such as /api/v3, as GitHub Enterprise Server):
   POST   /repos/{owner}/{repo}/actions/runners/generate-jitconfig   (and /orgs/{org}/...)
   GET    /repos/{owner}/{repo}/actions/runners[?name=]              (and /orgs/{org}/...)
@@ -18,13 +28,18 @@ GitHub endpoints (also under a path prefix such as /api/v3, as GitHub Enterprise
   GET    /repos/{owner}/{repo}/actions/runs[?status=queued]
   GET    /repos/{owner}/{repo}/actions/runs/{run_id}/jobs
   GET    /repos/{owner}/{repo}/actions/jobs/{job_id}
-Local control (no auth):
+Local control (no auth), what a runner process does and what tests arrange:
   POST /_local/runners/connect  {"runner_name", "encoded_jit_config"}: a runner connects
+  GET  /_local/runners/{id}/job[?wait=s]  the job GitHub gave it (200), none yet (204),
+                                          or the runner was removed (404)
+  POST /_local/runners/{id}/finish {"conclusion"}   its job ended; the runner goes away
+  POST /_local/runners/{id}/disconnect              the runner process is gone
   POST /_local/faults           {"path": regex, "status": 502, "count": 1, "method"?,
                                  "retry_after"?, "rate_limit_reset_in"?, "after"?: answer
                                  the fault after doing the work (a lost response)}
   GET  /_local/requests[?path=regex]   POST /_local/reset
-  POST /_local/jobs             {"repository": "o/r", "id", "run_id", "labels", ...} or a list
+  POST /_local/jobs             {"repository": "o/r", "id", "run_id", "labels", ...} or a list:
+                                jobs GitHub shows (queued ones are assigned to runners)
 
 The encoded JIT config is base64 JSON with base64 JSON members (".runner" holds AgentId,
 AgentName, PoolId, ServerUrl...), like GitHub's, so local_mode/runner_sim.decode_jit_config
@@ -40,6 +55,7 @@ import hmac
 import json
 import logging
 import os
+import queue
 import re
 import secrets
 import sys
@@ -55,11 +71,15 @@ from urllib.parse import parse_qs, urlsplit
 
 import jwt
 
+from local_mode import send_job
+
 LOG = logging.getLogger("local_mode.github_api")
 DEFAULT_PAT = "ghp_localmodedummytoken000000000000000000"  # local_mode/terraform/variables.tf
 DOCS = "https://docs.github.com/rest"
 JWT_MAX_LIFETIME = 600  # GitHub: exp no more than 10 minutes into the future
 CLOCK_SKEW = 30
+SENDERS = 4  # webhook sender threads; a job's events always go through the same one
+LOST_RUNNER_CONCLUSION = "failure"  # GitHub fails a job whose runner it lost
 
 SCOPE = r"(?P<scope>repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)|orgs/(?P<org>[^/]+))"
 REPO = r"repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)"
@@ -140,6 +160,9 @@ class GitHubState:
         repos: Iterable[str] | None = None,
         runner_groups: Iterable[int] = (1,),
         public_url: str = "http://127.0.0.1",
+        webhook_url: str | None = None,
+        webhook_secret: str | None = None,
+        deliver: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.pats = set(pats)
         self.apps = dict(apps or {})  # app id → PEM public key
@@ -148,7 +171,14 @@ class GitHubState:
         self.repos = {r.lower() for r in repos} if repos else None
         self.runner_groups = set(runner_groups)
         self.public_url = public_url
+        self.webhook_url = webhook_url
+        self.webhook_secret = webhook_secret or ""
+        self.deliver = deliver
         self.lock = threading.RLock()
+        self.changed = threading.Condition(self.lock)  # a runner got a job or went away
+        self.outboxes: list[queue.Queue[dict[str, Any] | None]] = [
+            queue.Queue() for _ in range(SENDERS)
+        ]
         self.reset()
 
     def reset(self) -> None:
@@ -160,6 +190,8 @@ class GitHubState:
         self.next_fault = 1
         self.jobs: dict[int, dict[str, Any]] = {}
         self.jwt_ids: list[str] = []
+        self.sequence = 0  # connection and queueing order
+        self.assignments: list[tuple[int, str]] = []  # (job id, runner name), as GitHub gave
 
     # ---------------------------------------------------------------- auth
 
@@ -330,6 +362,7 @@ class GitHubState:
         if runner["busy"]:
             raise ApiError(422, f"Bad request - Runner {runner['name']} is still running a job")
         del self.runners[runner_id]
+        self.changed.notify_all()  # a runner process waiting for a job learns it is removed
 
     def connect(self, body: Any) -> dict[str, Any]:
         if not isinstance(body, dict):
@@ -339,9 +372,129 @@ class GitHubState:
             if runner["name"] == name and hmac.compare_digest(runner["_jit"], str(encoded)):
                 if runner["_connected"]:
                     raise ApiError(409, "this JIT config was used already")
-                runner.update(_connected=True, status="online", busy=True)
+                runner.update(_connected=True, status="online", busy=False, _seq=self._next())
+                self.assign()
                 return {"runner": self.public(runner)}
         raise ApiError(404, "no runner with that name and JIT config")
+
+    def _next(self) -> int:
+        self.sequence += 1
+        return self.sequence
+
+    @staticmethod
+    def _covers(runner: dict[str, Any], job: dict[str, Any]) -> bool:
+        names = {label["name"].lower() for label in runner["labels"]}
+        return all(label.lower() in names for label in job["labels"])
+
+    def _in_scope(self, runner: dict[str, Any], job: dict[str, Any]) -> bool:
+        kind, _, name = runner["_scope"].partition("/")
+        repository = job["_repository"]
+        return repository == name if kind == "repos" else repository.split("/")[0] == name
+
+    def assign(self) -> None:
+        """GitHub's matching: each idle online runner, longest idle first, takes the oldest
+        queued job of its scope whose labels its labels cover."""
+        idle = sorted(
+            (r for r in self.runners.values() if r["status"] == "online" and not r["busy"]),
+            key=lambda r: r["_seq"],
+        )
+        queued = sorted(
+            (j for j in self.jobs.values() if j["status"] == "queued"),
+            key=lambda j: (j["created_at"], j["_seq"]),
+        )
+        for runner in idle:
+            job = next(
+                (j for j in queued if self._in_scope(runner, j) and self._covers(runner, j)),
+                None,
+            )
+            if job is None:
+                continue
+            queued.remove(job)
+            job.update(
+                status="in_progress",
+                runner_id=runner["id"],
+                runner_name=runner["name"],
+                runner_group_id=runner["runner_group_id"],
+                started_at=_iso(time.time()),
+            )
+            runner.update(busy=True, _job=job["id"])
+            self.assignments.append((job["id"], runner["name"]))
+            self.emit("in_progress", job)
+        self.changed.notify_all()
+
+    def job_of(self, runner_id: int, wait: float = 0.0) -> dict[str, Any] | None:
+        """The job GitHub gave the runner, waiting up to `wait` s for one; 404 once the runner
+        was removed (deregistered, or its job ended)."""
+        deadline = time.monotonic() + max(0.0, min(wait, 30.0))
+        while True:
+            runner = self.runners.get(runner_id)
+            if runner is None:
+                raise ApiError(404, "Not Found")
+            if runner.get("_job") is not None:
+                return self.public(self.jobs[runner["_job"]])
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            self.changed.wait(remaining)
+
+    def finish(self, runner_id: int, body: Any) -> dict[str, Any]:
+        """The runner's job ended with `conclusion`; the ephemeral runner is removed."""
+        runner = self.runners.get(runner_id)
+        if runner is None or runner.get("_job") is None:
+            raise ApiError(404, "Not Found")
+        conclusion = (body or {}).get("conclusion") or "success"
+        job = self._end(runner, conclusion)
+        return {"job": self.public(job)}
+
+    def disconnect(self, runner_id: int) -> dict[str, Any]:
+        """The runner process is gone: its job (if any) fails and the runner is removed; an
+        idle runner goes offline (GitHub removes it later)."""
+        runner = self.runners.get(runner_id)
+        if runner is None:
+            raise ApiError(404, "Not Found")
+        if runner.get("_job") is not None:
+            self._end(runner, LOST_RUNNER_CONCLUSION)
+        else:
+            runner.update(status="offline", busy=False)
+            self.changed.notify_all()
+        return {"runner_id": runner_id}
+
+    def _end(self, runner: dict[str, Any], conclusion: str) -> dict[str, Any]:
+        job = self.jobs[runner["_job"]]
+        job.update(status="completed", conclusion=conclusion, completed_at=_iso(time.time()))
+        del self.runners[runner["id"]]
+        self.emit("completed", job)
+        self.changed.notify_all()
+        return job
+
+    def emit(self, action: str, job: dict[str, Any]) -> None:
+        """Queues the `workflow_job` webhook GitHub sends for `job` (if anyone listens)."""
+        if not (self.deliver or self.webhook_url):
+            return
+        payload = send_job.workflow_job_payload(
+            action,
+            labels=job["labels"],
+            job_id=job["id"],
+            repository=job["_repository_name"],
+            run_id=job["run_id"],
+            run_attempt=job["run_attempt"],
+            runner_name=job.get("runner_name"),
+            runner_id=job.get("runner_id"),
+            conclusion=job.get("conclusion"),
+            job_name=job["name"],
+            workflow_name=job["workflow_name"],
+        )
+        self.outboxes[job["id"] % SENDERS].put(payload)
+
+    def send(self, payload: dict[str, Any]) -> None:
+        """Delivers one webhook (GitHub does not retry a failed delivery by itself)."""
+        if self.deliver is not None:
+            self.deliver(payload)
+            return
+        delivery = send_job.build_delivery(str(self.webhook_url), payload, self.webhook_secret)
+        delivery.send(timeout=60)
+        job = payload["workflow_job"]
+        LOG.info("webhook %s job %s → %s", payload["action"], job["id"], delivery.status)
 
     # ---------------------------------------------------------------- jobs
 
@@ -363,9 +516,12 @@ class GitHubState:
                 "runner_name": entry.get("runner_name"),
                 "created_at": entry.get("created_at") or _iso(time.time()),
                 "_repository": str(entry["repository"]).lower(),
+                "_repository_name": str(entry["repository"]),
+                "_seq": self._next(),
             }
             self.jobs[job["id"]] = job
             seeded.append(self.public(job))
+        self.assign()
         return {"jobs": seeded}
 
     def runs(self, repo: str, status: str | None) -> dict[str, Any]:
@@ -553,6 +709,17 @@ class Handler(BaseHTTPRequestHandler):
     def local_connect(self, match: re.Match[str], query: dict, body: Any) -> Response:
         return Response(200, self.server.state.connect(body))
 
+    def local_runner_job(self, match: re.Match[str], query: dict, body: Any) -> Response:
+        wait = float(query.get("wait") or 0)
+        job = self.server.state.job_of(int(match.group("id")), wait)
+        return Response(200, {"job": job}) if job else Response(204)
+
+    def local_runner_finish(self, match: re.Match[str], query: dict, body: Any) -> Response:
+        return Response(200, self.server.state.finish(int(match.group("id")), body))
+
+    def local_runner_disconnect(self, match: re.Match[str], query: dict, body: Any) -> Response:
+        return Response(200, self.server.state.disconnect(int(match.group("id"))))
+
     def local_faults(self, match: re.Match[str], query: dict, body: Any) -> Response:
         state = self.server.state
         specs = body if isinstance(body, list) else [body or {}]
@@ -594,6 +761,9 @@ ROUTES: list[tuple[str, re.Pattern[str], str]] = [
         ("GET", rf"^/(?P<scope>{REPO})/actions/runs/(?P<run_id>\d+)/jobs$", "run_jobs"),
         ("GET", rf"^/(?P<scope>{REPO})/actions/jobs/(?P<job_id>\d+)$", "get_job"),
         ("POST", r"^/_local/runners/connect$", "local_connect"),
+        ("GET", r"^/_local/runners/(?P<id>\d+)/job$", "local_runner_job"),
+        ("POST", r"^/_local/runners/(?P<id>\d+)/finish$", "local_runner_finish"),
+        ("POST", r"^/_local/runners/(?P<id>\d+)/disconnect$", "local_runner_disconnect"),
         ("POST", r"^/_local/faults$", "local_faults"),
         ("GET", r"^/_local/requests$", "local_requests"),
         ("POST", r"^/_local/reset$", "local_reset"),
@@ -632,6 +802,7 @@ class GitHubAPI:
         return self.base_url + self.path_prefix
 
     def start(self) -> GitHubAPI:
+        self._start_senders()
         self._thread = threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
         )
@@ -639,13 +810,27 @@ class GitHubAPI:
         return self
 
     def serve(self) -> None:
+        self._start_senders()
         self.server.serve_forever(poll_interval=0.2)
 
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+        for outbox in self.state.outboxes:
+            outbox.put(None)
         if self._thread is not None:
             self._thread.join(timeout=5)
+
+    def _start_senders(self) -> None:
+        for outbox in self.state.outboxes:
+            threading.Thread(target=self._send_from, args=(outbox,), daemon=True).start()
+
+    def _send_from(self, outbox: queue.Queue) -> None:
+        while (payload := outbox.get()) is not None:
+            try:
+                self.state.send(payload)
+            except Exception:  # GitHub does not redeliver a failed delivery by itself
+                LOG.exception("webhook delivery failed")
 
     def __enter__(self) -> GitHubAPI:
         return self.start()
@@ -723,6 +908,8 @@ def main(argv: list[str] | None = None) -> int:
     api = GitHubAPI(
         args.host,
         args.port,
+        webhook_url=os.environ.get("LOCAL_GITHUB_WEBHOOK_URL") or None,
+        webhook_secret=os.environ.get("LOCAL_GITHUB_WEBHOOK_SECRET") or None,
         path_prefix=args.path_prefix,
         pats=pats,
         apps=apps,

@@ -8,15 +8,18 @@ fleet's cluster this process plays, in order:
    starts, then the "ECS Task State Change" event with lastStatus RUNNING;
 2. the container: runner/entrypoint.sh with the environment ECS would give it (the task
    definition's variables, the environment file's, and the task role's credentials URI);
-   its run.sh stand-in registers with the GitHub stand-in using the config;
-3. GitHub: the signed `workflow_job` `in_progress` and, after the job, `completed`
-   webhooks, through the local webhook endpoint (as GitHub would POST them);
+   its run.sh stand-in connects to the GitHub stand-in with the config;
+3. the runner: waits for the job GitHub gives it, which may be another job than the one its
+   task was launched for (the stand-in matches labels as GitHub does and sends the
+   `in_progress` and `completed` webhooks), "runs" it, and reports its end;
 4. ECS: the container exits 0, the task stops (StopTask in moto) and the
    "ECS Task State Change" event with lastStatus STOPPED reaches the handler.
 
-A task stopped by someone else (the control plane's reaper, `ecsrunner runners terminate`)
-gets its STOPPED event too, with exit code 143 (SIGTERM), and no `completed` webhook from
-the runner (GitHub would send it with conclusion `cancelled`; the simulator does too).
+A task stopped by someone else (the control plane's cleanup, `ecsrunner runners terminate`)
+gets its STOPPED event too, with exit code 143 (SIGTERM), and its runner disconnects: GitHub
+fails the job it was running. A runner whose registration is removed while it waits exits 1.
+A `fate` (the benchmark's) may make a runner die before it connects (the entrypoint exits 3)
+or have its Fargate Spot task interrupted before it takes a job.
 """
 
 from __future__ import annotations
@@ -44,13 +47,16 @@ from typing import Any
 import boto3
 import requests
 
-from local_mode import send_job
 from local_mode.moto_server import hold_ecs_tasks
 from local_mode.webhook_server import eventbridge_envelope
 
 LOG = logging.getLogger("local_mode.runner_sim")
 RUNNER_CONTAINER = "runner"
 EXIT_REASON = "Essential container in task exited"
+SPOT_REASON = "Your Spot Task was interrupted."
+RUN, DIE, SPOT = "run", "die", "spot"  # fates: the runner works, dies early, is interrupted
+DIED_EXIT = 3  # runner/entrypoint.sh: no JIT config (what an early death looks like)
+REMOVED_EXIT = 1  # the runner's registration was removed while it waited for a job
 
 
 def iso(ts: float | None = None) -> str:
@@ -263,6 +269,28 @@ class GitHubStandIn:
             return response.json()
         return {}
 
+    def wait_for_job(self, runner_id: int, wait: float) -> tuple[bool, dict | None]:
+        """(still registered, the job GitHub gave the runner or None)."""
+        response = requests.get(
+            f"{self.url}/_local/runners/{runner_id}/job", params={"wait": wait}, timeout=wait + 10
+        )
+        if response.status_code == 404:
+            return False, None
+        response.raise_for_status()
+        return True, (response.json()["job"] if response.status_code == 200 else None)
+
+    def finish(self, runner_id: int, conclusion: str) -> None:
+        requests.post(
+            f"{self.url}/_local/runners/{runner_id}/finish",
+            json={"conclusion": conclusion},
+            timeout=10,
+        ).raise_for_status()
+
+    def disconnect(self, runner_id: int) -> None:
+        response = requests.post(f"{self.url}/_local/runners/{runner_id}/disconnect", timeout=10)
+        if response.status_code != 404:  # already gone: nothing to tell
+            response.raise_for_status()
+
 
 @dataclass
 class Settings:
@@ -293,20 +321,27 @@ class Tracked:
     task_arn: str
     started: float = field(default_factory=time.monotonic)
     finished: bool = False
+    ended: float = 0.0  # when its STOPPED event was sent (monotonic)
     stopping_by_us: bool = False
     task: dict = field(default_factory=dict)
     runner: dict = field(default_factory=dict)
-    job_started: bool = False
+    job: dict = field(default_factory=dict)  # the job GitHub gave its runner
 
 
 class RunnerSimulator:
-    def __init__(self, settings: Settings, post: Callable[..., Any] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        post: Callable[..., Any] | None = None,
+        fate: Callable[[dict], str] | None = None,
+    ) -> None:
         self.settings = settings
         kwargs = {"endpoint_url": settings.aws_endpoint_url, "region_name": settings.region}
         self.ecs = boto3.client("ecs", **kwargs)
         self.sts = boto3.client("sts", **kwargs)
         self.github = GitHubStandIn(settings.github_api_url)
         self.post = post or requests.post
+        self.fate = fate or (lambda task: RUN)
         self.tracked: dict[str, Tracked] = {}
         self.lock = threading.Lock()
         self.stop_event = threading.Event()
@@ -317,30 +352,6 @@ class RunnerSimulator:
         response = self.post(self.settings.events_url, json=event, timeout=60)
         if response.status_code >= 300:
             LOG.error("event %s refused: %s %s", event["id"], response.status_code, response.text)
-
-    def deliver_webhook(self, action: str, task: dict, runner: dict, **fields: Any) -> None:
-        tags = task_tags(task)
-        job_id = int(tags.get("job_id") or runner.get("job_id") or 0)
-        if not job_id:
-            LOG.warning("task %s has no job_id tag: no %s webhook", task["taskArn"], action)
-            return
-        labels = runner.get("labels") or []
-        if labels and isinstance(labels[0], dict):
-            labels = [label.get("name") for label in labels]
-        payload = send_job.workflow_job_payload(
-            action,
-            labels=labels,
-            job_id=job_id,
-            repository=tags.get("repository") or self.settings.github_repo,
-            run_id=int(tags["run_id"]) if tags.get("run_id") else None,
-            runner_name=runner.get("name") or task.get("startedBy"),
-            runner_id=runner.get("id"),
-            **fields,
-        )
-        delivery = send_job.build_delivery(
-            self.settings.webhook_url, payload, self.settings.webhook_secret
-        ).send(timeout=60)
-        LOG.info("webhook workflow_job/%s job %s → %s", action, job_id, delivery.status)
 
     # ---- lifecycle
 
@@ -373,7 +384,8 @@ class RunnerSimulator:
         )
         env = {pair["name"]: pair["value"] for pair in container.get("environment", [])}
         if environment_files(task):
-            s3 = self.role_client("s3", definition["executionRoleArn"])
+            role = definition.get("executionRoleArn")  # the seeded fleets (bench) have none
+            s3 = self.role_client("s3", role) if role else self.own_client("s3")
             for arn in environment_files(task):
                 bucket, _, key = arn.split(":::", 1)[1].partition("/")
                 body = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
@@ -391,6 +403,11 @@ class RunnerSimulator:
         steps = Path(self.settings.state_dir) / JOB_STEPS
         step = steps / job_id
         return (step.read_text(), steps / f"{job_id}.report") if step.is_file() else (None, None)
+
+    def own_client(self, service: str) -> Any:
+        return boto3.client(
+            service, endpoint_url=self.settings.aws_endpoint_url, region_name=self.settings.region
+        )
 
     def role_client(self, service: str, role_arn: str) -> Any:
         credentials = self.sts.assume_role(RoleArn=role_arn, RoleSessionName="ecs-agent")[
@@ -449,16 +466,24 @@ class RunnerSimulator:
             )
             return
         self.deliver_event(task_state_change(task, "RUNNING"))
-        runner, exit_code = self.entrypoint(task, env)
-        if exit_code == 0:
+        fate = self.fate(task)
+        if fate == SPOT:
+            self.interrupt(task)
+            return
+        runner, exit_code = ({}, DIED_EXIT) if fate == DIE else self.entrypoint(task, env)
+        if exit_code == 0 and runner.get("id"):
             with self.lock:
                 self.tracked[arn].runner = runner
-                self.tracked[arn].job_started = True
-            self.deliver_webhook("in_progress", task, runner)
-            if self.stop_event.wait(self.settings.job_seconds):
-                return
-            if self.still_running(arn):
-                self.deliver_webhook("completed", task, runner, conclusion=self.settings.conclusion)
+            job = self.await_job(arn, int(runner["id"]))
+            if job is None:
+                exit_code = REMOVED_EXIT if self.still_running(arn) else exit_code
+            else:
+                with self.lock:
+                    self.tracked[arn].job = job
+                if self.stop_event.wait(self.settings.job_seconds):
+                    return
+                if self.still_running(arn):
+                    self.github.finish(int(runner["id"]), self.settings.conclusion)
         with self.lock:
             tracked = self.tracked[arn]
             if tracked.finished:
@@ -468,6 +493,26 @@ class RunnerSimulator:
             cluster=self.settings.cluster_name, task=arn, reason=EXIT_REASON
         )["task"]
         self.finish(stopped, exit_code=exit_code)
+
+    def await_job(self, arn: str, runner_id: int) -> dict | None:
+        """The job GitHub gives the runner; None once its task or its registration is gone."""
+        while self.still_running(arn) and not self.stop_event.is_set():
+            registered, job = self.github.wait_for_job(runner_id, wait=2.0)
+            if job is not None or not registered:
+                return job
+        return None
+
+    def interrupt(self, task: dict) -> None:
+        """Fargate Spot takes the capacity back: SIGTERM, then the task stops."""
+        arn = task["taskArn"]
+        with self.lock:
+            self.tracked[arn].stopping_by_us = True
+        stopped = self.ecs.stop_task(
+            cluster=self.settings.cluster_name, task=arn, reason=SPOT_REASON
+        )
+        self.finish(
+            stopped["task"], exit_code=143, stopCode="SpotInterruption", stoppedReason=SPOT_REASON
+        )
 
     def still_running(self, arn: str) -> bool:
         with self.lock:
@@ -481,6 +526,7 @@ class RunnerSimulator:
             if tracked.finished:
                 return
             tracked.finished = True
+            tracked.ended = time.monotonic()
         overrides: dict[str, Any] = {"exit_code": exit_code, **stopped}
         if external:
             overrides.update(
@@ -516,13 +562,13 @@ class RunnerSimulator:
                     self.safe(self.cancelled, task)
 
     def cancelled(self, task: dict) -> None:
-        """Someone else stopped the task: SIGTERM to the runner, GitHub cancels the job."""
+        """Someone else stopped the task: SIGTERM to the runner, which disconnects (GitHub
+        fails the job it was running)."""
         with self.lock:
-            tracked = self.tracked[task["taskArn"]]
-            job_started, runner, started = tracked.job_started, tracked.runner, tracked.task
+            runner = self.tracked[task["taskArn"]].runner
         self.finish(task, exit_code=143, external=True)
-        if job_started:
-            self.deliver_webhook("completed", started or task, runner, conclusion="cancelled")
+        if runner.get("id"):
+            self.github.disconnect(int(runner["id"]))
 
     def run(self) -> None:
         hold_ecs_tasks(self.settings.aws_endpoint_url)

@@ -250,6 +250,14 @@ def build_delivery(
     )
 
 
+def seed_job(github_api_url: str, job: dict, repository: str) -> None:
+    """The job GitHub shows (the stand-in's /_local/jobs), from its webhook payload."""
+    fields = ("id", "run_id", "run_attempt", "labels", "name", "workflow_name", "created_at")
+    body = {"repository": repository, **{key: job[key] for key in fields}}
+    response = requests.post(f"{github_api_url.rstrip('/')}/_local/jobs", json=body, timeout=10)
+    response.raise_for_status()
+
+
 def queued_job(
     stack: dict,
     labels: str | Iterable[str],
@@ -257,13 +265,16 @@ def queued_job(
     job_id: int | None = None,
     bad_signature: bool = False,
 ) -> Delivery:
-    """Builds a signed queued webhook for the stack (call .send() to deliver it)."""
+    """Queues a job at the stack's GitHub stand-in (where runners take it) and builds its
+    signed `queued` webhook (call .send() to deliver it). A forged delivery has no job."""
     payload = workflow_job_payload(
         "queued",
         labels=parse_labels(labels),
         job_id=job_id or new_job_id(),
         repository=stack["github_repo"],
     )
+    if stack.get("github_api_url") and not bad_signature:
+        seed_job(stack["github_api_url"], payload["workflow_job"], stack["github_repo"])
     return build_delivery(
         stack["webhook_url"], payload, stack["webhook_secret"], bad_signature=bad_signature
     )

@@ -29,6 +29,7 @@ COUNTS = (
     "tasks_stopped_idle",
     "tasks_stopped_orphan",
     "tasks_stopped_lingering",
+    "tasks_stopped_spare",
     "records_reconciled",
     "jobs_relaunched",
     "launches_resumed",

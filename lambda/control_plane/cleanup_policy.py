@@ -12,13 +12,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from control_plane import labels, launcher
+from control_plane import labels
 from control_plane.settings import Settings
-from control_plane.state import TERMINAL, launch_attempt  # noqa: F401 - part of the policy
+from control_plane.state import (  # noqa: F401 - part of the policy
+    DISPLACEMENTS,
+    RELAUNCHES,
+    TERMINAL,
+    launch_attempt,
+)
 
 TASK_GONE = "TaskGone"  # stop_reason code of a record whose task ECS no longer knows
-PRE_JOB_STOP_CODES = ("SpotInterruption", "TaskFailedToStart", TASK_GONE)
 WAITING = ("pending", "starting", "running")  # the runner has not taken a job (yet)
+DISPLACEABLE = ("busy", "completed", "stopped", "failed")  # a runner that took some job
 STOP_REASON_PREFIX = "aws-runner-fleet cleanup"
 
 
@@ -104,6 +109,8 @@ def task_verdict(
     `idle` means the records say the runner has taken no job within the idle limit; the
     caller confirms with GitHub that its registration is not busy before stopping it.
     """
+    if record and task.get("taskArn") in (record.get("handed_over") or []):
+        return _handed_over_verdict(task, record, now, limits)
     if not owns(record, task):
         if record is None:
             why = "no state record for its runner"
@@ -129,6 +136,8 @@ def task_verdict(
                 owned=True,
             )
         return None
+    if status in WAITING and record.get("served_by"):
+        return TaskVerdict("spare", f"spare runner: its job ran on {record['served_by']}", True)
     if status in WAITING and age is not None and age >= limits.idle_s:
         return TaskVerdict(
             "idle",
@@ -136,6 +145,21 @@ def task_verdict(
             owned=True,
         )
     return None
+
+
+def _handed_over_verdict(
+    task: Mapping[str, Any], record: Mapping[str, Any], now: float, limits: Thresholds
+) -> TaskVerdict | None:
+    """A task whose runner took another job, its record relaunched: only the timeout applies."""
+    started = task_started_at(task, None)
+    if started is None or now - started < limits.timeout_s:
+        return None
+    return TaskVerdict(
+        "timeout",
+        f"runner timeout: running another job for {_minutes(now - started)} min "
+        f"(limit {_minutes(limits.timeout_s)} min)",
+        owned=False,
+    )
 
 
 def registration_busy(runner: Mapping[str, Any] | None) -> bool:
@@ -157,21 +181,43 @@ def gone_task_outcome() -> tuple[str, dict[str, Any]]:
     return "failed", {"stop_reason": f"{TASK_GONE}: ECS no longer knows the task"}
 
 
+def current_attempt(record: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The history entries of the record's current runner (since its last `pending`)."""
+    history = list(record.get("history") or [])
+    starts = [i for i, entry in enumerate(history) if entry.get("status") == "pending"]
+    return history[starts[-1] if starts else 0 :]
+
+
 def interruption(record: Mapping[str, Any] | None) -> str | None:
-    """Why the record's task stopped before it ran its job (Spot interruption, capacity,
-    failed to start, gone), or None: not such a record, or already decided."""
+    """Why the record's runner stopped before it took a job (whatever stopped it: Spot,
+    capacity, a failed start, the entrypoint exiting, the task gone, a user), or None: its
+    runner took a job, its job ran on another runner, the cleanup stopped it (idle, spare,
+    timeout: `stopped_by`), or this was decided already."""
     if not record or record.get("status") not in ("stopped", "failed"):
         return None
     if not record.get("task_arn") or record.get("recovery_checked"):
         return None
-    took_a_job = any(entry.get("status") == "busy" for entry in record.get("history") or [])
+    took_a_job = any(entry.get("status") == "busy" for entry in current_attempt(record))
     if took_a_job or record.get("served_job_id") or record.get("conclusion"):
         return None
-    stop_reason = str(record.get("stop_reason") or "")
-    code = stop_reason.split(":", 1)[0].strip()
-    if code in PRE_JOB_STOP_CODES or launcher.is_capacity_shortage(stop_reason):
-        return stop_reason
-    return None
+    if record.get("served_by") or record.get("stopped_by"):
+        return None  # its job ran on another runner, or this fleet stopped it on purpose
+    if record.get("stop_reason"):
+        return str(record["stop_reason"])
+    if record.get("exit_code") is not None:
+        return f"runner exited with code {record['exit_code']}"
+    return str(record.get("reason") or record.get("status"))
+
+
+def displacement(record: Mapping[str, Any] | None) -> str | None:
+    """Why the record's job needs a new runner: GitHub gave its runner another job
+    (`served_job_id`; the runner may have finished it already, events arrive in any order),
+    or None."""
+    if not record or record.get("status") not in DISPLACEABLE or not record.get("served_job_id"):
+        return None
+    if not record.get("task_arn") or record.get("recovery_checked"):
+        return None
+    return f"its runner {record.get('runner_name')} took job {record['served_job_id']}"
 
 
 def github_view(job: Mapping[str, Any] | None) -> str:
@@ -186,26 +232,23 @@ class Recovery:
 
 
 def recovery(
-    record: Mapping[str, Any], cause: str, job: Mapping[str, Any] | None, max_relaunches: int
+    record: Mapping[str, Any],
+    cause: str,
+    job: Mapping[str, Any] | None,
+    max_relaunches: int,
+    displaced: bool = False,
 ) -> Recovery:
-    """Relaunch an interrupted job while GitHub still shows it queued, at most
-    `max_relaunches` times; otherwise it fails, with the reason."""
-    done = int(record.get("relaunches") or 0)
+    """Relaunch the job while GitHub still shows it queued, at most `max_relaunches` times
+    for each kind of cause (runner stopped before its job; runner took another job);
+    otherwise it is not relaunched, with the reason (`fail` closes an interrupted record)."""
+    done = int(record.get(DISPLACEMENTS if displaced else RELAUNCHES) or 0)
+    what = cause if displaced else f"stopped before it ran the job ({cause})"
     status = (job or {}).get("status")
     if status != "queued":
-        return Recovery(
-            "fail", f"stopped before it ran the job ({cause}); not relaunched: {github_view(job)}"
-        )
+        return Recovery("fail", f"{what}; not relaunched: {github_view(job)}")
     if done >= max_relaunches:
-        return Recovery(
-            "fail",
-            f"stopped before it ran the job ({cause}); relaunch limit reached "
-            f"({done} of {max_relaunches})",
-        )
-    return Recovery(
-        "relaunch",
-        f"relaunch {done + 1} of {max_relaunches}: stopped before it ran the job ({cause})",
-    )
+        return Recovery("fail", f"{what}; relaunch limit reached ({done} of {max_relaunches})")
+    return Recovery("relaunch", f"relaunch {done + 1} of {max_relaunches}: {what}")
 
 
 def stalled_launch(record: Mapping[str, Any] | None, now: float, limits: Thresholds) -> bool:

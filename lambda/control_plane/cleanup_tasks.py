@@ -3,7 +3,9 @@
 - A live task of this fleet (startedBy `${name_prefix}-${job_id}[-${n}]`) is stopped when it
   ran past the runner timeout, its runner took no job within the idle limit (and GitHub
   does not show it busy), it has no record that owns it (orphan), or its record ended long
-  ago. StopTask carries the reason; an owned record becomes `stopped` with it.
+  ago. StopTask carries the reason; an owned record becomes `stopped` with it. A spare
+  runner (its job ran on another runner) is deregistered and stopped by
+  displacement.retire_spare; a task handed over to another job only past the timeout.
 - A non-terminal record whose task is no longer live gets the status its stop implies
   (lifecycle.stopped_outcome, as for the ECS event that did not arrive), or `failed` with
   stop reason `TaskGone` when ECS no longer knows the task.
@@ -15,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from control_plane import cleanup_policy, launcher, lifecycle, log, retry
+from control_plane import cleanup_policy, displacement, launcher, lifecycle, log, retry
 from control_plane.cleanup_context import CleanupRun
 from control_plane.state import TERMINAL
 from control_plane.workflow_job import job_id_of_runner
@@ -94,6 +96,13 @@ def stop_tasks(run: CleanupRun) -> None:
                 continue  # GitHub unknown, or its runner has a job the records do not show yet
         if not run.take("task_stops"):
             return
+        if verdict.kind == "spare":  # deregistered first: the one place that does it
+            with log.bound(task_arn=arn, job_id=job_id, runner_name=runner):
+                if record and displacement.retire_spare(run.svc, record):
+                    run.stopped.add(arn)
+                    run.count("tasks_stopped_spare")
+                run.changed(job_id)
+            continue
         _stop(run, arn, job_id, runner, record, verdict)
 
 
@@ -118,7 +127,11 @@ def _stop(
         recorded = False
         if verdict.owned and record and record.get("status") not in TERMINAL:
             recorded = run.svc.store.transition(
-                job_id, "stopped", reason=verdict.reason, task_arn=arn
+                job_id,
+                "stopped",
+                reason=verdict.reason,
+                task_arn=arn,
+                fields={"stopped_by": verdict.kind},
             )
             run.changed(job_id)
         log.warning(

@@ -1,11 +1,13 @@
 """Status changes of a runner after launch, from GitHub and ECS events.
 
 - `workflow_job` `in_progress` → `busy`, `completed` → `completed` (with the job's
-  conclusion). The record is found through the runner's name, not the job id: GitHub gives a
-  queued job to any idle runner whose labels match, so the runner started for job A may run
-  job B (then `served_job_id` says so).
+  conclusion). The record is found through the runner's name, and must still have that
+  runner. GitHub gives a queued job to any idle runner whose labels cover it, so the runner
+  started for job B may run job A: displacement.py handles that.
 - ECS Task State Change → `starting` (provisioning), `running`, and on STOPPED `completed`
   (exit code 0), `stopped` (stopped by someone: user, Spot interruption, scheduler) or `failed`.
+  A runner that stopped before it took a job has its job relaunched at once (recovery.py);
+  one lost in the middle of its job keeps the stop reason, and GitHub fails that job.
   From RUNNING on, ECS has read the task's JIT config file: its S3 object is deleted then (or on
   STOPPED, for a task that never started); the cleanup deletes what a failed delete left.
 
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from control_plane import jit_config, log, retry
+from control_plane import cleanup_policy, displacement, jit_config, log, recovery, retry
 from control_plane.launcher import CONTAINER
 from control_plane.services import Services
 from control_plane.workflow_job import WorkflowJob, job_id_of_runner
@@ -48,13 +50,12 @@ def on_workflow_job(job: WorkflowJob, svc: Services) -> dict[str, Any]:
             log.info("ignored: the job ended before a runner took it", conclusion=job.conclusion)
         return {"result": "ignored", "reason": "not this fleet's runner"}
     log.bind(runner_name=job.runner_name, record_job_id=record_job)
-    fields: dict[str, Any] = {}
     if record_job != job.job_id:
-        fields["served_job_id"] = job.job_id
+        return displacement.on_other_job(job, record_job, svc)
     if job.action == "in_progress":
-        return _apply(svc, record_job, "busy", fields=fields)
-    fields["conclusion"] = job.conclusion
-    return _apply(svc, record_job, "completed", fields=fields)
+        return _apply(svc, record_job, "busy", runner=job.runner_name)
+    fields = {"conclusion": job.conclusion}
+    return _apply(svc, record_job, "completed", fields=fields, runner=job.runner_name)
 
 
 def stopped_outcome(detail: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -97,9 +98,21 @@ def on_task_state_change(event: dict[str, Any], svc: Services) -> dict[str, Any]
         return _apply(svc, job_id, "running", task_arn=task_arn)
     if last_status == "STOPPED":
         status, facts = stopped_outcome(detail)
-        return _apply(svc, job_id, status, task_arn=task_arn, fields=facts)
+        result = _apply(svc, job_id, status, task_arn=task_arn, fields=facts)
+        if status != "completed":  # a redelivered event finishes what a failed one began
+            result["recovery"] = _recover_interrupted(svc, job_id)
+        return result
     log.info("ignored: intermediate task state")
     return {"result": "ignored", "reason": f"lastStatus {last_status}"}
+
+
+def _recover_interrupted(svc: Services, job_id: int) -> str | None:
+    """A runner that stopped before it took a job: its job gets a new runner at once."""
+    record = svc.store.get(job_id)
+    cause = cleanup_policy.interruption(record)
+    if record is None or cause is None:
+        return None
+    return recovery.recover(svc, record, cause)
 
 
 def config_read_or_moot(detail: dict[str, Any]) -> bool:

@@ -19,8 +19,8 @@ Status order: pending < image-building < starting < running < busy < the termina
 the statuses that come before the new one, so a late or repeated event changes nothing but its
 own fields.
 
-Recovery (the cleanup only, cleanup_relaunch.py): a record whose task stopped before it took
-its job may be reopened to `pending` for a relaunch under a new runner name
+Recovery (recovery.py): a record whose runner stopped before it took a job, or took another
+job, may be reopened to `pending` for a relaunch under a new runner name
 (`reopen_for_relaunch`, the one move backwards), or closed as `failed` (`fail_interrupted`).
 """
 
@@ -44,6 +44,9 @@ IMAGE_BUILDING = "image-building"
 ORDER = ("pending", IMAGE_BUILDING, "starting", "running", "busy")
 RESUMABLE = ("pending", IMAGE_BUILDING)  # no task yet: a new attempt may take the lease
 TERMINAL = ("completed", "failed", "stopped", "rejected")
+# Relaunch counters: after a runner died before its job, and after it took another job.
+RELAUNCHES = "relaunches"
+DISPLACEMENTS = "displacements"
 RANK = {status: rank for rank, status in enumerate(ORDER)} | dict.fromkeys(TERMINAL, len(ORDER))
 
 _serializer = TypeSerializer()
@@ -55,9 +58,13 @@ def key(job_id: int) -> dict[str, Any]:
 
 
 def launch_attempt(record: Mapping[str, Any]) -> int:
-    """The attempt number of the record's current launch: GitHub's run attempt plus the
-    cleanup's relaunches (runner name suffix and RunTask clientToken, docs/CONTRACTS.md)."""
-    return int(record.get("run_attempt") or 1) + int(record.get("relaunches") or 0)
+    """The attempt number of the record's current launch: GitHub's run attempt plus its
+    relaunches, of both kinds (runner name suffix and RunTask clientToken, docs/CONTRACTS.md)."""
+    return (
+        int(record.get("run_attempt") or 1)
+        + int(record.get(RELAUNCHES) or 0)
+        + int(record.get(DISPLACEMENTS) or 0)
+    )
 
 
 def _value(value: Any) -> dict[str, Any]:
@@ -355,12 +362,14 @@ class StateStore:
         reason: str | None = None,
         fields: Mapping[str, Any] | None = None,
         task_arn: str | None = None,
+        runner: str | None = None,
     ) -> bool:
         """Moves the status forwards (never back) and sets `fields`; True if it moved.
 
         If the status does not move (same or later status already), `fields` are still set,
         so a late event keeps its information (conclusion, exit code) without undoing a state.
-        With `task_arn`, the record must have no task yet or that same task.
+        With `task_arn`, the record must have no task yet or that same task; with `runner`,
+        its runner must be that one (a relaunched record ignores its earlier runner).
         """
         fields = {k: v for k, v in (fields or {}).items() if v is not None}
         now = iso(self.clock())
@@ -395,6 +404,9 @@ class StateStore:
                 " AND (attribute_not_exists(task_arn) OR task_arn = :task)"
                 " AND NOT contains(retired_tasks, :task)"
             )
+        if runner:
+            values[":runner"] = _value(runner)
+            task_condition += " AND runner_name = :runner"
         try:
             self.dynamodb.update_item(
                 TableName=self.table,
@@ -414,8 +426,9 @@ class StateStore:
             field_names = {k: v for k, v in names.items() if k != "#status"}
             field_values = {k: v for k, v in values.items() if k.startswith(":f")}
             field_values[":at"] = values[":at"]
-            if task_arn:
-                field_values[":task"] = values[":task"]
+            for placeholder in (":task", ":runner"):
+                if placeholder in values:
+                    field_values[placeholder] = values[placeholder]
             try:
                 self.dynamodb.update_item(
                     TableName=self.table,
@@ -437,26 +450,29 @@ class StateStore:
         job_id: int,
         *,
         task_arn: str,
-        relaunches: int,
+        done: int,
         runner_name: str,
         jit_object: str,
         owner: str,
         lease_seconds: float,
         reason: str,
+        displaced: bool = False,
     ) -> dict[str, Any] | None:
-        """The one move backwards: a `stopped`/`failed` record whose task `task_arn` stopped
-        before it took its job goes back to `pending` under a lease, for relaunch number
-        `relaunches + 1` with a new runner name. The old task joins `retired_tasks` (its late
-        events change nothing). Conditional on the task and the count, so a repeated or
-        concurrent cleanup reopens it once; returns the record, or None."""
+        """The one move backwards: the record goes back to `pending` under a lease, for a new
+        runner `runner_name`, counting one more relaunch (`done` so far, of that kind).
+        Either its task `task_arn` stopped before it took its job (`stopped`/`failed`), or
+        (`displaced`) its runner took another job (`served_job_id`; busy with it, or done):
+        that task is `handed_over` to the other job.
+        The old task joins `retired_tasks` (its late events change nothing). Conditional on the
+        task and the count, so a repeated or concurrent decision reopens it once; returns the
+        record, or None."""
+        counter = DISPLACEMENTS if displaced else RELAUNCHES
         now = self.clock()
         entry = {"status": "pending", "at": iso(now), "reason": _reason(reason)}
         values: dict[str, Any] = {
             ":pending": _value("pending"),
-            ":stopped": _value("stopped"),
-            ":failed": _value("failed"),
             ":task": _value(task_arn),
-            ":next": _value(relaunches + 1),
+            ":next": _value(done + 1),
             ":name": _value(runner_name),
             ":jit": _value(jit_object),
             ":owner": _value(owner),
@@ -467,28 +483,68 @@ class StateStore:
             ":entry": _value([entry]),
             ":retired": _value([task_arn]),
         }
-        if relaunches:
-            values[":count"] = _value(relaunches)
-            counted = "relaunches = :count"
+        counted = "#counter = :count" if done else "attribute_not_exists(#counter)"
+        if done:
+            values[":count"] = _value(done)
+        sets = (
+            "SET #status = :pending, #counter = :next, runner_name = :name, "
+            "jit_object = :jit, lease_owner = :owner, lease_until = :until, "
+            "updated_at = :at, reason = :reason, "
+            "history = list_append(if_not_exists(history, :empty), :entry), "
+            "retired_tasks = list_append(if_not_exists(retired_tasks, :empty), :retired)"
+        )
+        values |= {":stopped": _value("stopped"), ":failed": _value("failed")}
+        if displaced:
+            values |= {":busy": _value("busy"), ":completed": _value("completed")}
+            status = (
+                "#status IN (:busy, :completed, :stopped, :failed) "
+                "AND attribute_exists(served_job_id)"
+            )
+            sets += ", handed_over = list_append(if_not_exists(handed_over, :empty), :retired)"
+            removed = (
+                "task_arn, served_job_id, capacity_provider, conclusion, stop_reason, exit_code"
+            )
         else:
-            counted = "attribute_not_exists(relaunches)"
+            status = "#status IN (:stopped, :failed)"
+            removed = "task_arn, stop_reason, exit_code, capacity_provider"
         try:
             response = self.dynamodb.update_item(
                 TableName=self.table,
                 Key=key(job_id),
-                UpdateExpression=(
-                    "SET #status = :pending, relaunches = :next, runner_name = :name, "
-                    "jit_object = :jit, lease_owner = :owner, lease_until = :until, "
-                    "updated_at = :at, reason = :reason, "
-                    "history = list_append(if_not_exists(history, :empty), :entry), "
-                    "retired_tasks = list_append(if_not_exists(retired_tasks, :empty), :retired) "
-                    "REMOVE task_arn, stop_reason, exit_code, capacity_provider"
-                ),
+                UpdateExpression=f"{sets} REMOVE {removed}",
                 ConditionExpression=(
-                    "#status IN (:stopped, :failed) AND task_arn = :task AND "
+                    f"{status} AND task_arn = :task AND "
                     f"attribute_not_exists(recovery_checked) AND {counted}"
                 ),
-                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeNames={"#status": "status", "#counter": counter},
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return None
+            raise
+        return _record(response["Attributes"])
+
+    def annotate(
+        self, job_id: int, fields: Mapping[str, Any], task_arn: str | None = None
+    ) -> dict[str, Any] | None:
+        """Sets `fields` on an existing record (with `task_arn`: only while that is its task),
+        whatever its status; the record, or None."""
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {":at": _value(iso(self.clock()))}
+        sets = ["updated_at = :at", *_set_fields(fields, names, values)]
+        condition = "attribute_exists(pk)"
+        if task_arn:
+            values[":task"] = _value(task_arn)
+            condition += " AND task_arn = :task"
+        try:
+            response = self.dynamodb.update_item(
+                TableName=self.table,
+                Key=key(job_id),
+                UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW",
             )

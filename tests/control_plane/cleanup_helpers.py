@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from boto3.dynamodb.types import TypeSerializer
-from control_plane import cleanup, handler
+from control_plane import cleanup, handler, lifecycle
 from control_plane.cleanup_context import Limits
 from control_plane.retry import Deadline
 from control_plane.services import Services
@@ -89,9 +89,13 @@ def task_status(fleet: Fleet, task_arn: str) -> tuple[str, str]:
     return task["desiredStatus"], task.get("stoppedReason", "")
 
 
-def interrupt(fleet: Fleet, job_id: int, stop_code: str = "SpotInterruption") -> str:
-    """The record's task is stopped by ECS before the runner took its job (the ECS event
-    arrives; the emulator's task is stopped too)."""
+def interrupt(
+    fleet: Fleet, job_id: int, stop_code: str = "SpotInterruption", *, seen: bool = True
+) -> str:
+    """The record's task is stopped by ECS before the runner took its job (the emulator's
+    task is stopped too). `seen`: the ECS event reaches the handler (which relaunches at
+    once); otherwise only its status write happened (the invocation died after it), which
+    leaves the relaunch to the cleanup."""
     record = fleet.record(job_id)
     task_arn = record["task_arn"]
     fleet.invoke(task_state_change(fleet, task_arn, "RUNNING"))
@@ -102,8 +106,12 @@ def interrupt(fleet: Fleet, job_id: int, stop_code: str = "SpotInterruption") ->
     event = task_state_change(
         fleet, task_arn, "STOPPED", stopCode=stop_code, stoppedReason=reason, exit_code=None
     )
-    fleet.invoke(event)
     fleet.client("ecs").stop_task(cluster=fleet.prefix, task=task_arn, reason=reason)
+    if seen:
+        fleet.invoke(event)
+    else:
+        status, facts = lifecycle.stopped_outcome(event["detail"])
+        services().store.transition(job_id, status, task_arn=task_arn, fields=facts)
     return task_arn
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import requests
@@ -189,6 +190,7 @@ def test_a_record_whose_task_stopped_unseen_is_reconciled(fleet: Fleet) -> None:
 
     assert acted(clean()) == {
         "records_reconciled": 1,
+        "records_failed": 1,  # it never took its job, and GitHub no longer knows the job
         "registrations_deleted": 1,  # the runner that never connected
         "jit_configs_deleted": 1,
     }
@@ -196,9 +198,11 @@ def test_a_record_whose_task_stopped_unseen_is_reconciled(fleet: Fleet) -> None:
     assert record["status"] == "failed"  # as lifecycle.stopped_outcome decides for the event
     assert record["exit_code"] == 137
     assert record["stop_reason"] == "EssentialContainerExited: Essential container in task exited"
-    assert record["reason"] == (
-        "reconciled by the cleanup: EssentialContainerExited: Essential container in task exited"
-    )
+    assert [entry.get("reason") for entry in record["history"][-2:]] == [
+        "reconciled by the cleanup: EssentialContainerExited: Essential container in task exited",
+        "stopped before it ran the job (EssentialContainerExited: Essential container in task "
+        "exited); not relaunched: GitHub no longer knows the job",
+    ]
     assert acted(clean()) == {}
 
 
@@ -239,16 +243,18 @@ def test_a_record_whose_task_ecs_forgot_is_failed_and_not_relaunched_if_not_queu
 
 
 def test_a_spot_interrupted_job_still_queued_is_relaunched_once(fleet: Fleet) -> None:
+    """The cleanup relaunches what the STOPPED event did not (its invocation died after the
+    status write)."""
     job_id = launch(fleet)
     seed_job(fleet, job_id)
     old_name = fleet.runner_name(job_id)
-    old_task = interrupt(fleet, job_id, "SpotInterruption")
+    old_task = interrupt(fleet, job_id, "SpotInterruption", seen=False)
     assert fleet.record(job_id)["status"] == "stopped"
 
     assert acted(clean()) == {
         "jobs_relaunched": 1,
         "registrations_deleted": 1,  # the interrupted runner's registration
-    }  # its config went with its task's STOPPED event
+    }
     assert not fleet.jit_keys(old_name)
     record = fleet.record(job_id)
     new_name = f"{old_name}-2"
@@ -281,14 +287,82 @@ def test_a_spot_interrupted_job_still_queued_is_relaunched_once(fleet: Fleet) ->
     assert len(fleet.run_task_calls()) == 2
 
 
+@pytest.mark.parametrize(
+    "stop",
+    [
+        {"stopCode": "EssentialContainerExited", "exit_code": 3},  # the entrypoint: no config
+        {"stopCode": "EssentialContainerExited", "exit_code": 5},
+        {
+            "stopCode": "TaskFailedToStart",
+            "exit_code": None,
+            "stoppedReason": "CannotPullContainerError: pull image manifest has been retried",
+        },
+        {
+            "stopCode": "TaskFailedToStart",
+            "exit_code": None,
+            "stoppedReason": "ResourceInitializationError: unable to pull secrets or registry auth",
+        },
+        {"stopCode": "SpotInterruption", "exit_code": 143},
+    ],
+    ids=["exit-3", "exit-5", "pull-error", "init-error", "spot"],
+)
+def test_a_runner_that_dies_before_its_job_is_relaunched_at_once(
+    fleet: Fleet, stop: dict[str, Any]
+) -> None:
+    """Whatever stopped it: its STOPPED event relaunches the job GitHub still shows queued,
+    once, however often the event arrives."""
+    job_id = launch(fleet)
+    seed_job(fleet, job_id)
+    old_task = fleet.record(job_id)["task_arn"]
+    fleet.invoke(task_state_change(fleet, old_task, "RUNNING"))
+    fleet.client("ecs").stop_task(cluster=fleet.prefix, task=old_task, reason="died")
+    stopped = task_state_change(fleet, old_task, "STOPPED", **stop)
+
+    for _ in range(2):  # at-least-once delivery
+        fleet.invoke(stopped)
+    record = fleet.record(job_id)
+    assert (record["status"], record["relaunches"]) == ("starting", 1)
+    assert record["runner_name"] == f"{fleet.runner_name(job_id)}-2"
+    assert len(fleet.run_task_calls()) == 2
+    assert acted(clean()) == {"registrations_deleted": 1}  # the dead runner's
+
+
+def test_a_runner_lost_in_the_middle_of_its_job_is_recorded_not_relaunched(
+    fleet: Fleet,
+) -> None:
+    job_id = launch(fleet)
+    seed_job(fleet, job_id, status="in_progress")
+    name = fleet.runner_name(job_id)
+    task_arn = fleet.record(job_id)["task_arn"]
+    fleet.invoke(task_state_change(fleet, task_arn, "RUNNING"))
+    fleet.deliver(job_payload("in_progress", job_id=job_id, runner_name=name))
+    fleet.client("ecs").stop_task(cluster=fleet.prefix, task=task_arn, reason="spot")
+    fleet.invoke(
+        task_state_change(
+            fleet,
+            task_arn,
+            "STOPPED",
+            stopCode="SpotInterruption",
+            stoppedReason="Your Spot Task was interrupted.",
+            exit_code=143,
+        )
+    )
+    # GitHub fails the job whose runner it lost
+    fleet.deliver(job_payload("completed", job_id=job_id, runner_name=name, conclusion="failure"))
+    record = fleet.record(job_id)
+    assert record["status"] == "stopped"
+    assert record["stop_reason"] == "SpotInterruption: Your Spot Task was interrupted."
+    assert record["conclusion"] == "failure"
+    assert len(fleet.run_task_calls()) == 1
+    assert not fleet.github.requests(path=rf"/actions/jobs/{job_id}$")
+
+
 def test_a_relaunch_that_fails_is_resumed_later_and_old_events_stay_out(fleet: Fleet) -> None:
     job_id = launch(fleet)
     seed_job(fleet, job_id)
-    old_task = interrupt(fleet, job_id)
     fleet.github.add_fault(r"generate-jitconfig$", status=403, count=1, method="POST")
+    old_task = interrupt(fleet, job_id)
 
-    summary = acted(clean())
-    assert summary["errors"] == 1 and "jobs_relaunched" not in summary
     record = fleet.record(job_id)
     assert (record["status"], record["relaunches"]) == ("pending", 1)
     assert "task_arn" not in record and "lease_owner" not in record
@@ -299,7 +373,7 @@ def test_a_relaunch_that_fails_is_resumed_later_and_old_events_stay_out(fleet: F
     assert "task_arn" not in fleet.record(job_id)
 
     age(fleet, job_id, 10 * 60)
-    assert acted(clean()) == {"launches_resumed": 1}
+    assert acted(clean()) == {"launches_resumed": 1, "registrations_deleted": 1}
     record = fleet.record(job_id)
     assert (record["status"], record["runner_name"]) == ("starting", f"{fleet.prefix}-{job_id}-2")
     assert fleet.run_task_calls()[-1]["body"]["clientToken"] == f"{job_id}-2-ondemand"
@@ -313,13 +387,10 @@ def test_relaunches_stop_at_the_limit_and_the_job_fails_with_the_reason(
     job_id = launch(fleet)
     seed_job(fleet, job_id)
     interrupt(fleet, job_id, "TaskFailedToStart")
-    assert acted(clean())["jobs_relaunched"] == 1
+    assert fleet.record(job_id)["relaunches"] == 1
     interrupt(fleet, job_id, "SpotInterruption")
 
-    assert acted(clean()) == {
-        "records_failed": 1,
-        "registrations_deleted": 1,
-    }
+    assert acted(clean()) == {"registrations_deleted": 2}
     assert not fleet.jit_keys()
     record = fleet.record(job_id)
     assert record["status"] == "failed"
@@ -334,10 +405,9 @@ def test_relaunches_stop_at_the_limit_and_the_job_fails_with_the_reason(
 def test_an_interrupted_job_no_longer_queued_is_not_relaunched(fleet: Fleet) -> None:
     job_id = launch(fleet)
     seed_job(fleet, job_id, status="completed", conclusion="cancelled")
-    interrupt(fleet, job_id)
+    interrupt(fleet, job_id, seen=False)
 
-    summary = acted(clean())
-    assert summary.pop("records_failed") == 1
+    assert acted(clean()) == {"records_failed": 1, "registrations_deleted": 1}
     record = fleet.record(job_id)
     assert record["status"] == "failed"
     assert record["reason"].endswith("not relaunched: GitHub shows the job completed")
@@ -386,7 +456,7 @@ def test_two_overlapping_runs_never_undo_each_others_relaunch(fleet: Fleet) -> N
     meanwhile; A must not take B's new task, registration and config for leftovers."""
     job_id = launch(fleet)
     seed_job(fleet, job_id)
-    interrupt(fleet, job_id)
+    interrupt(fleet, job_id, seen=False)
     run_a = CleanupRun(services(), Limits(), time.time())
     assert fleet.record(job_id)["status"] == run_a.record(job_id)["status"] == "stopped"
 

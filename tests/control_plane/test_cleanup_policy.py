@@ -100,13 +100,18 @@ def test_interruptions_before_the_job() -> None:
     assert policy.interruption(record("failed", stop_reason="TaskGone: ECS no longer knows"))
     capacity = record("failed", stop_reason="Capacity is unavailable at this time.")
     assert policy.interruption(capacity)
+    # whatever the stop code: the entrypoint exiting before the runner connected, a user
+    exited = record("failed", stop_reason="EssentialContainerExited: exited", exit_code=3)
+    assert policy.interruption(exited) == "EssentialContainerExited: exited"
+    assert policy.interruption(record("stopped", stop_reason="UserInitiated: operator"))
+    assert policy.interruption(record("failed", exit_code=5)) == "runner exited with code 5"
 
 
 @pytest.mark.parametrize(
     "fields",
     [
-        {"status": "stopped", "stop_reason": "UserInitiated: stopped by the cleanup"},
-        {"status": "failed", "stop_reason": "EssentialContainerExited: exited", "exit_code": 1},
+        {"status": "stopped", "stop_reason": "UserInitiated: cleanup", "stopped_by": "idle"},
+        {"status": "stopped", "stop_reason": "UserInitiated: x", "served_by": "fleet-7"},
         {"status": "running", "stop_reason": "SpotInterruption: x"},
         {"status": "stopped", "stop_reason": "SpotInterruption: x", "conclusion": "success"},
         {"status": "stopped", "stop_reason": "SpotInterruption: x", "served_job_id": 7},
@@ -122,6 +127,27 @@ def test_a_runner_that_took_its_job_was_not_interrupted_before_it() -> None:
     busy = record("stopped", stop_reason="SpotInterruption: x")
     busy["history"].append({"status": "busy", "at": iso(NOW)})
     assert policy.interruption(busy) is None
+
+
+def test_only_the_current_runner_counts_after_a_relaunch() -> None:
+    """A record relaunched after its runner took another job has `busy` in its history: the
+    new runner dying before its job is still an interruption."""
+    relaunched = record("failed", stop_reason="EssentialContainerExited: exited")
+    relaunched["history"] += [
+        {"status": "busy", "at": iso(NOW - 50)},
+        {"status": "pending", "at": iso(NOW - 40)},
+        {"status": "starting", "at": iso(NOW - 30)},
+    ]
+    assert policy.interruption(relaunched) == "EssentialContainerExited: exited"
+
+
+def test_displacement_is_a_busy_runner_serving_another_job() -> None:
+    assert policy.displacement(record("busy", served_job_id=7)) == (
+        "its runner fleet-42 took job 7"
+    )
+    assert policy.displacement(record("busy")) is None
+    assert policy.displacement(record("completed", served_job_id=7)) is None
+    assert policy.displacement(record("busy", served_job_id=7, recovery_checked="t")) is None
 
 
 @pytest.mark.parametrize(

@@ -130,12 +130,119 @@ def test_a_runner_connects_once_with_its_config(call: Caller) -> None:
     response = call("POST", "/_local/runners/connect", connect, token=None)
     assert response.status_code == 200
     assert response.json()["runner"]["status"] == "online"
+    assert response.json()["runner"]["busy"] is False  # idle: no queued job it can take
     assert call("POST", "/_local/runners/connect", connect, token=None).status_code == 409
     wrong = {"runner_name": "runner-1", "encoded_jit_config": "e30="}
     assert call("POST", "/_local/runners/connect", wrong, token=None).status_code == 404
     base = f"/repos/{REPO}/actions/runners"
-    busy = call("DELETE", f"{base}/{made['runner']['id']}")
-    assert busy.status_code == 422  # GitHub refuses to remove a runner in a job
+    assert call("DELETE", f"{base}/{made['runner']['id']}").status_code == 204  # idle: removable
+
+
+# --------------------------------------------------------------------------- GitHub's matching
+
+
+class Jobs:
+    """Jobs GitHub shows, and runners that connect and take them (over HTTP)."""
+
+    def __init__(self, call: Caller) -> None:
+        self.call = call
+        self.created = 0
+
+    def queue(self, job_id: int, *labels: str) -> None:
+        self.created += 1
+        body = {
+            "repository": REPO,
+            "id": job_id,
+            "labels": list(labels),
+            "created_at": f"2026-01-01T00:00:{self.created:02d}Z",
+        }
+        assert self.call("POST", "/_local/jobs", body, token=None).status_code == 201
+
+    def runner(self, name: str, *labels: str) -> int:
+        body = {"name": name, "runner_group_id": 1, "labels": list(labels)}
+        made = self.call("POST", JIT, body).json()
+        connect = {"runner_name": name, "encoded_jit_config": made["encoded_jit_config"]}
+        assert self.call("POST", "/_local/runners/connect", connect, token=None).ok
+        return made["runner"]["id"]
+
+    def job_of(self, runner_id: int, wait: float = 0) -> int | None:
+        response = self.call(
+            "GET", f"/_local/runners/{runner_id}/job", token=None, params={"wait": wait}
+        )
+        assert response.status_code in (200, 204), response.text
+        return response.json()["job"]["id"] if response.status_code == 200 else None
+
+    def status(self, job_id: int) -> dict:
+        return self.call("GET", f"/repos/{REPO}/actions/jobs/{job_id}").json()
+
+
+@pytest.fixture
+def jobs(call: Caller) -> Jobs:
+    return Jobs(call)
+
+
+def test_an_idle_runner_takes_the_oldest_queued_job_its_labels_cover(jobs: Jobs) -> None:
+    jobs.queue(1, "self-hosted", "class:large")
+    jobs.queue(2, "self-hosted")  # a subset of the large runner's labels
+    jobs.queue(3, "self-hosted", "linux", "class:small")
+    large = jobs.runner("fleet-1", "self-hosted", "class:large")
+    assert jobs.job_of(large) == 1  # the oldest it covers
+    second_large = jobs.runner("fleet-3", "SELF-HOSTED", "Class:Large")  # case-insensitive
+    assert jobs.job_of(second_large) == 2  # not the job it was made for (3): not covered
+    small = jobs.runner("fleet-2", "self-hosted", "class:small")
+    assert jobs.job_of(small) is None  # job 3 also needs `linux`
+    assert jobs.status(2)["runner_name"] == "fleet-3"
+    assert jobs.status(2)["status"] == "in_progress"
+    assert jobs.status(3)["status"] == "queued"
+
+
+def test_a_waiting_runner_gets_a_job_queued_later(jobs: Jobs) -> None:
+    runner = jobs.runner("fleet-9", "self-hosted", "linux")
+    assert jobs.job_of(runner) is None
+    jobs.queue(9, "self-hosted")
+    assert jobs.job_of(runner, wait=5) == 9
+
+
+def test_jobs_of_another_repository_are_not_given(jobs: Jobs, call: Caller) -> None:
+    body = {"repository": "other/repo", "id": 7, "labels": ["self-hosted"]}
+    assert call("POST", "/_local/jobs", body, token=None).status_code == 201
+    assert jobs.job_of(jobs.runner("fleet-7", "self-hosted")) is None
+
+
+def test_webhooks_name_the_runner_that_ran_the_job(github: GitHubAPI, jobs: Jobs, call) -> None:
+    sent: list[dict] = []
+    github.state.deliver = sent.append
+    jobs.queue(1, "self-hosted")
+    runner = jobs.runner("fleet-5", "self-hosted", "class:large")
+    assert jobs.job_of(runner) == 1
+    assert call("POST", f"/_local/runners/{runner}/finish", {"conclusion": "success"}).ok
+    deadline = time.monotonic() + 5
+    while len(sent) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [
+        (p["action"], p["workflow_job"]["id"], p["workflow_job"]["runner_name"]) for p in sent
+    ] == [
+        ("in_progress", 1, "fleet-5"),
+        ("completed", 1, "fleet-5"),
+    ]
+    assert sent[1]["workflow_job"]["conclusion"] == "success"
+
+
+def test_a_runner_lost_in_its_job_fails_it_and_an_idle_one_goes_offline(
+    jobs: Jobs, call: Caller
+) -> None:
+    jobs.queue(1, "self-hosted")
+    working = jobs.runner("fleet-1", "self-hosted")
+    idle = jobs.runner("fleet-2", "self-hosted")
+    assert jobs.job_of(working) == 1
+    assert call("POST", f"/_local/runners/{working}/disconnect", token=None).ok
+    assert (jobs.status(1)["status"], jobs.status(1)["conclusion"]) == ("completed", "failure")
+    assert call("POST", f"/_local/runners/{idle}/disconnect", token=None).ok
+    base = f"/repos/{REPO}/actions/runners"
+    assert call("GET", f"{base}/{idle}").json()["status"] == "offline"
+    assert call("GET", f"{base}/{working}").status_code == 404  # removed with its job
+    response = call("GET", f"/_local/runners/{working}/job", token=None)
+    assert response.status_code == 404  # a removed runner's process learns it is gone
 
 
 def test_faults_requests_and_reset_over_http(call: Caller) -> None:

@@ -169,7 +169,7 @@ def test_failure_reasons_are_masked_in_the_state_table(
             assert store.reopen_for_relaunch(
                 job_id,
                 task_arn=f"arn:task/{job_id}",
-                relaunches=0,
+                done=0,
                 runner_name=f"runner-{job_id}-2",
                 jit_object=f"jit/runner-{job_id}-2/{job_id:040d}.env",
                 owner="owner-d",

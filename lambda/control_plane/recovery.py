@@ -1,0 +1,102 @@
+"""A job whose runner will not run it gets a new one: the one place that decides and does it.
+
+Two causes (cleanup_policy.interruption and .displacement say which records have them):
+- interrupted: the runner stopped before it took a job, whatever stopped it (Spot, no
+  capacity, a failed start, the entrypoint exiting, the task gone);
+- displaced: GitHub gave the runner another queued job its labels cover (GitHub matches any
+  idle runner, not the one made for the job), so this job has none.
+
+While GitHub still shows the job queued, the record goes back to `pending` under a new runner
+name (attempt n+1, a new RunTask clientToken) and the webhook path's own launch code starts it,
+at most MAX_RELAUNCHES times for each cause. Otherwise an interrupted record becomes `failed`
+with the reason, and a displaced one keeps its status (its runner works, on the other job) and
+says why in `not_relaunched`.
+The ECS and webhook events call this at once; the scheduled cleanup calls it for what they
+missed. Every step is conditional on the record, so a repeated event relaunches once.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from control_plane import cleanup_policy, jit_config, jobs, log, retry, state
+from control_plane.services import Services
+from control_plane.state import DISPLACEMENTS, RELAUNCHES, launch_attempt
+from control_plane.workflow_job import runner_name
+
+RELAUNCHED = "relaunched"
+
+
+def github_job(svc: Services, record: dict[str, Any]) -> dict[str, Any] | None:
+    return svc.github.get_job(record["repository"], int(record["job_id"]))
+
+
+def recover(
+    svc: Services,
+    record: dict[str, Any],
+    cause: str,
+    *,
+    displaced: bool = False,
+    job: dict[str, Any] | None = None,
+) -> str:
+    """Relaunches the record's job or settles it; returns what happened: `relaunched`,
+    `launch-failed` (pending, resumed by the cleanup), `failed`, `kept` or `decided`
+    (another invocation acted first). `job`: GitHub's view, if the caller has read it."""
+    job_id = int(record["job_id"])
+    decision = cleanup_policy.recovery(
+        record,
+        cause,
+        job if job is not None else github_job(svc, record),
+        svc.settings.max_relaunches,
+        displaced=displaced,
+    )
+    if decision.action == "fail":
+        if displaced:  # its runner keeps serving the other job; no cleanup asks again
+            svc.store.annotate(
+                job_id,
+                {"recovery_checked": state.iso(time.time()), "not_relaunched": decision.reason},
+                task_arn=record["task_arn"],
+            )
+            log.info("not relaunched", reason=decision.reason)
+            return "kept"
+        if svc.store.fail_interrupted(job_id, record["task_arn"], decision.reason):
+            log.warning("job not relaunched", reason=decision.reason)
+            return "failed"
+        return "decided"
+    name = runner_name(svc.settings.name_prefix, job_id, launch_attempt(record) + 1)
+    owner = uuid.uuid4().hex
+    reopened = svc.store.reopen_for_relaunch(
+        job_id,
+        task_arn=record["task_arn"],
+        done=int(record.get(DISPLACEMENTS if displaced else RELAUNCHES) or 0),
+        runner_name=name,
+        jit_object=jit_config.new_key(name),
+        owner=owner,
+        lease_seconds=jobs.lease_seconds(svc),
+        reason=decision.reason,
+        displaced=displaced,
+    )
+    if reopened is None:
+        log.info("relaunch decided elsewhere already")
+        return "decided"
+    log.warning("relaunching", reason=decision.reason, new_runner_name=name)
+    return RELAUNCHED if launch_reopened(svc, reopened, owner) else "launch-failed"
+
+
+def launch_reopened(svc: Services, record: dict[str, Any], owner: str) -> str | None:
+    """Launches a record this caller holds the lease of, through the webhook path's code; the
+    task ARN, or None: the failure released the lease with the reason (the cleanup resumes it)."""
+    job_id = int(record["job_id"])
+    try:
+        task_arn = jobs.launch_under_lease(record, svc, owner, resumed=True)
+    except Exception as exc:
+        log.error("launch failed, the cleanup resumes it", error=retry.describe(exc))
+        try:
+            svc.store.release(job_id, owner, f"launch attempt failed: {retry.describe(exc)}")
+        except Exception as release_error:  # the lease then ends with this invocation's time
+            log.error("could not release the lease", error=retry.describe(release_error))
+        return None
+    log.info("runner launched", task_arn=task_arn, attempt=launch_attempt(record))
+    return task_arn
