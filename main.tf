@@ -118,6 +118,9 @@ module "control_plane" {
   runner_group_id            = var.runner_group_id
   runner_extra_labels        = var.runner_extra_labels
 
+  webhook_secret_previous             = var.webhook_secret_previous
+  webhook_secret_previous_grace_hours = var.webhook_secret_previous_grace_hours
+
   runner_class_sizes      = var.runner_class_sizes
   default_class           = var.default_class
   cluster_name            = module.ecs_fleet.cluster_name

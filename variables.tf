@@ -133,6 +133,30 @@ variable "webhook_secret" {
   }
 }
 
+variable "webhook_secret_previous" {
+  description = "The webhook secret being rotated out: deliveries signed with it are still accepted for webhook_secret_previous_grace_hours after it is set, so a rotation refuses none (docs/security.md). Stored as an SSM SecureString. Null: only webhook_secret is accepted."
+  type        = string
+  default     = null
+  sensitive   = true
+
+  validation {
+    condition     = var.webhook_secret_previous == null || try(length(var.webhook_secret_previous) >= 16 && trimspace(var.webhook_secret_previous) == var.webhook_secret_previous, false)
+    error_message = "webhook_secret_previous must be null, or at least 16 characters without leading or trailing whitespace."
+  }
+}
+
+variable "webhook_secret_previous_grace_hours" {
+  description = "Hours for which webhook_secret_previous is accepted, counted from when its SSM parameter was last written (the apply that set or changed it)."
+  type        = number
+  default     = 24
+  nullable    = false
+
+  validation {
+    condition     = var.webhook_secret_previous_grace_hours >= 1 && var.webhook_secret_previous_grace_hours <= 720 && floor(var.webhook_secret_previous_grace_hours) == var.webhook_secret_previous_grace_hours
+    error_message = "webhook_secret_previous_grace_hours must be a whole number between 1 and 720 (30 days)."
+  }
+}
+
 variable "kms_key_arn" {
   description = "Customer KMS key for the SSM SecureStrings that hold the secrets and for the bucket of one-shot JIT runner configs (null: the AWS managed aws/ssm key for the secrets, and a key the module creates, with rotation, for the bucket)."
   type        = string

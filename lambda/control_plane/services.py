@@ -35,8 +35,21 @@ class Services:
     def s3(self) -> Any:
         return aws.client("s3")
 
-    def webhook_secret(self) -> str:
-        return parameters.secret(self.settings.webhook_secret_param)
+    def _webhook_secret_params(self) -> tuple[str, str, float]:
+        s = self.settings
+        return (
+            s.webhook_secret_param,
+            s.webhook_secret_previous_param,
+            s.webhook_secret_previous_grace_seconds,
+        )
+
+    def webhook_secrets(self) -> parameters.WebhookSecrets:
+        """The secrets a webhook signature may match (cached)."""
+        return parameters.webhook_secrets(*self._webhook_secret_params())
+
+    def refreshed_webhook_secrets(self) -> parameters.WebhookSecrets | None:
+        """The same, read again now; None when they were read again a moment ago."""
+        return parameters.refreshed_webhook_secrets(*self._webhook_secret_params())
 
     def class_sizes(self) -> ClassSizes:
         return parameters.class_sizes(self.settings.class_sizes_param)

@@ -89,6 +89,10 @@ class Settings:
     # and the age in days after which an image on a mutable base tag is built again (0: never)
     allowed_base_images: tuple[str, ...] = DEFAULT_ALLOWED_BASE_IMAGES
     image_max_age_days: int = DEFAULT_MAX_AGE_DAYS
+    # webhook secret rotation (parameters.py): the previous secret's parameter ("": none),
+    # accepted for this long after the parameter was written
+    webhook_secret_previous_param: str = ""
+    webhook_secret_previous_grace_seconds: int = 86400
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -171,6 +175,10 @@ class Settings:
                 get("ALLOWED_BASE_IMAGES", ",".join(DEFAULT_ALLOWED_BASE_IMAGES))
             ),
             image_max_age_days=minimum("IMAGE_MAX_AGE_DAYS", str(DEFAULT_MAX_AGE_DAYS), 0),
+            webhook_secret_previous_param=get("WEBHOOK_SECRET_PREVIOUS_PARAM", ""),
+            webhook_secret_previous_grace_seconds=minimum(
+                "WEBHOOK_SECRET_PREVIOUS_GRACE_SECONDS", "86400", 1
+            ),
         )
         if settings.image_build_project:
             needed = ["ECR_REPOSITORY_URL", "RUNNER_IMAGE_FINGERPRINT"]

@@ -10,6 +10,7 @@ import hmac
 import re
 
 PREFIX = "sha256="
+MISMATCH = "signature does not match"
 _WELL_FORMED = re.compile(r"^sha256=[0-9a-fA-F]{64}$")
 
 
@@ -27,5 +28,5 @@ def problem(secret: str, body: bytes, header: str) -> str | None:
         return "no webhook secret configured"
     # constant-time: the comparison's duration must not reveal how many characters matched
     if not hmac.compare_digest(sign(secret, body), header.lower()):
-        return "signature does not match"
+        return MISMATCH
     return None

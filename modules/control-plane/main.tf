@@ -30,6 +30,9 @@ locals {
   github_owner  = local.org_scope ? var.github_org : split("/", coalesce(var.github_repo, "/"))[0]
   github_repo   = local.org_scope ? "" : try(split("/", var.github_repo)[1], "")
 
+  # the webhook secret being rotated out, accepted for a grace period (parameters.py)
+  previous_secret_given = try(nonsensitive(var.webhook_secret_previous != null), var.webhook_secret_previous != null)
+
   # The smallest class (cpu, then memory) unless default_class names one.
   # "cccccc-mmmmmmm-<name>" sorts by size; the name starts at character 15.
   classes_by_size = sort([for name, size in var.runner_class_sizes : format("%06d-%07d-%s", size.cpu, size.memory, name)])
@@ -40,6 +43,8 @@ locals {
     webhook_secret = "${local.ssm_prefix}/secrets/webhook-secret"
     github_pat     = "${local.ssm_prefix}/secrets/github-pat"
     github_app_key = "${local.ssm_prefix}/secrets/github-app-private-key"
+
+    webhook_secret_previous = "${local.ssm_prefix}/secrets/webhook-secret-previous"
   }
 
   image_builds      = var.image_build_project_name != null
@@ -127,6 +132,18 @@ resource "aws_ssm_parameter" "webhook_secret" {
   type        = "SecureString"
   key_id      = var.kms_key_arn
   value       = var.webhook_secret
+
+  tags = var.tags
+}
+
+resource "aws_ssm_parameter" "webhook_secret_previous" {
+  count = local.previous_secret_given ? 1 : 0
+
+  name        = local.parameter_names.webhook_secret_previous
+  description = "Previous GitHub webhook secret of ${var.name_prefix} (accepted during a rotation)"
+  type        = "SecureString"
+  key_id      = var.kms_key_arn
+  value       = var.webhook_secret_previous
 
   tags = var.tags
 }
@@ -513,6 +530,10 @@ resource "aws_lambda_function" "control_plane" {
         RUNNER_IMAGE_FINGERPRINT = local.image_builds ? var.runner_image_fingerprint : ""
       },
       local.pat_auth ? { GITHUB_PAT_PARAM = local.parameter_names.github_pat } : {},
+      local.previous_secret_given ? {
+        WEBHOOK_SECRET_PREVIOUS_PARAM         = aws_ssm_parameter.webhook_secret_previous[0].name
+        WEBHOOK_SECRET_PREVIOUS_GRACE_SECONDS = tostring(var.webhook_secret_previous_grace_hours * 3600)
+      } : {},
       local.app_auth ? {
         GITHUB_APP_ID              = var.github_app_id != null ? var.github_app_id : ""
         GITHUB_APP_INSTALLATION_ID = var.github_app_installation_id != null ? var.github_app_installation_id : ""

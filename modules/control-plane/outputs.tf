@@ -78,6 +78,7 @@ output "secret_parameter_names" {
   value = merge(
     { webhook_secret = aws_ssm_parameter.webhook_secret.name },
     local.pat_auth ? { github_pat = local.parameter_names.github_pat } : {},
+    local.previous_secret_given ? { webhook_secret_previous = local.parameter_names.webhook_secret_previous } : {},
     local.app_auth ? { github_app_private_key = local.parameter_names.github_app_key } : {},
   )
 }

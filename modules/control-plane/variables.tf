@@ -63,6 +63,20 @@ variable "webhook_secret" {
   sensitive   = true
 }
 
+variable "webhook_secret_previous" {
+  description = "The webhook secret being rotated out, accepted for webhook_secret_previous_grace_hours after its SSM parameter is written (null: none). Stored as an SSM SecureString."
+  type        = string
+  default     = null
+  sensitive   = true
+}
+
+variable "webhook_secret_previous_grace_hours" {
+  description = "Hours for which webhook_secret_previous is accepted, from when its parameter was last written."
+  type        = number
+  default     = 24
+  nullable    = false
+}
+
 variable "kms_key_arn" {
   description = "Customer KMS key for the SSM SecureStrings holding the secrets and for the JIT config bucket (null: the AWS managed aws/ssm key for the secrets, and a key this module creates for the bucket). The control plane gets kms:Decrypt and kms:GenerateDataKey on it, the task execution role kms:Decrypt through S3."
   type        = string

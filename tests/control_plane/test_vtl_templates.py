@@ -19,6 +19,7 @@ import boto3
 import pytest
 from control_plane import signature
 from control_plane.handler import route
+from control_plane.parameters import WebhookSecrets
 from control_plane.webhook_event import from_detail
 
 from local_mode import vtl, webhook_server
@@ -54,8 +55,11 @@ class SecretOnly:
     def __init__(self, secret: str) -> None:
         self.secret = secret
 
-    def webhook_secret(self) -> str:
-        return self.secret
+    def webhook_secrets(self) -> WebhookSecrets:
+        return WebhookSecrets(self.secret)
+
+    def refreshed_webhook_secrets(self) -> WebhookSecrets | None:
+        return None  # as if read again a moment ago
 
 
 def sign(body: bytes, secret: str = SECRET) -> str:

@@ -32,6 +32,7 @@ CLASSES = {
 }
 TAGS = {"team": "ci", "cost-center": "42"}
 WEBHOOK_SECRET = "tf-test-webhook-secret-0123456789"  # as in fleet/main.tf
+PREVIOUS_WEBHOOK_SECRET = "tf-test-previous-webhook-secret-01"
 ACCOUNT = "123456789012"  # moto's
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/runner-fleet"  # the roles' ARN prefix (iam_role_path)
 # Actions without resource-level permissions: the only ones allowed on "*".
@@ -221,6 +222,7 @@ def test_secrets_are_secure_strings_under_the_prefix(
     }
     assert found == {
         f"/{PREFIX}/secrets/webhook-secret": "SecureString",
+        f"/{PREFIX}/secrets/webhook-secret-previous": "SecureString",
         f"/{PREFIX}/secrets/github-app-private-key": "SecureString",
     }  # App auth: no PAT parameter
     values = {
@@ -228,6 +230,7 @@ def test_secrets_are_secure_strings_under_the_prefix(
         for name in found
     }
     assert values[f"/{PREFIX}/secrets/webhook-secret"] == WEBHOOK_SECRET
+    assert values[f"/{PREFIX}/secrets/webhook-secret-previous"] == PREVIOUS_WEBHOOK_SECRET
     assert values[f"/{PREFIX}/secrets/github-app-private-key"] == app_private_key
 
 
@@ -408,6 +411,8 @@ def test_lambda_runs_the_package_with_names_not_secrets_in_its_environment(
         "CLASS_SIZES_PARAM": f"/{PREFIX}/config/class-sizes",
         "SSM_PREFIX": f"/{PREFIX}",
         "WEBHOOK_SECRET_PARAM": f"/{PREFIX}/secrets/webhook-secret",
+        "WEBHOOK_SECRET_PREVIOUS_PARAM": f"/{PREFIX}/secrets/webhook-secret-previous",
+        "WEBHOOK_SECRET_PREVIOUS_GRACE_SECONDS": "43200",
         "GITHUB_AUTH": "app",
         "GITHUB_APP_ID": "123456",
         "GITHUB_APP_INSTALLATION_ID": "987654",
@@ -448,6 +453,7 @@ def test_lambda_runs_the_package_with_names_not_secrets_in_its_environment(
     }
     for value in env.values():
         assert WEBHOOK_SECRET not in value
+        assert PREVIOUS_WEBHOOK_SECRET not in value
         assert "PRIVATE KEY" not in value
     assert {t: function["Tags"][t] for t in TAGS} == TAGS
     invoke = emulator.client("lambda").get_function_event_invoke_config(
@@ -689,6 +695,7 @@ def test_outputs_name_everything_and_hold_no_secret(
     assert outputs["lambda_function_name"] == f"{PREFIX}-control-plane"
     serialized = json.dumps(outputs)
     assert WEBHOOK_SECRET not in serialized
+    assert PREVIOUS_WEBHOOK_SECRET not in serialized
     assert "PRIVATE KEY" not in serialized
     assert app_private_key.splitlines()[1] not in serialized
 

@@ -20,7 +20,7 @@ VALID: dict[str, Any] = {
 }
 # Passed as sensitive root variables, as a careful user does (a literal in a module block is
 # in the configuration anyway, and Terraform quotes the configuration in its errors).
-SECRETS = {"github_pat", "github_app_private_key", "webhook_secret"}
+SECRETS = {"github_pat", "github_app_private_key", "webhook_secret", "webhook_secret_previous"}
 APP_KEY = "-----BEGIN RSA PRIVATE KEY-----\nMIIB\n-----END RSA PRIVATE KEY-----\n"
 WITHOUT = object()  # marks an argument to leave out
 
@@ -73,6 +73,14 @@ BAD_VALUES = {
         "github_api_url must be an http(s) URL",
     ),
     "short webhook secret": ({"webhook_secret": "short"}, "at least 16 characters"),
+    "previous webhook secret with a space": (
+        {"webhook_secret_previous": "previous-secret-0123 "},
+        "webhook_secret_previous must be null, or at least 16 characters",
+    ),
+    "grace period over 30 days": (
+        {"webhook_secret_previous_grace_hours": 721},
+        "webhook_secret_previous_grace_hours must be a whole number between 1 and 720",
+    ),
     "malformed region": ({"aws_region": "Europe"}, "aws_region must be an AWS region name"),
     "name prefix with capitals": ({"name_prefix": "Runner_Fleet"}, "name_prefix must be 3-24"),
     "name prefix too long": ({"name_prefix": "a" * 25}, "name_prefix must be 3-24"),
@@ -214,7 +222,8 @@ def test_bad_combination_fails_the_plan_with_its_message(planner: ModulePlanner,
 
 
 def test_secrets_never_appear_in_plan_errors(bad_value_plans: dict[str, PlanResult]) -> None:
-    for name in ["PAT with spaces", "short webhook secret", "App key not PEM"]:
+    names = ["PAT with spaces", "short webhook secret", "App key not PEM"]
+    for name in [*names, "previous webhook secret with a space"]:
         result = bad_value_plans[name]
         ((_, secret),) = BAD_VALUES[name][0].items()
         assert flat(BAD_VALUES[name][1]) in flat(result.output)
@@ -250,6 +259,17 @@ def test_pat_auth_stores_the_token_and_no_app_key(default_plan: PlanResult) -> N
         "/runner-fleet/secrets/github-pat",
     }
     assert parameters["/runner-fleet/secrets/github-pat"]["type"] == "SecureString"
+
+
+def test_a_previous_webhook_secret_is_a_secure_string(planner: ModulePlanner) -> None:
+    # (the Lambda's environment is known only at apply: test_fleet_apply.py checks it)
+    result = plan(planner, webhook_secret_previous="previous-secret-0123456789")
+    assert result.returncode == 0, result.output
+    parameters = {
+        r["change"]["after"]["name"]: r["change"]["after"]
+        for r in result.resources("aws_ssm_parameter")
+    }
+    assert parameters["/runner-fleet/secrets/webhook-secret-previous"]["type"] == "SecureString"
 
 
 def test_without_image_builds_nothing_of_codebuild_is_planned(default_plan: PlanResult) -> None:

@@ -75,7 +75,12 @@ def test_every_variable_and_output_has_a_description_and_every_variable_a_type()
 def test_secrets_are_sensitive_variables() -> None:
     for path in [REPO_ROOT / "variables.tf", REPO_ROOT / "modules/control-plane/variables.tf"]:
         text = path.read_text()
-        for name in ["github_pat", "github_app_private_key", "webhook_secret"]:
+        for name in [
+            "github_pat",
+            "github_app_private_key",
+            "webhook_secret",
+            "webhook_secret_previous",
+        ]:
             body = re.search(rf'^variable "{name}" \{{\n(.*?)^\}}', text, re.M | re.S)
             assert body and re.search(r"sensitive\s*=\s*true", body.group(1)), f"{path}: {name}"
 

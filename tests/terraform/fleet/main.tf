@@ -70,6 +70,9 @@ module "fleet" {
   runner_group_id            = 3
   runner_extra_labels        = ["linux", "x64"]
 
+  webhook_secret_previous             = "tf-test-previous-webhook-secret-01"
+  webhook_secret_previous_grace_hours = 12
+
   subnet_ids       = [for subnet in aws_subnet.runners : subnet.id]
   security_groups  = [aws_security_group.runners.id]
   assign_public_ip = true
