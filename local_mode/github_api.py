@@ -20,6 +20,9 @@ that disconnects in the middle of its job is removed and its job fails (conclusi
 `failure`), as GitHub fails a job whose runner it lost; an idle one goes `offline`. GitHub
 refuses to delete a busy runner (422).
 
+Repositories: those it was started with (`repos`; none given: any repository exists) and
+those of seeded jobs. An installation sees every one (its repository selection is "all").
+
 GitHub endpoints (also under a path prefix such as /api/v3, as GitHub Enterprise Server):
   POST   /repos/{owner}/{repo}/actions/runners/generate-jitconfig   (and /orgs/{org}/...)
   GET    /repos/{owner}/{repo}/actions/runners[?name=]              (and /orgs/{org}/...)
@@ -28,6 +31,8 @@ GitHub endpoints (also under a path prefix such as /api/v3, as GitHub Enterprise
   GET    /repos/{owner}/{repo}/actions/runs[?status=queued]
   GET    /repos/{owner}/{repo}/actions/runs/{run_id}/jobs
   GET    /repos/{owner}/{repo}/actions/jobs/{job_id}
+  GET    /installation/repositories        (an installation token only; 403 for a PAT)
+  GET    /orgs/{org}/repos                  (a PAT or an installation token; by full name)
 Local control (no auth), what a runner process does and what tests arrange:
   POST /_local/runners/connect  {"runner_name", "encoded_jit_config"}: a runner connects
   GET  /_local/runners/{id}/job[?wait=s]  the job GitHub gave it (200), none yet (204),
@@ -61,6 +66,7 @@ import secrets
 import sys
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -169,6 +175,7 @@ class GitHubState:
         self.installations = dict(installations or {})  # installation id → app id
         self.token_lifetime = token_lifetime
         self.repos = {r.lower() for r in repos} if repos else None
+        self.repo_names = {r.lower(): r for r in repos or ()}  # as GitHub spells them
         self.runner_groups = set(runner_groups)
         self.public_url = public_url
         self.webhook_url = webhook_url
@@ -192,19 +199,21 @@ class GitHubState:
         self.jwt_ids: list[str] = []
         self.sequence = 0  # connection and queueing order
         self.assignments: list[tuple[int, str]] = []  # (job id, runner name), as GitHub gave
+        self.archived: set[str] = set()  # repositories (lowercase) listed as archived
 
     # ---------------------------------------------------------------- auth
 
-    def check_token(self, authorization: str) -> None:
+    def check_token(self, authorization: str) -> str | None:
+        """Checks the token; returns its installation id (None: a PAT)."""
         scheme, _, token = authorization.partition(" ")
         if not token or scheme.lower() not in ("bearer", "token"):
             raise ApiError(401, "Requires authentication")
         token = token.strip()
         if any(hmac.compare_digest(token, pat) for pat in self.pats):
-            return
+            return None
         issued = self.tokens.get(token)
         if issued and issued[0] > time.time():
-            return
+            return issued[1]
         raise ApiError(401, "Bad credentials")
 
     def check_app_jwt(self, authorization: str, installation_id: str) -> str:
@@ -255,17 +264,42 @@ class GitHubState:
 
     # ---------------------------------------------------------------- runners
 
+    def known_repos(self) -> dict[str, str]:
+        """Repositories that exist: lowercase full name → as GitHub spells it."""
+        seeded = {job["_repository"]: job["_full_name"] for job in self.jobs.values()}
+        return seeded | self.repo_names
+
     def scope_key(self, match: re.Match[str]) -> str:
         org = match.groupdict().get("org")
         if org:
-            owners = {repo.split("/")[0] for repo in self.repos} if self.repos else None
-            if owners is not None and org.lower() not in owners:
+            owners = {repo.split("/")[0] for repo in self.known_repos()}
+            if self.repos is not None and org.lower() not in owners:
                 raise ApiError(404, "Not Found")
             return f"orgs/{org}".lower()
         repo = f"{match.group('owner')}/{match.group('repo')}".lower()
-        if self.repos is not None and repo not in self.repos:
+        if self.repos is not None and repo not in self.known_repos():
             raise ApiError(404, "Not Found")
         return f"repos/{repo}"
+
+    def repositories(self, owner: str | None, page: int, per_page: int) -> list[dict[str, Any]]:
+        """A page of the known repositories (of `owner`, if given), by full name."""
+        known = self.known_repos().items()
+        names = sorted(
+            (name for key, name in known if owner is None or key.split("/")[0] == owner),
+            key=str.lower,
+        )
+        return [
+            {
+                "id": zlib.crc32(name.lower().encode()),
+                "name": name.split("/", 1)[1],
+                "full_name": name,
+                "owner": {"login": name.split("/", 1)[0]},
+                "private": True,
+                "archived": name.lower() in self.archived,
+                "disabled": False,
+            }
+            for name in names[(page - 1) * per_page : page * per_page]
+        ]
 
     @staticmethod
     def public(runner: dict[str, Any]) -> dict[str, Any]:
@@ -475,7 +509,7 @@ class GitHubState:
             action,
             labels=job["labels"],
             job_id=job["id"],
-            repository=job["_repository_name"],
+            repository=job["_full_name"],
             run_id=job["run_id"],
             run_attempt=job["run_attempt"],
             runner_name=job.get("runner_name"),
@@ -516,7 +550,7 @@ class GitHubState:
                 "runner_name": entry.get("runner_name"),
                 "created_at": entry.get("created_at") or _iso(time.time()),
                 "_repository": str(entry["repository"]).lower(),
-                "_repository_name": str(entry["repository"]),
+                "_full_name": str(entry["repository"]),
                 "_seq": self._next(),
             }
             self.jobs[job["id"]] = job
@@ -637,8 +671,15 @@ class Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._dispatch()
 
-    def _auth(self) -> None:
-        self.server.state.check_token(self.headers.get("Authorization", ""))
+    def _auth(self) -> str | None:
+        """The request's installation id (None: a PAT), once its token is checked."""
+        return self.server.state.check_token(self.headers.get("Authorization", ""))
+
+    @staticmethod
+    def _page(query: dict[str, str]) -> tuple[int, int]:
+        """`page` and `per_page` as GitHub reads them (30 a page unless asked, at most 100)."""
+        page = max(1, int(query.get("page") or 1))
+        return page, min(100, max(1, int(query.get("per_page") or 30)))
 
     # ---------------------------------------------------------------- GitHub
 
@@ -659,8 +700,7 @@ class Handler(BaseHTTPRequestHandler):
     def list_runners(self, match: re.Match[str], query: dict, body: Any) -> Response:
         self._auth()
         state = self.server.state
-        page = max(1, int(query.get("page") or 1))
-        per_page = min(100, max(1, int(query.get("per_page") or 30)))
+        page, per_page = self._page(query)
         return Response(
             200, state.list_runners(state.scope_key(match), query.get("name"), page, per_page)
         )
@@ -703,6 +743,31 @@ class Handler(BaseHTTPRequestHandler):
         if job is None or job["_repository"] != repo:
             raise ApiError(404, "Not Found")
         return Response(200, state.public(job))
+
+    def installation_repositories(self, match: re.Match[str], query: dict, body: Any) -> Response:
+        if self._auth() is None:
+            raise ApiError(
+                403,
+                "You must authenticate with an installation access token in order to list "
+                "repositories for an installation.",
+            )
+        state = self.server.state
+        page, per_page = self._page(query)
+        return Response(
+            200,
+            {
+                "total_count": len(state.known_repos()),
+                "repository_selection": "all",
+                "repositories": state.repositories(None, page, per_page),
+            },
+        )
+
+    def org_repos(self, match: re.Match[str], query: dict, body: Any) -> Response:
+        self._auth()
+        state = self.server.state
+        org = state.scope_key(match).split("/", 1)[1]
+        page, per_page = self._page(query)
+        return Response(200, state.repositories(org, page, per_page))
 
     # ---------------------------------------------------------------- local control
 
@@ -760,6 +825,8 @@ ROUTES: list[tuple[str, re.Pattern[str], str]] = [
         ("GET", rf"^/(?P<scope>{REPO})/actions/runs$", "list_runs"),
         ("GET", rf"^/(?P<scope>{REPO})/actions/runs/(?P<run_id>\d+)/jobs$", "run_jobs"),
         ("GET", rf"^/(?P<scope>{REPO})/actions/jobs/(?P<job_id>\d+)$", "get_job"),
+        ("GET", r"^/installation/repositories$", "installation_repositories"),
+        ("GET", r"^/orgs/(?P<org>[^/]+)/repos$", "org_repos"),
         ("POST", r"^/_local/runners/connect$", "local_connect"),
         ("GET", r"^/_local/runners/(?P<id>\d+)/job$", "local_runner_job"),
         ("POST", r"^/_local/runners/(?P<id>\d+)/finish$", "local_runner_finish"),

@@ -59,6 +59,9 @@ class Limits:
     record_updates: int = 200
     launches: int = 20
     github_reads: int = 100
+    # org scope: repositories of the organization looked at for lost jobs, from where the
+    # last run stopped (two reads each at least: their queued and in-progress runs)
+    repository_scans: int = 20
     registration_deletes: int = 100
     config_deletes: int = 200
     dlq_messages: int = 50

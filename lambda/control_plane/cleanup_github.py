@@ -1,9 +1,13 @@
 """The cleanup's GitHub work: jobs no delivery brought us, and registrations nobody will use.
 
 - Lost jobs: GitHub does not redeliver a failed webhook by itself. For the repositories in
-  scope (the fleet's repository; with org scope, the repositories of its recent records),
-  jobs GitHub shows queued (in queued and in-progress runs) with labels this fleet serves and
-  no record are handed to the webhook path (jobs.handle_queued), as if their event arrived.
+  scope, jobs GitHub shows queued (in queued and in-progress runs) with labels this fleet
+  serves and no record are handed to the webhook path (jobs.handle_queued), as if their event
+  arrived. Repo scope: the fleet's repository. Org scope: every repository the PAT or the App
+  installation sees, `Limits.repository_scans` a run from where the last run stopped (a cursor
+  in the state table, wrapping around at the end of GitHub's listing), then the repositories
+  of recent records not yet looked at. The listing goes first: it alone reaches a repository
+  whose every delivery failed, and the recent ones are in it too.
 - Stale registrations: this fleet's runners (name `${name_prefix}-${job_id}[-${n}]`) that
   are offline, have no live task, and whose record is missing, ended, or another attempt's.
 """
@@ -11,49 +15,122 @@
 from __future__ import annotations
 
 import itertools
+import time
 from typing import Any
 
 from control_plane import cleanup_policy, jobs, log, retry
 from control_plane.cleanup_context import CleanupRun
 from control_plane.cleanup_tasks import live_tasks
-from control_plane.github import GitHubError
+from control_plane.github import PER_PAGE, GitHubError, rate_limit_delay
 from control_plane.workflow_job import PayloadError, WorkflowJob, job_id_of_runner
 
 RUN_STATUSES = ("queued", "in_progress")  # a run with a job still queued has one of these
-MAX_REPOSITORIES = 20  # org scope: repositories looked at per run
+MAX_RECENT_REPOSITORIES = 20  # org scope: repositories of recent records looked at per run
 MAX_RUNS_PER_STATUS = 20  # the newest runs of each status (a job queued longer waits a run)
 DELIVERY_ID = "cleanup"  # in place of GitHub's delivery id in the record and the logs
+CURSOR = "lost-jobs"  # the state table's cursor into the organization's repository listing
+REFUSED = (403, 404)  # GitHub will not show a repository's runs: skip it, do not stall on it
 
 
-def repositories(run: CleanupRun) -> list[str]:
+def launch_lost_jobs(run: CleanupRun) -> None:
+    """Launches queued jobs this fleet serves that have no record (bounded per run)."""
     settings = run.svc.settings
     if settings.github_scope == "repo":
-        return [settings.scope_name]
+        _scan(run, settings.scope_name)
+        return
+    done = scan_organization(run)
+    for repository in recent_repositories(run):
+        if repository.lower() not in done and not _scan(run, repository):
+            return
+
+
+def recent_repositories(run: CleanupRun) -> list[str]:
+    """Org scope: the repositories of the recent records (the likeliest to have lost jobs)."""
     seen: dict[str, str] = {}
     for job_id in run.recent:
         repository = (run.record(job_id) or {}).get("repository")
         if repository:
             seen.setdefault(repository.lower(), repository)
-    return list(seen.values())[:MAX_REPOSITORIES]
+    return list(seen.values())[:MAX_RECENT_REPOSITORIES]
 
 
-def launch_lost_jobs(run: CleanupRun) -> None:
-    """Launches queued jobs this fleet serves that have no record (bounded per run)."""
+def scan_organization(run: CleanupRun) -> set[str]:
+    """Looks at the next `repository_scans` repositories of the organization's listing from
+    the cursor, which then moves past those looked at completely (to 0 at the listing's end).
+    Archived and disabled repositories run no job: passed over. Returns the names looked at
+    (lowercase)."""
+    store = run.svc.store
+    start = store.cursor(CURSOR)
+    entries, ends = _listing(run, start)
+    if not entries and ends and start:  # the listing shrank below the cursor: start over
+        start = 0
+        entries, ends = _listing(run, start)
+    done: set[str] = set()
+    position = start
+    try:
+        for offset, repository in entries:
+            name = repository.get("full_name")
+            if name and not (repository.get("archived") or repository.get("disabled")):
+                if not _scan(run, name):
+                    break  # the budget ran out: the next run starts at this repository
+                done.add(name.lower())
+            position = offset + 1
+        else:
+            if ends:
+                position = 0
+    finally:  # an error stops at the repository it happened in; what was done stays done
+        if position != start:
+            store.set_cursor(CURSOR, position)
+    return done
+
+
+def _listing(run: CleanupRun, start: int) -> tuple[list[tuple[int, dict[str, Any]]], bool]:
+    """Up to `repository_scans` repositories of the listing from position `start`, with their
+    positions, and whether the listing ends with them (one GitHub read a page)."""
+    size = run.limits.repository_scans
+    page, skip = divmod(start, PER_PAGE)
+    entries: list[tuple[int, dict[str, Any]]] = []
+    while len(entries) < size and run.take("github_reads"):
+        items = run.svc.github.organization_repositories(page + 1)
+        entries += enumerate(items[skip:], start=page * PER_PAGE + skip)
+        if len(items) < PER_PAGE:
+            return entries[:size], len(entries) <= size
+        page, skip = page + 1, 0
+    return entries[:size], False
+
+
+def _scan(run: CleanupRun, repository: str) -> bool:
+    """Launches the repository's lost jobs; False if this run's budget ran out first."""
+    try:
+        return _scan_runs(run, repository)
+    except GitHubError as exc:
+        if exc.status not in REFUSED or rate_limit_delay(exc, time.time()) is not None:
+            raise
+        run.count("errors")
+        log.warning(
+            "cleanup: GitHub shows no runs of the repository: skipped",
+            repository=repository,
+            error=str(exc),
+        )
+        return True
+
+
+def _scan_runs(run: CleanupRun, repository: str) -> bool:
     github = run.svc.github
-    for repository in repositories(run):
-        for status in RUN_STATUSES:
+    for status in RUN_STATUSES:
+        if not run.take("github_reads"):
+            return False
+        runs = itertools.islice(github.workflow_runs(repository, status), MAX_RUNS_PER_STATUS)
+        for workflow_run in list(runs):
             if not run.take("github_reads"):
-                return
-            runs = itertools.islice(github.workflow_runs(repository, status), MAX_RUNS_PER_STATUS)
-            for workflow_run in list(runs):
-                if not run.take("github_reads"):
-                    return
-                for job in github.run_jobs(repository, int(workflow_run["id"])):
-                    if not _lost(run, job):
-                        continue
-                    if not run.take("launches"):
-                        return
-                    _launch(run, repository, job)
+                return False
+            for job in github.run_jobs(repository, int(workflow_run["id"])):
+                if not _lost(run, job):
+                    continue
+                if not run.take("launches"):
+                    return False
+                _launch(run, repository, job)
+    return True
 
 
 def _lost(run: CleanupRun, job: dict[str, Any]) -> bool:

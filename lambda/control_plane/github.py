@@ -36,6 +36,7 @@ TOKEN_REFRESH_MARGIN = 300.0  # an installation token is renewed 5 min before it
 JWT_BACKDATE = 60  # GitHub: iat 60 s in the past protects against clock drift
 JWT_LIFETIME = 540  # GitHub: exp at most 10 min after now; 9 min leaves drift room
 MAX_RATE_LIMIT_WAIT = 60.0  # a longer wait is never worth it inside one invocation
+PER_PAGE = 100  # GitHub's largest page
 
 _session = requests.Session()
 
@@ -212,6 +213,7 @@ class GitHubClient:
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self.auth = auth
+        self.owner = owner
         self.base = f"/repos/{owner}/{repo}" if scope == "repo" else f"/orgs/{owner}"
         self.deadline = deadline or retry.Deadline(retry.DEFAULT_BUDGET_SECONDS)
 
@@ -355,16 +357,24 @@ class GitHubClient:
                 return None
             raise
 
-    def _paged(self, path: str, key: str, params: dict[str, Any], max_pages: int) -> Iterator[dict]:
-        """The items under `key` of a paged list, at most `max_pages` pages of 100."""
-        seen = 0
-        for page in range(1, max_pages + 1):
-            body = self.request("GET", path, params={**params, "per_page": 100, "page": page})
+    def _paged(
+        self,
+        path: str,
+        key: str | None,
+        params: dict[str, Any],
+        max_pages: int,
+        first_page: int = 1,
+    ) -> Iterator[dict]:
+        """The items under `key` (None: the body is the list) of a paged list, at most
+        `max_pages` pages of 100 from page `first_page`."""
+        for page in range(first_page, first_page + max_pages):
+            body = self.request("GET", path, params={**params, "per_page": PER_PAGE, "page": page})
             data = body.json()
-            items = data.get(key) or []
+            items = (data if key is None else data.get(key)) or []
             yield from items
-            seen += len(items)
-            if len(items) < 100 or seen >= int(data.get("total_count") or 0):
+            if len(items) < PER_PAGE:
+                return
+            if key is not None and page * PER_PAGE >= int(data.get("total_count") or 0):
                 return
 
     def workflow_runs(self, repository: str, status: str, max_pages: int = 1) -> Iterator[dict]:
@@ -377,3 +387,18 @@ class GitHubClient:
         """The jobs of a run's latest attempt."""
         path = f"/repos/{repository}/actions/runs/{run_id}/jobs"
         yield from self._paged(path, "jobs", {"filter": "latest"}, max_pages)
+
+    def organization_repositories(self, page: int) -> list[dict]:
+        """One page (100 repositories, GitHub's order; a shorter page is the last) of the
+        repositories these credentials see in the organization: a GitHub App installation's
+        (`GET /installation/repositories`), with a PAT the organization's (`GET
+        /orgs/{org}/repos`, every type, by name)."""
+        if isinstance(self.auth, AppAuth):
+            path, key, params = "/installation/repositories", "repositories", {}
+        else:
+            path, key, params = (
+                f"/orgs/{self.owner}/repos",
+                None,
+                {"type": "all", "sort": "full_name"},
+            )
+        return list(self._paged(path, key, params, max_pages=1, first_page=page))

@@ -19,6 +19,10 @@ Status order: pending < image-building < starting < running < busy < the termina
 the statuses that come before the new one, so a late or repeated event changes nothing but its
 own fields.
 
+Cursors (the cleanup only): item `pk = "cursor#<name>"` with `position` (N), where a scan that
+takes several runs stopped (cleanup_github.py). It has no `kind`, so the by-kind index, and every
+reader of records, never sees it.
+
 Recovery (recovery.py): a record whose runner stopped before it took a job, or took another
 job, may be reopened to `pending` for a relaunch under a new runner name
 (`reopen_for_relaunch`, the one move backwards), or closed as `failed` (`fail_interrupted`).
@@ -170,6 +174,25 @@ class StateStore:
             if not last:
                 return
             request["ExclusiveStartKey"] = last
+
+    def cursor(self, name: str) -> int:
+        """Where the scan `name` stopped (0 before its first run)."""
+        item = self.dynamodb.get_item(
+            TableName=self.table, Key={"pk": {"S": f"cursor#{name}"}}, ConsistentRead=True
+        ).get("Item")
+        return int(item["position"]["N"]) if item and "position" in item else 0
+
+    def set_cursor(self, name: str, position: int) -> None:
+        """Stores where the scan `name` goes on next (last writer wins: runs that overlap
+        look at the same repositories, which is harmless)."""
+        self.dynamodb.put_item(
+            TableName=self.table,
+            Item={
+                "pk": {"S": f"cursor#{name}"},
+                "position": _value(position),
+                "updated_at": _value(iso(self.clock())),
+            },
+        )
 
     # ------------------------------------------------------------------ creating
 

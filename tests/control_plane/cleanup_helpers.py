@@ -115,12 +115,14 @@ def interrupt(
     return task_arn
 
 
-def seed_job(fleet: Fleet, job_id: int, *, status: str = "queued", **fields: Any) -> None:
-    """A job GitHub shows (the stand-in's /_local/jobs)."""
+def seed_job(
+    fleet: Fleet, job_id: int, *, status: str = "queued", repository: str = REPO, **fields: Any
+) -> None:
+    """A job GitHub shows (the stand-in's /_local/jobs; its repository exists from then on)."""
     fields.setdefault("created_at", iso(time.time() - 600))
     fleet.github.call(
         fleet.github.state.seed_jobs,
-        {"repository": REPO, "id": job_id, "status": status, **fields},
+        {"repository": repository, "id": job_id, "status": status, **fields},
     )
 
 

@@ -5,8 +5,9 @@ that a second run does nothing more, and that every run stays within its bounds.
 from __future__ import annotations
 
 import json
+import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -33,6 +34,7 @@ from tests.control_plane.cleanup_helpers import (
 )
 from tests.control_plane.harness import (
     PAT,
+    REPO,
     WEBHOOK_SECRET,
     Fleet,
     job_payload,
@@ -524,6 +526,7 @@ def test_queued_jobs_without_a_record_are_launched(fleet: Fleet) -> None:
     assert fleet.record(880002) is None and fleet.record(880003) is None
     assert len(fleet.run_task_calls()) == 2
     assert acted(clean()) == {}
+    assert not fleet.github.requests(path=r"/repos$|^/installation/repositories$")  # one repo
 
 
 def test_with_org_scope_lost_jobs_are_found_in_the_repositories_of_recent_records(
@@ -537,6 +540,151 @@ def test_with_org_scope_lost_jobs_are_found_in_the_repositories_of_recent_record
     assert acted(clean()) == {"queued_jobs_launched": 1}
     assert fleet.record(880031)["status"] == "starting"
     assert fleet.github.requests(path=r"^/orgs/Codertocat/actions/runners/generate-jitconfig$")
+
+
+LISTING = {"pat": r"^/orgs/Codertocat/repos$", "app": r"^/installation/repositories$"}
+CURSOR = "cursor#lost-jobs"
+
+
+@pytest.fixture(params=["pat", "app"])
+def org_scope(request: pytest.FixtureRequest, fleet: Fleet, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The fleet serves its organization, with a PAT or as the GitHub App's installation."""
+    monkeypatch.setenv("GITHUB_SCOPE", "org")
+    monkeypatch.setenv("GITHUB_REPO", "")
+    monkeypatch.setenv("GITHUB_AUTH", request.param)
+    return request.param
+
+
+def scanned(fleet: Fleet, run: Callable[[], dict[str, Any]]) -> tuple[dict[str, int], list[str]]:
+    """What a run did, and the repositories whose runs it listed, in order."""
+    mark = len(fleet.github.requests())
+    summary = acted(run())
+    names: list[str] = []
+    for request in fleet.github.requests()[mark:]:
+        match = re.match(r"^/repos/([^/]+/[^/]+)/actions/runs$", request["path"])
+        if match and match.group(1) not in names:
+            names.append(match.group(1))
+    return summary, names
+
+
+def cursor(fleet: Fleet) -> int | None:
+    item = fleet.item(CURSOR)
+    assert item is None or "kind" not in item  # never among the records
+    return None if item is None else int(item["position"])
+
+
+def test_with_org_scope_a_lost_job_in_a_repository_without_any_record_is_launched(
+    fleet: Fleet, org_scope: str
+) -> None:
+    """Every delivery of the repository's events failed: no record names it."""
+    never = "Codertocat/Never-Delivered"
+    seed_job(fleet, 880041, run_id=92, labels=["self-hosted"], repository=never)
+    assert fleet.records() == []
+
+    assert acted(clean()) == {"queued_jobs_launched": 1}
+    record = fleet.record(880041)
+    assert (record["status"], record["repository"]) == ("starting", never)
+    assert fleet.github.requests(path=LISTING[org_scope])
+    assert fleet.github.requests(path=r"^/orgs/Codertocat/actions/runners/generate-jitconfig$")
+    assert acted(clean()) == {}
+
+
+def test_with_org_scope_runs_page_through_every_repository_and_wrap_around(
+    fleet: Fleet, org_scope: str
+) -> None:
+    names = [f"Codertocat/repo-{i}" for i in range(7)]
+    for i, name in enumerate(names):
+        seed_job(fleet, 880100 + i, run_id=9100 + i, labels=["self-hosted"], repository=name)
+    with fleet.github.state.lock:
+        fleet.github.state.archived.add("codertocat/repo-4")  # runs no job: passed over
+    listing = [REPO, *names]  # GitHub's order (the stand-in's: by name)
+
+    def run() -> tuple[dict[str, int], list[str]]:
+        return scanned(fleet, lambda: clean(repository_scans=3))
+
+    done, first = run()
+    assert (done, first) == ({"queued_jobs_launched": 2}, listing[0:3])
+    assert cursor(fleet) == 3
+    done, second = run()
+    assert done == {"queued_jobs_launched": 2}
+    assert second[:2] == listing[3:5]  # then the repositories of recent records
+    assert cursor(fleet) == 6
+    done, third = run()
+    assert (done, third[:2]) == ({"queued_jobs_launched": 2}, listing[6:8])
+    assert cursor(fleet) == 0  # the end of the listing: the next run starts over
+    assert "Codertocat/repo-4" not in first + second + third
+    assert [i for i in range(7) if fleet.record(880100 + i) is None] == [4]
+
+    done, fourth = run()
+    assert (done, fourth[:3]) == ({}, listing[0:3])
+    assert cursor(fleet) == 3
+
+
+def test_the_scan_of_the_organization_crosses_githubs_pages(fleet: Fleet, org_scope: str) -> None:
+    names = [f"Codertocat/r{i:03d}" for i in range(101)]  # with Hello-World: 102, two pages
+    jobs = [
+        {
+            "repository": name,
+            "id": 881000 + i,
+            "status": "completed",
+            "created_at": "2025-01-01T00:00:00Z",
+        }
+        for i, name in enumerate(names)
+    ]
+    fleet.github.call(fleet.github.state.seed_jobs, jobs)
+    seed_job(fleet, 881200, run_id=9200, labels=["self-hosted"], repository=names[98])
+    seed_job(fleet, 881201, run_id=9201, labels=["self-hosted"], repository=names[99])
+    fleet.client("dynamodb").put_item(
+        TableName=f"{fleet.prefix}-state",
+        Item={"pk": {"S": CURSOR}, "position": {"N": "98"}},  # where earlier runs stopped
+    )
+
+    done, looked = scanned(fleet, lambda: clean(repository_scans=3))
+    assert (done, looked) == ({"queued_jobs_launched": 2}, names[97:100])
+    assert [r["query"]["page"] for r in fleet.github.requests(path=LISTING[org_scope])] == [
+        "1",
+        "2",
+    ]
+    assert cursor(fleet) == 101
+    done, looked = scanned(fleet, lambda: clean(repository_scans=3))
+    assert (done, looked[:1]) == ({}, names[100:])
+    assert cursor(fleet) == 0
+
+
+def test_a_run_out_of_budget_leaves_the_scan_at_the_repository_it_did_not_finish(
+    fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GITHUB_SCOPE", "org")
+    monkeypatch.setenv("GITHUB_REPO", "")
+    names = [f"Codertocat/c-{i}" for i in range(3)]
+    for i, name in enumerate(names):
+        seed_job(fleet, 880300 + i, run_id=9300 + i, labels=["self-hosted"], repository=name)
+
+    for i in range(3):
+        summary = clean(launches=1)
+        assert acted(summary) == {"queued_jobs_launched": 1}
+        assert fleet.record(880300 + i)["status"] == "starting"
+        assert cursor(fleet) == (i + 1 if i < 2 else 0)
+    assert summary["deferred"] == []  # the last run finished the listing
+    done, looked = scanned(fleet, clean)
+    assert (done, looked[:4]) == ({}, [*names, REPO])
+
+
+def test_a_repository_whose_runs_github_refuses_is_skipped_not_stalled_on(
+    fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GITHUB_SCOPE", "org")
+    monkeypatch.setenv("GITHUB_REPO", "")
+    seed_job(fleet, 880401, run_id=9401, labels=["self-hosted"], repository="Codertocat/a-1")
+    seed_job(fleet, 880402, run_id=9402, labels=["self-hosted"], repository="Codertocat/b-2")
+    refused = {"message": "Resource not accessible by personal access token"}
+    fleet.github.add_fault(r"^/repos/Codertocat/a-1/actions/runs$", status=403, body=refused)
+
+    assert acted(clean()) == {"queued_jobs_launched": 1, "errors": 1}
+    assert fleet.record(880401) is None
+    assert fleet.record(880402)["status"] == "starting"
+    assert acted(clean()) == {"queued_jobs_launched": 1}  # looked at again by the next cycle
+    assert fleet.record(880401)["status"] == "starting"
 
 
 def test_launches_of_lost_jobs_are_bounded_per_run(fleet: Fleet) -> None:

@@ -300,6 +300,58 @@ def test_seeded_jobs_show_as_queued_runs(call: Caller) -> None:
     assert call("GET", f"/repos/{REPO}/actions/runs", token="bad").status_code == 401
 
 
+def test_an_organizations_repositories_are_listed_like_github(call: Caller) -> None:
+    call.api.call(
+        call.api.state.seed_jobs,
+        [
+            {"repository": "Codertocat/Zeta", "id": 31},
+            {"repository": "Codertocat/alpha", "id": 32},
+            {"repository": "octo-org/other", "id": 33},  # another owner's
+        ],
+    )
+    with call.api.state.lock:
+        call.api.state.archived.add("codertocat/zeta")
+    path = "/orgs/Codertocat/repos"
+    first = call("GET", path, params={"type": "all", "sort": "full_name", "per_page": 2})
+    assert first.status_code == 200
+    assert [r["full_name"] for r in first.json()] == ["Codertocat/alpha", REPO]  # a bare list
+    (last,) = call("GET", path, params={"per_page": 2, "page": 2}).json()
+    assert (last["full_name"], last["name"], last["owner"]["login"]) == (
+        "Codertocat/Zeta",
+        "Zeta",
+        "Codertocat",
+    )
+    assert (last["archived"], last["disabled"]) == (True, False)
+    assert call("GET", path, params={"page": 3}).json() == []
+    # seeded repositories exist for the other endpoints too
+    assert call("GET", "/repos/Codertocat/Zeta/actions/runs").status_code == 200
+    assert call("GET", "/orgs/nobody/repos").status_code == 404
+    assert call("GET", path, token="ghp_nope").status_code == 401
+
+
+def test_an_installation_lists_its_repositories_and_a_pat_may_not(
+    call: Caller, app_key: AppKey
+) -> None:
+    call.api.call(call.api.state.seed_jobs, {"repository": "Codertocat/Zeta", "id": 31})
+    path = f"/app/installations/{INSTALLATION_ID}/access_tokens"
+    token = call("POST", path, token=app_token(app_key)).json()["token"]
+
+    body = call("GET", "/installation/repositories", token=token).json()
+    assert (body["total_count"], body["repository_selection"]) == (2, "all")
+    assert [r["full_name"] for r in body["repositories"]] == [REPO, "Codertocat/Zeta"]
+    paged = call(
+        "GET", "/installation/repositories", token=token, params={"per_page": 1, "page": 2}
+    )
+    assert [r["full_name"] for r in paged.json()["repositories"]] == ["Codertocat/Zeta"]
+    assert paged.json()["total_count"] == 2
+    assert call("GET", "/orgs/Codertocat/repos", token=token).status_code == 200
+
+    refused = call("GET", "/installation/repositories")  # a PAT
+    assert refused.status_code == 403
+    assert "installation access token" in refused.json()["message"]
+    assert call("GET", "/installation/repositories", token=None).status_code == 401
+
+
 # ---------------------------------------------------------------- GitHub App JWT
 
 
