@@ -3,7 +3,7 @@
 A runner image is runner/Dockerfile built on a base image by the fleet's CodeBuild project,
 tagged by a digest of the base and the runner files (docs/image-builds.md). `list` joins ECR's
 images with the build records of the state table (`build#<tag>`); `build` goes through the
-control plane's own code (control_plane/image_build.py), with the settings the control-plane
+control plane's own code (control_plane/builds.py), with the settings the control-plane
 Lambda runs with, so the tag it builds is the one jobs will ask for.
 """
 
@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from control_plane.image_build import ImageBuilds, resolve
-from control_plane.image_records import BUILDING, SUCCEEDED, BuildStore
+from control_plane.images.builds import ImageBuilds, resolve
+from control_plane.images.records import BUILDING, SUCCEEDED, BuildStore
 
 from ecsrunner.config import AWS, FUNCTION, OUTPUT, TABLE, CliError, Config, ConfigError, uses
 from ecsrunner.github_access import Unavailable, fleet_settings, quiet_logs

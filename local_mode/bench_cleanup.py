@@ -12,7 +12,7 @@ accumulate:
 - stuck records: `running` records whose task ECS no longer knows, each with the JIT config
   parameter its runner never read;
 
-then runs the real cleanup (cleanup.run_cleanup, default limits, a 120 s budget as the
+then runs the real cleanup (cleanup/run.py run_cleanup, default limits, a 120 s budget as the
 module's default Lambda timeout) twice and counts what is left after each run. With the
 default limit of 100 task stops per run, 200 orphans take two runs: the goal is 0 after two.
 With `endpoint`, that server's ECS tasks are held where RunTask/StopTask leave them (as the
@@ -192,7 +192,8 @@ def cleanup_benchmark(
     """Seeds a fleet, runs the cleanup twice and returns what was seeded and what was left."""
     if str(LAMBDA_SRC) not in sys.path:
         sys.path.insert(0, str(LAMBDA_SRC))
-    from control_plane import cleanup, handler
+    from control_plane import handler
+    from control_plane.cleanup.run import run_cleanup
     from control_plane.retry import Deadline
     from control_plane.services import Services
     from control_plane.settings import Settings
@@ -218,7 +219,7 @@ def cleanup_benchmark(
                 started = time.monotonic()
                 output = io.StringIO()
                 with contextlib.redirect_stdout(output) if quiet else contextlib.nullcontext():
-                    summary = cleanup.run_cleanup(
+                    summary = run_cleanup(
                         Services(Settings.from_env(), Deadline(LAMBDA_BUDGET_SECONDS)),
                         replay=handler.route,
                     )

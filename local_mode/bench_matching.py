@@ -29,7 +29,8 @@ import uuid
 from collections import Counter
 from typing import Any
 
-from control_plane import cleanup, signature
+from control_plane import signature
+from control_plane.cleanup.run import run_cleanup
 from control_plane.handler import lambda_handler
 from control_plane.retry import Deadline
 from control_plane.services import Services
@@ -135,7 +136,7 @@ def queue_jobs(github: GitHubAPI, jobs: int, rng: random.Random) -> dict[int, tu
 def run_cleanups(stop: threading.Event) -> None:
     while not stop.wait(CLEANUP_EVERY):
         with contextlib.suppress(Exception):
-            cleanup.run_cleanup(Services(Settings.from_env(), Deadline(bench.LAMBDA_TIMEOUT)))
+            run_cleanup(Services(Settings.from_env(), Deadline(bench.LAMBDA_TIMEOUT)))
 
 
 def percentile(values: list[float], share: float) -> float:

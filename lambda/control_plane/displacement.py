@@ -10,7 +10,7 @@ runner R, launched for job B, may take an older job A. Then, on `in_progress` fo
   task is handed over and runs A to its end.
 On `completed` for A by R, A's record keeps the conclusion, and B's record completes while R
 is still its runner. Each step is conditional on the records, so a repeated event changes
-nothing more; the cleanup stops a spare runner this missed (cleanup_policy: `spare`).
+nothing more; the cleanup stops a spare runner this missed (cleanup/policy.py: `spare`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from control_plane import launcher, log, recovery, retry
-from control_plane.cleanup_policy import STOP_REASON_PREFIX, WAITING, displacement
+from control_plane.cleanup.policy import STOP_REASON_PREFIX, WAITING, displacement
 from control_plane.github import GitHubError
 from control_plane.services import Services
 from control_plane.workflow_job import WorkflowJob

@@ -4,8 +4,8 @@
 |---------------------------|------------------------------|--------------------------------------|
 | aws-runner-fleet.github   | (the X-GitHub-Event header)  | webhooks.handle_webhook              |
 | aws.ecs                   | ECS Task State Change        | lifecycle.on_task_state_change       |
-| aws.codebuild             | CodeBuild Build State Change | image_events.on_build_state_change   |
-| aws.events                | Scheduled Event              | cleanup.run_scheduled_cleanup        |
+| aws.codebuild             | CodeBuild Build State Change | events.on_build_state_change   |
+| aws.events                | Scheduled Event              | cleanup.run.run_scheduled_cleanup    |
 
 An exception propagates on purpose (the event is delivered again); anything else the event
 needs is decided and logged by the functions above.
@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from control_plane import cleanup, image_events, lifecycle, log, webhook_event, webhooks
+from control_plane import lifecycle, log, webhook_event, webhooks
+from control_plane.cleanup.run import run_scheduled_cleanup
+from control_plane.images import events
 from control_plane.retry import Deadline
 from control_plane.services import Services
 from control_plane.settings import Settings
@@ -40,8 +42,8 @@ def route(event: dict[str, Any], svc: Services) -> dict[str, Any]:
         if (source, detail_type) == ("aws.ecs", "ECS Task State Change"):
             return lifecycle.on_task_state_change(event, svc)
         if (source, detail_type) == ("aws.codebuild", "CodeBuild Build State Change"):
-            return image_events.on_build_state_change(event, svc)
+            return events.on_build_state_change(event, svc)
         if (source, detail_type) == ("aws.events", "Scheduled Event"):
-            return cleanup.run_scheduled_cleanup(event, svc, replay=route)
+            return run_scheduled_cleanup(event, svc, replay=route)
         log.warning("ignored: event this function does not handle")
         return {"result": "ignored", "reason": "unknown event"}

@@ -6,7 +6,7 @@ Order of work (state.py explains the record and its lease):
    write; a job already recorded launches nothing more (a live attempt elsewhere → JobBusy,
    so the event is retried later and finds the outcome);
 3. a job whose runner image is not in ECR yet joins (or starts) that image's build and is
-   parked as `image-building` (image_build.py); the build's end launches it (`launch_recorded`);
+   parked as `image-building` (builds.py); the build's end launches it (`launch_recorded`);
 4. launch: JIT config from GitHub → its own S3 object (jit_config.py) → ecs:RunTask with
    that object as the container's environment file, then record the task.
    A resumed attempt first looks for what an earlier one left: a task started for this
@@ -23,10 +23,11 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
 
-from control_plane import image_build, jit_config, labels, launcher, log, retry
+from control_plane import jit_config, labels, launcher, log, retry
 from control_plane.classes import ClassSizesError
 from control_plane.github import GitHubClient, JitConfig, RunnerNameTaken
-from control_plane.image_records import SUCCEEDED
+from control_plane.images import builds
+from control_plane.images.records import SUCCEEDED
 from control_plane.launcher import LaunchError, RunnerTask
 from control_plane.services import Services
 from control_plane.settings import Settings
@@ -116,7 +117,7 @@ def _plan(
         return fields, f"unknown class {selection.class_name!r} (this fleet has: {known})", False
     size = sizes.classes[class_name]
     fields.update(class_name=class_name, cpu=size.cpu, memory=size.memory)
-    image = image_build.decide_image(selection.image, svc)
+    image = builds.decide_image(selection.image, svc)
     fields.update(image.fields())
     return fields, image.rejection, image.ready
 
@@ -138,7 +139,7 @@ def _claim_and_launch(
     log.info("job recorded" if claim.outcome == "new" else "resuming an interrupted launch")
     if not image_ready and claim.record.get("image_tag"):
         waiting = _guarded(
-            job.job_id, svc, owner, lambda: image_build.wait_for_image(claim.record, svc, owner)
+            job.job_id, svc, owner, lambda: builds.wait_for_image(claim.record, svc, owner)
         )
         if waiting is not None:  # parked, the lease released
             if waiting.status == SUCCEEDED:  # built while it was being parked
@@ -154,7 +155,7 @@ def _claim_and_launch(
 
 
 def launch_recorded(job_id: int, svc: Services) -> dict[str, Any]:
-    """Launches a recorded job that waited for its runner image (image_events.py), taking its
+    """Launches a recorded job that waited for its runner image (events.py), taking its
     lease as a redelivery would: a job launched, failed or being launched elsewhere is left."""
     owner = uuid.uuid4().hex
     record = svc.store.take_lease(job_id, owner, lease_seconds(svc))
@@ -198,7 +199,7 @@ def launch_under_lease(record: dict[str, Any], svc: Services, owner: str, resume
     jit_key = record.get("jit_object") or jit_config.new_key(record["runner_name"])
     task = RunnerTask(
         runner_name=record["runner_name"],
-        family=image_build.task_definition(record, svc),
+        family=builds.task_definition(record, svc),
         jit_config_arn=jit_config.arn(s.jit_bucket, jit_key, s.partition),
         job_id=job_id,
         run_id=int(record.get("run_id") or 0),

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from control_plane import cleanup_policy, displacement, jit_config, log, recovery, retry
+from control_plane import displacement, jit_config, log, recovery, retry
+from control_plane.cleanup import policy
 from control_plane.launcher import CONTAINER
 from control_plane.services import Services
 from control_plane.workflow_job import WorkflowJob, job_id_of_runner
@@ -109,7 +110,7 @@ def on_task_state_change(event: dict[str, Any], svc: Services) -> dict[str, Any]
 def _recover_interrupted(svc: Services, job_id: int) -> str | None:
     """A runner that stopped before it took a job: its job gets a new runner at once."""
     record = svc.store.get(job_id)
-    cause = cleanup_policy.interruption(record)
+    cause = policy.interruption(record)
     if record is None or cause is None:
         return None
     return recovery.recover(svc, record, cause)

@@ -1,6 +1,6 @@
 """A job whose runner will not run it gets a new one: the one place that decides and does it.
 
-Two causes (cleanup_policy.interruption and .displacement say which records have them):
+Two causes (policy.interruption and .displacement say which records have them):
 - interrupted: the runner stopped before it took a job, whatever stopped it (Spot, no
   capacity, a failed start, the entrypoint exiting, the task gone);
 - displaced: GitHub gave the runner another queued job its labels cover (GitHub matches any
@@ -21,7 +21,8 @@ import time
 import uuid
 from typing import Any
 
-from control_plane import cleanup_policy, jit_config, jobs, log, retry, state
+from control_plane import jit_config, jobs, log, retry, state
+from control_plane.cleanup import policy
 from control_plane.services import Services
 from control_plane.state import DISPLACEMENTS, RELAUNCHES, launch_attempt
 from control_plane.workflow_job import runner_name
@@ -45,7 +46,7 @@ def recover(
     `launch-failed` (pending, resumed by the cleanup), `failed`, `kept` or `decided`
     (another invocation acted first). `job`: GitHub's view, if the caller has read it."""
     job_id = int(record["job_id"])
-    decision = cleanup_policy.recovery(
+    decision = policy.recovery(
         record,
         cause,
         job if job is not None else github_job(svc, record),

@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from control_plane.image_ref import (
+from control_plane.images.refs import (
     DEFAULT_ALLOWED_BASE_IMAGES,
     DEFAULT_MAX_AGE_DAYS,
     InvalidReference,
@@ -70,12 +70,12 @@ class Settings:
     capacity_strategy: str
     image_build_project: str
     log_level: str
-    # the cleanup (cleanup.py): its limits and the dead-letter queue it replays
+    # the cleanup (cleanup/): its limits and the dead-letter queue it replays
     runner_timeout_minutes: int = 360
     runner_idle_minutes: int = 15
     dlq_url: str = ""
     max_relaunches: int = 2
-    # runner images (image_build.py): the image the class task definitions run (empty: the
+    # runner images (builds.py): the image the class task definitions run (empty: the
     # default image is built on DEFAULT_BASE_IMAGE), and the runner files' fingerprint
     ecr_repository_url: str = ""
     runner_image: str = ""
@@ -85,7 +85,7 @@ class Settings:
     jit_bucket: str = ""
     enable_execute_command: bool = True
     region: str = "us-east-1"
-    # image builds (image_ref.py): glob patterns of the normalised bases jobs may build on,
+    # image builds (images/refs.py): glob patterns of the normalised bases jobs may build on,
     # and the age in days after which an image on a mutable base tag is built again (0: never)
     allowed_base_images: tuple[str, ...] = DEFAULT_ALLOWED_BASE_IMAGES
     image_max_age_days: int = DEFAULT_MAX_AGE_DAYS

@@ -10,7 +10,7 @@ Item `pk = "job#<job_id>"` (docs/CONTRACTS.md). Launch protocol:
 2. The launch records its task with `record_task` (condition: it still holds the lease),
    which releases the lease; then `transition` moves the status forwards.
 3. A failed attempt `release`s its lease (with the reason) so the next delivery resumes it.
-4. A job whose runner image is being built (image_build.py) is parked as `image-building`
+4. A job whose runner image is being built (builds.py) is parked as `image-building`
    by `await_build`, which releases the lease; it stays resumable like `pending` and is
    launched when the build succeeds.
 
@@ -20,7 +20,7 @@ the statuses that come before the new one, so a late or repeated event changes n
 own fields.
 
 Cursors (the cleanup only): item `pk = "cursor#<name>"` with `position` (N), where a scan that
-takes several runs stopped (cleanup_github.py). It has no `kind`, so the by-kind index, and every
+takes several runs stopped (github.py). It has no `kind`, so the by-kind index, and every
 reader of records, never sees it.
 
 Recovery (recovery.py): a record whose runner stopped before it took a job, or took another

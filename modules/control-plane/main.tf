@@ -376,7 +376,7 @@ data "aws_iam_policy_document" "lambda" {
 
   statement {
     sid = "DeregisterImageTaskDefinitions"
-    # The cleanup deregisters the `-img` revisions of images gone from ECR (cleanup_images.py),
+    # The cleanup deregisters the `-img` revisions of images gone from ECR (cleanup/images.py),
     # only this fleet's. ECS's authorization reference lists no resource type for this action
     # (like RegisterTaskDefinition), so a narrower resource would deny every call.
     actions   = ["ecs:DeregisterTaskDefinition"]

@@ -222,7 +222,7 @@ variable "runner_idle_minutes" {
 }
 
 variable "max_relaunches" {
-  description = "How often the cleanup relaunches a job whose task stopped before it ran the job."
+  description = "How often a job is relaunched after its runner stopped before taking a job (and, counted apart, five times as often after its runner took another job)."
   type        = number
   default     = 2
 }

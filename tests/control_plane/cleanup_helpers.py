@@ -8,8 +8,9 @@ from datetime import datetime
 from typing import Any
 
 from boto3.dynamodb.types import TypeSerializer
-from control_plane import cleanup, handler, lifecycle
-from control_plane.cleanup_context import Limits
+from control_plane import handler, lifecycle
+from control_plane.cleanup.context import Limits
+from control_plane.cleanup.run import run_cleanup
 from control_plane.retry import Deadline
 from control_plane.services import Services
 from control_plane.settings import Settings
@@ -26,7 +27,7 @@ def services(budget: float = 60.0) -> Services:
 
 def clean(budget: float = 60.0, **limits: int) -> dict[str, Any]:
     """One cleanup run, as the scheduled event runs it (with the handler's routing)."""
-    return cleanup.run_cleanup(services(budget), replay=handler.route, limits=Limits(**limits))
+    return run_cleanup(services(budget), replay=handler.route, limits=Limits(**limits))
 
 
 def acted(summary: dict[str, Any]) -> dict[str, int]:
@@ -134,11 +135,17 @@ def register(fleet: Fleet, name: str, labels: tuple[str, ...] = ("self-hosted",)
 
 def connect(fleet: Fleet, name: str) -> None:
     """The runner connects with the JIT config ECS handed it (the control plane deleted the
-    object when the task was RUNNING): GitHub then shows it busy."""
-    (config,) = [r["_jit"] for r in fleet.github.state.runners.values() if r["name"] == name]
+    object when the task was RUNNING) and takes the job GitHub shows queued for it: GitHub
+    then shows it busy."""
+    (runner,) = [r for r in fleet.github.state.runners.values() if r["name"] == name]
+    job_id = int(name.removeprefix(f"{fleet.prefix}-").split("-")[0])
+    labels = [label["name"] for label in runner["labels"]]
+    if job_id not in fleet.github.state.jobs:
+        seed_job(fleet, job_id, labels=labels)
     fleet.github.call(
-        fleet.github.state.connect, {"runner_name": name, "encoded_jit_config": config}
+        fleet.github.state.connect, {"runner_name": name, "encoded_jit_config": runner["_jit"]}
     )
+    assert fleet.github.state.runners[runner["id"]]["busy"]
 
 
 def set_online(fleet: Fleet, name: str) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from control_plane.image_ref import (
+from control_plane.images.refs import (
     DEFAULT_MAX_AGE_DAYS,
     FINGERPRINT_FILES,
     image_tag,

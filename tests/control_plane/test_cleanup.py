@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 import requests
-from control_plane import cleanup_github, cleanup_jit, cleanup_tasks
-from control_plane.cleanup_context import TIME_RESERVE_SECONDS, CleanupRun, Limits
+from control_plane.cleanup import github, jit, tasks
+from control_plane.cleanup.context import TIME_RESERVE_SECONDS, CleanupRun, Limits
 
 from tests.control_plane.cleanup_helpers import (
     acted,
@@ -466,9 +466,9 @@ def test_two_overlapping_runs_never_undo_each_others_relaunch(fleet: Fleet) -> N
     new_name = f"{fleet.runner_name(job_id)}-2"
     new_task = fleet.record(job_id)["task_arn"]
 
-    cleanup_tasks.stop_tasks(run_a)
-    cleanup_github.delete_stale_registrations(run_a)
-    cleanup_jit.delete_leftover_configs(run_a)
+    tasks.stop_tasks(run_a)
+    github.delete_stale_registrations(run_a)
+    jit.delete_leftover_configs(run_a)
     assert acted({"counts": run_a.counts}) == {}
     assert task_status(fleet, new_task)[0] == "RUNNING"
     assert registrations(fleet) == {new_name}

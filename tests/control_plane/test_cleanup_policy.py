@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from control_plane import cleanup_policy as policy
+from control_plane.cleanup import policy
 from control_plane.settings import Settings, SettingsError
 from control_plane.state import iso
 

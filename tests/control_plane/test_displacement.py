@@ -58,7 +58,7 @@ def test_the_displaced_job_gets_a_new_runner_and_the_spare_one_stops(
     assert record_b["displacements"] == 1
     assert record_b["handed_over"] == record_b["retired_tasks"] == [task_b]
     assert record_b["history"][-2]["reason"] == (
-        f"relaunch 1 of 2: its runner {runner_b} took job {job_a}"
+        f"relaunch 1 of 10: its runner {runner_b} took job {job_a}"
     )
     (relaunch,) = fleet.run_task_calls()[2:]
     assert relaunch["body"]["startedBy"] == f"{runner_b}-2"

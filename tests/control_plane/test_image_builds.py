@@ -13,9 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from control_plane import image_events
-from control_plane.image_build import BUILDS_DISABLED, resolve
-from control_plane.image_ref import (
+from control_plane.images import events
+from control_plane.images.builds import BUILDS_DISABLED, resolve
+from control_plane.images.refs import (
     FINGERPRINT_FILES,
     InvalidReference,
     image_tag,
@@ -149,7 +149,7 @@ module "image_build" {{
         run_terraform(["init", "-backend=false"], root)
     result = subprocess.run(
         [TERRAFORM, "console", "-no-color"],
-        input="module.image_build.runner_fingerprint\n",
+        input="module.builds.runner_fingerprint\n",
         cwd=root,
         env={**os.environ, **terraform_env()},
         capture_output=True,
@@ -572,7 +572,7 @@ def test_a_launch_that_fails_after_the_build_is_retried_by_the_redelivered_event
     fleet.github.add_fault("generate-jitconfig", status=502, count=5)  # every retry fails
     success = image_fleet.build_event("SUCCEEDED")
 
-    with pytest.raises(image_events.LaunchesIncomplete):
+    with pytest.raises(events.LaunchesIncomplete):
         fleet.invoke(success)
     record = fleet.record(job_id)
     assert record["status"] == "image-building" and "lease_owner" not in record
@@ -595,7 +595,7 @@ def test_stuck_builds_are_settled_by_what_codebuild_says(image_fleet: ImageFleet
     image_fleet.push_image(lost_tag)
     svc = services()
 
-    assert image_events.fail_stuck_builds(svc, now=time.time(), limit=10)["checked"] == 0
+    assert events.fail_stuck_builds(svc, now=time.time(), limit=10)["checked"] == 0
 
     # Past both builds' timeouts (they may fall in different seconds).
     later = max(float(image_fleet.build_record(tag)["timeout_at"]) for tag in (stuck_tag, lost_tag))
@@ -613,7 +613,7 @@ def test_stuck_builds_are_settled_by_what_codebuild_says(image_fleet: ImageFleet
                 "body": {"builds": [build], "buildsNotFound": []},
             }
         )
-    result = image_events.fail_stuck_builds(svc, now=later, limit=10)
+    result = events.fail_stuck_builds(svc, now=later, limit=10)
 
     assert result["checked"] == 2
     stop = image_fleet.codebuild.requests("StopBuild")
@@ -624,4 +624,4 @@ def test_stuck_builds_are_settled_by_what_codebuild_says(image_fleet: ImageFleet
     assert image_fleet.build_record(stuck_tag)["status"] == "failed"
     assert fleet.record(lost_job)["status"] == "starting"  # its success event was lost
     assert image_fleet.build_record(lost_tag)["status"] == "succeeded"
-    assert image_events.fail_stuck_builds(svc, now=later, limit=10)["checked"] == 0
+    assert events.fail_stuck_builds(svc, now=later, limit=10)["checked"] == 0

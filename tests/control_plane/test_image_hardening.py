@@ -12,9 +12,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from control_plane import image_build
-from control_plane.image_build import resolve
-from control_plane.image_ref import (
+from control_plane.images import builds
+from control_plane.images.builds import resolve
+from control_plane.images.refs import (
     DAY_SECONDS,
     DEFAULT_ALLOWED_BASE_IMAGES,
     base_allowed,
@@ -211,7 +211,7 @@ def test_an_image_older_than_its_period_is_built_again_once(
 
     # a week later: the image is too old, every job of the new period waits for one build
     later = time.time() + 7 * DAY_SECONDS
-    monkeypatch.setattr(image_build, "time", SimpleNamespace(time=lambda: later))
+    monkeypatch.setattr(builds, "time", SimpleNamespace(time=lambda: later))
     new_tag = tag_of("ubuntu:22.04", now=later)
     assert new_tag != old_tag
     waiting = [queue(fleet, "image:ubuntu:22.04", "class:medium")[0] for _ in range(3)]

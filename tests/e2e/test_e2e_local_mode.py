@@ -22,11 +22,13 @@ from typing import Any
 
 import boto3
 import pytest
+import requests
 from boto3.dynamodb.types import TypeDeserializer
 from control_plane.state import RANK
 
 from local_mode import send_job
 from local_mode import stack as local_stack
+from local_mode.github_api import DEFAULT_PAT
 
 pytestmark = pytest.mark.e2e
 
@@ -333,6 +335,87 @@ def test_a_hostile_job_step_cannot_touch_another_runners_pending_config(
     listed = stack.s3.list_objects_v2(Bucket=bucket, Prefix=f"jit/{victim}/")
     assert [item["Key"] for item in listed.get("Contents", [])] == [key]
     stack.s3.delete_object(Bucket=bucket, Key=key)
+
+
+def github_job(stack: Stack, job_id: int) -> dict:
+    """What the GitHub stand-in shows of a job (its REST API, with the stack's PAT)."""
+    response = requests.get(
+        f"{stack.data['github_api_url']}/repos/{stack.data['github_repo']}/actions/jobs/{job_id}",
+        headers={"Authorization": f"Bearer {DEFAULT_PAT}"},
+        timeout=10,
+    )
+    response.raise_for_status()
+    return response.json()
+
+
+def test_githubs_matching_a_displaced_job_still_runs_once(stack: Stack) -> None:
+    """GitHub gives the runner made for a large job an older small job whose webhook was lost;
+    the large job gets a new runner at once, and both jobs run exactly once."""
+    small, large = send_job.new_job_id(), send_job.new_job_id()
+    lost = send_job.workflow_job_payload(
+        "queued", labels=["self-hosted"], job_id=small, repository=stack.data["github_repo"]
+    )
+    send_job.seed_job(stack.data["github_api_url"], lost["workflow_job"], stack.data["github_repo"])
+    delivery = send_job.queued_job(stack.data, ["self-hosted", "class:large"], job_id=large)
+    assert delivery.send().status == 202
+
+    done = {
+        job_id: wait_for(
+            lambda job_id=job_id: (j := github_job(stack, job_id))["status"] == "completed" and j,
+            timeout=90,
+            what=f"job {job_id} to complete at GitHub",
+        )
+        for job_id in (small, large)
+    }
+    first, second = runner_name(stack, large), f"{runner_name(stack, large)}-2"
+    assert done[small]["runner_name"] == first  # GitHub's choice, not ours
+    assert done[large]["runner_name"] == second
+    assert {job["conclusion"] for job in done.values()} == {"success"}
+    record = wait_for(
+        lambda: (r := stack.record(large)) and r.get("status") == "completed" and r,
+        what="the large job's record to complete",
+    )
+    assert (record["runner_name"], record["displacements"]) == (second, 1)
+    assert len(stack.task_arns(started_by=first)) == len(stack.task_arns(started_by=second)) == 1
+
+
+def test_runners_terminate_removes_an_idle_runner(stack: Stack) -> None:
+    """A runner waiting for a job is idle at GitHub, so it can be deregistered."""
+    job_id = send_job.new_job_id()
+    payload = send_job.workflow_job_payload(
+        "queued", labels=["self-hosted"], job_id=job_id, repository=stack.data["github_repo"]
+    )  # a job GitHub does not show queued: its runner waits, idle
+    delivery = send_job.build_delivery(
+        stack.data["webhook_url"], payload, stack.data["webhook_secret"]
+    )
+    assert delivery.send().status == 202
+    name = runner_name(stack, job_id)
+    wait_for(
+        lambda: (r := stack.record(job_id)) and r.get("status") == "running",
+        what="the runner to start",
+    )
+    cli = REPO_ROOT / "ecsrunner_cli.py"
+    env = {**local_stack.cli_env(stack.data), "LOCAL_MODE_DIR": str(stack.state_dir)}
+    result = subprocess.run(
+        [sys.executable, str(cli), "runners", "terminate", name, "--yes"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "still busy" not in result.stdout
+    runners = requests.get(
+        f"{stack.data['github_api_url']}/repos/{stack.data['github_repo']}/actions/runners",
+        params={"name": name},
+        headers={"Authorization": f"Bearer {DEFAULT_PAT}"},
+        timeout=10,
+    ).json()
+    assert runners["total_count"] == 0, runners
+    (arn,) = stack.task_arns(started_by=name)
+    assert stack.describe(arn)["desiredStatus"] == "STOPPED"
 
 
 def test_cli_lists_the_runner(stack: Stack) -> None:

@@ -11,8 +11,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from control_plane.image_build import build_environment
-from control_plane.image_ref import FINGERPRINT_FILES, image_tag, normalise, runner_fingerprint
+from control_plane.images.builds import build_environment
+from control_plane.images.refs import FINGERPRINT_FILES, image_tag, normalise, runner_fingerprint
 from control_plane.settings import Settings
 
 from tests.runner.runner_harness import BUILDSPEC

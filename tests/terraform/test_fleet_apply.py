@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from control_plane.image_ref import FINGERPRINT_FILES, runner_fingerprint
+from control_plane.images.refs import FINGERPRINT_FILES, runner_fingerprint
 from pytest_terraform import terraform
 
 from local_mode import vtl

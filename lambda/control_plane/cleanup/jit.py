@@ -10,8 +10,9 @@ DeleteObjects limit). The bucket's lifecycle rule expires whatever is older than
 
 from __future__ import annotations
 
-from control_plane import cleanup_policy, jit_config, log
-from control_plane.cleanup_context import CleanupRun
+from control_plane import jit_config, log
+from control_plane.cleanup import policy
+from control_plane.cleanup.context import CleanupRun
 from control_plane.workflow_job import job_id_of_runner
 
 S3_DELETE_BATCH = 1000
@@ -25,9 +26,9 @@ def delete_leftover_configs(run: CleanupRun) -> None:
         job_id = job_id_of_runner(settings.name_prefix, runner) if runner else None
         if job_id is None:
             continue  # not a runner name of this fleet: not ours to judge
-        why = cleanup_policy.leftover_config(key, run.record(job_id))
+        why = policy.leftover_config(key, run.record(job_id))
         if why is not None:  # confirmed on the record as it is now
-            why = cleanup_policy.leftover_config(key, run.record(job_id, fresh=True))
+            why = policy.leftover_config(key, run.record(job_id, fresh=True))
         if why is None:
             continue
         if not run.take("config_deletes"):

@@ -1,6 +1,6 @@
 """The end of a runner image build: CodeBuild's "Build State Change" event, or the cleanup
 finding a build stuck past its timeout. Either way the build record moves `building` →
-`succeeded`/`failed` once (image_records.py), then every job waiting for it is launched or
+`succeeded`/`failed` once (images/records.py), then every job waiting for it is launched or
 failed.
 
 Idempotent: a redelivered or late event finds the record finished and each job launched or
@@ -23,8 +23,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from control_plane import jobs, log, retry
-from control_plane.image_build import ImageBuilds, fail_waiting_job
-from control_plane.image_records import BUILDING, FAILED, SUCCEEDED
+from control_plane.images.builds import ImageBuilds, fail_waiting_job
+from control_plane.images.records import BUILDING, FAILED, SUCCEEDED
 from control_plane.services import Services
 from control_plane.state import iso
 

@@ -18,9 +18,10 @@ import itertools
 import time
 from typing import Any
 
-from control_plane import cleanup_policy, jobs, log, retry
-from control_plane.cleanup_context import CleanupRun
-from control_plane.cleanup_tasks import live_tasks
+from control_plane import jobs, log, retry
+from control_plane.cleanup import policy
+from control_plane.cleanup.context import CleanupRun
+from control_plane.cleanup.tasks import live_tasks
 from control_plane.github import PER_PAGE, GitHubError, rate_limit_delay
 from control_plane.workflow_job import PayloadError, WorkflowJob, job_id_of_runner
 
@@ -135,7 +136,7 @@ def _scan_runs(run: CleanupRun, repository: str) -> bool:
 
 def _lost(run: CleanupRun, job: dict[str, Any]) -> bool:
     extra = run.svc.settings.runner_extra_labels
-    if not cleanup_policy.lost_job(job, run.now, extra, run.thresholds):
+    if not policy.lost_job(job, run.now, extra, run.thresholds):
         return False
     try:
         return run.record(int(job["id"])) is None
@@ -180,10 +181,10 @@ def delete_stale_registrations(run: CleanupRun) -> None:
         job_id = job_id_of_runner(prefix, name)
         if job_id is None:
             continue
-        why = cleanup_policy.stale_registration(runner, run.record(job_id), live_names)
+        why = policy.stale_registration(runner, run.record(job_id), live_names)
         if why is not None:  # confirmed on the record as it is now
             record = run.record(job_id, fresh=True)
-            why = cleanup_policy.stale_registration(runner, record, live_names)
+            why = policy.stale_registration(runner, record, live_names)
         if why is None:
             continue
         if not run.take("registration_deletes"):

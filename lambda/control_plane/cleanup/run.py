@@ -1,6 +1,6 @@
 """The scheduled cleanup: nothing left running, leaked or lost (docs/reliability-cleanup.md).
 
-One run, in this order (each step bounded, see cleanup_context.Limits; a step that fails is
+One run, in this order (each step bounded, see cleanup/context.Limits; a step that fails is
 logged and counted, and the next steps still run):
 
 1. stop tasks past the runner timeout, idle runners, orphans, tasks outliving their record;
@@ -24,29 +24,21 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from control_plane import (
-    cleanup_dlq,
-    cleanup_github,
-    cleanup_images,
-    cleanup_jit,
-    cleanup_relaunch,
-    cleanup_tasks,
-    image_events,
-    log,
-    retry,
-)
-from control_plane.cleanup_context import COUNTS, CleanupRun, Limits
+from control_plane import log, retry
+from control_plane.cleanup import dlq, github, images, jit, relaunch, tasks
+from control_plane.cleanup.context import COUNTS, CleanupRun, Limits
+from control_plane.images import events
 from control_plane.services import Services
 
 
 def reconcile_stuck_builds(run: CleanupRun) -> None:
-    """Image builds stuck past their timeout (image_events.py settles them and their jobs)."""
-    result = image_events.fail_stuck_builds(run.svc, run.now)
+    """Image builds stuck past their timeout (events.py settles them and their jobs)."""
+    result = events.fail_stuck_builds(run.svc, run.now)
     run.count("builds_reconciled", len(result.get("settled") or []))
 
 
 def run_scheduled_cleanup(
-    event: dict[str, Any], svc: Services, replay: cleanup_dlq.Route | None = None
+    event: dict[str, Any], svc: Services, replay: dlq.Route | None = None
 ) -> dict[str, Any]:
     """EventBridge "Scheduled Event" → one cleanup run; `replay` is the handler's routing."""
     log.bind(rule=(event.get("resources") or [None])[0])
@@ -56,23 +48,23 @@ def run_scheduled_cleanup(
 def run_cleanup(
     svc: Services,
     *,
-    replay: cleanup_dlq.Route | None = None,
+    replay: dlq.Route | None = None,
     limits: Limits | None = None,
     now: float | None = None,
 ) -> dict[str, Any]:
     started = time.monotonic()
     run = CleanupRun(svc, limits or Limits(), time.time() if now is None else now)
     steps: list[tuple[str, Callable[[CleanupRun], None]]] = [
-        ("stop_tasks", cleanup_tasks.stop_tasks),
-        ("reconcile_records", cleanup_tasks.reconcile_records),
-        ("relaunch_interrupted", cleanup_relaunch.relaunch_interrupted),
-        ("resume_stalled_launches", cleanup_relaunch.resume_stalled_launches),
-        ("replay_dead_letters", lambda r: cleanup_dlq.replay_dead_letters(r, replay)),
-        ("launch_lost_jobs", cleanup_github.launch_lost_jobs),
-        ("delete_stale_registrations", cleanup_github.delete_stale_registrations),
-        ("delete_leftover_configs", cleanup_jit.delete_leftover_configs),
+        ("stop_tasks", tasks.stop_tasks),
+        ("reconcile_records", tasks.reconcile_records),
+        ("relaunch_interrupted", relaunch.relaunch_interrupted),
+        ("resume_stalled_launches", relaunch.resume_stalled_launches),
+        ("replay_dead_letters", lambda r: dlq.replay_dead_letters(r, replay)),
+        ("launch_lost_jobs", github.launch_lost_jobs),
+        ("delete_stale_registrations", github.delete_stale_registrations),
+        ("delete_leftover_configs", jit.delete_leftover_configs),
         ("reconcile_stuck_builds", reconcile_stuck_builds),
-        ("deregister_orphaned_definitions", cleanup_images.deregister_orphaned_definitions),
+        ("deregister_orphaned_definitions", images.deregister_orphaned_definitions),
     ]
     for name, step in steps:
         if not run.has_time():

@@ -162,7 +162,7 @@ class BuildStore:
             values[":previous"] = previous["request_id"]
             condition = "request_id = :previous AND #status = :was"
         # The new image gets new `-img` revisions: those of the image that is gone may have
-        # been deregistered by the cleanup (cleanup_images.py) already.
+        # been deregistered by the cleanup (images.py) already.
         sets.append("task_definitions = :none")
         removed = "build_id, build_arn, log_link, started_at, finished_at, reason"
         if job_id is None:

@@ -1,5 +1,5 @@
 """The cleanup's work on runner images: the `${name_prefix}-<class>-img` task definition
-revisions the control plane registers at run time (image_build.task_definition; Terraform
+revisions the control plane registers at run time (builds.task_definition; Terraform
 does not know them) are deregistered once their image has gone from ECR (the repository's
 lifecycle policy expired it, or someone deleted it). Nothing can run them any more, and
 without this they would pile up, one per class and image, for good.
@@ -9,7 +9,7 @@ runs an image of the fleet's repository (`<ECR_REPOSITORY_URL>:<tag>`): a fleet 
 merely starts with ours has a repository of its own. The revisions are listed before ECR's
 images, and a revision is only registered once its image is in ECR, so an image missing from
 the second listing has gone, not yet to come. A tag built again later gets new revisions
-(image_records.BuildStore.replace forgets the old ones).
+(images/records.BuildStore.replace forgets the old ones).
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from control_plane import launcher, log, retry
-from control_plane.cleanup_context import CleanupRun
-from control_plane.cleanup_tasks import ecs_call
-from control_plane.image_build import IMG_SUFFIX, ImageBuilds
+from control_plane.cleanup.context import CleanupRun
+from control_plane.cleanup.tasks import ecs_call
+from control_plane.images.builds import IMG_SUFFIX, ImageBuilds
 
 ECS_PAGE = 100  # ListTaskDefinitionFamilies and ListTaskDefinitions return at most 100
 ECR_PAGE = 1000  # DescribeImages returns at most 1000

@@ -15,7 +15,7 @@ from functools import cached_property
 from typing import Any
 
 from control_plane import log, retry
-from control_plane.cleanup_policy import Thresholds
+from control_plane.cleanup.policy import Thresholds
 from control_plane.services import Services
 from control_plane.state import iso
 from control_plane.workflow_job import job_id_of_runner
@@ -69,7 +69,7 @@ class Limits:
     listed_tasks: int = 2000
     listed_runners: int = 2000
     listed_configs: int = 1000
-    # `-img` task definitions (cleanup_images.py); what one run leaves, the next one does
+    # `-img` task definitions (images.py); what one run leaves, the next one does
     task_definition_deregisters: int = 20
     listed_task_definitions: int = 1000
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from control_plane import aws, log, retry
-from control_plane.cleanup_context import CleanupRun
+from control_plane.cleanup.context import CleanupRun
 from control_plane.services import Services
 
 Route = Callable[[dict[str, Any], Services], dict[str, Any]]

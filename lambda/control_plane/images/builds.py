@@ -1,7 +1,7 @@
 """Runner images for `image:<ref>` labels and the default image: found in ECR, or built once.
 
 A job's runner image is runner/Dockerfile built on a base image, tagged by a digest of the
-normalised base and the runner files' fingerprint (image_ref.py). For each queued job:
+normalised base and the runner files' fingerprint (images/refs.py). For each queued job:
 
 1. `decide_image` (no side effect): the class's own task definition when the fleet pins an
    image (RUNNER_IMAGE, or image builds off) and the job has no `image:` label; otherwise the
@@ -12,8 +12,8 @@ normalised base and the runner files' fingerprint (image_ref.py). For each queue
    revision running that image (`task_definition`: registered once per class revision and
    tag, a copy of the class's own definition, remembered in the build record).
 3. Tag missing: `wait_for_image` joins the tag's build, or starts it (one CodeBuild build per
-   tag however many jobs arrive: image_records.py), and parks the job as `image-building`.
-   CodeBuild's state change event then launches or fails every waiting job (image_events.py).
+   tag however many jobs arrive: images/records.py), and parks the job as `image-building`.
+   CodeBuild's state change event then launches or fails every waiting job (events.py).
 
 `ImageBuilds` holds the clients, so the CLI (`ecsrunner images build`) starts pre-builds
 through this same code with its own AWS session.
@@ -30,8 +30,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from control_plane import aws, launcher, log, retry
-from control_plane.image_records import BUILDING, FAILED, SUCCEEDED, BuildStore
-from control_plane.image_ref import (
+from control_plane.images.records import BUILDING, FAILED, SUCCEEDED, BuildStore
+from control_plane.images.refs import (
     InvalidReference,
     base_allowed,
     image_tag,

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import uuid
 
-from control_plane import cleanup_policy, jobs, log, recovery
-from control_plane.cleanup_context import CleanupRun
+from control_plane import jobs, log, recovery
+from control_plane.cleanup import policy
+from control_plane.cleanup.context import CleanupRun
 
 OUTCOME_COUNTS = {
     recovery.RELAUNCHED: "jobs_relaunched",
@@ -27,10 +28,10 @@ def relaunch_interrupted(run: CleanupRun) -> None:
     another job, as the events would have."""
     for job_id in run.recent:
         record = run.record(job_id)
-        cause = cleanup_policy.interruption(record)
+        cause = policy.interruption(record)
         displaced = cause is None
         if displaced:
-            cause = cleanup_policy.displacement(record)
+            cause = policy.displacement(record)
         if cause is None or record is None:
             continue
         if not (run.take("github_reads") and run.take("launches")):
@@ -46,7 +47,7 @@ def resume_stalled_launches(run: CleanupRun) -> None:
     """Resumes (or closes as failed) launches that every delivery of their event failed."""
     for job_id in run.recent:
         record = run.record(job_id)
-        if not cleanup_policy.stalled_launch(record, run.now, run.thresholds) or record is None:
+        if not policy.stalled_launch(record, run.now, run.thresholds) or record is None:
             continue
         if not run.take("github_reads"):
             return
@@ -67,7 +68,7 @@ def resume_stalled_launches(run: CleanupRun) -> None:
                 continue
             reason = (
                 f"launch never finished ({record.get('reason') or 'no error recorded'}); "
-                f"not resumed: {cleanup_policy.github_view(job)}"
+                f"not resumed: {policy.github_view(job)}"
             )
             if run.svc.store.transition(job_id, "failed", reason=reason):
                 run.count("records_failed")

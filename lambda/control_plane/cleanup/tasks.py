@@ -17,8 +17,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from control_plane import cleanup_policy, displacement, launcher, lifecycle, log, retry
-from control_plane.cleanup_context import CleanupRun
+from control_plane import displacement, launcher, lifecycle, log, retry
+from control_plane.cleanup import policy
+from control_plane.cleanup.context import CleanupRun
 from control_plane.state import TERMINAL
 from control_plane.workflow_job import job_id_of_runner
 
@@ -84,15 +85,15 @@ def stop_tasks(run: CleanupRun) -> None:
         job_id = job_id_of_runner(prefix, runner)
         if job_id is None:
             continue  # not started by this fleet
-        verdict = cleanup_policy.task_verdict(task, run.record(job_id), run.now, run.thresholds)
+        verdict = policy.task_verdict(task, run.record(job_id), run.now, run.thresholds)
         if verdict is not None:  # confirmed on the record as it is now
             record = run.record(job_id, fresh=True)
-            verdict = cleanup_policy.task_verdict(task, record, run.now, run.thresholds)
+            verdict = policy.task_verdict(task, record, run.now, run.thresholds)
         if verdict is None:
             continue
         if verdict.kind == "idle":
             registrations = run.fleet_runners
-            if registrations is None or cleanup_policy.registration_busy(registrations.get(runner)):
+            if registrations is None or policy.registration_busy(registrations.get(runner)):
                 continue  # GitHub unknown, or its runner has a job the records do not show yet
         if not run.take("task_stops"):
             return
@@ -112,7 +113,7 @@ def _stop(
     job_id: int,
     runner: str | None,
     record: dict[str, Any] | None,
-    verdict: cleanup_policy.TaskVerdict,
+    verdict: policy.TaskVerdict,
 ) -> None:
     with log.bound(task_arn=arn, job_id=job_id, runner_name=runner):
         ecs_call(
@@ -120,7 +121,7 @@ def _stop(
             run.svc.ecs.stop_task,
             cluster=run.svc.settings.cluster_name,
             task=arn,
-            reason=f"{cleanup_policy.STOP_REASON_PREFIX}: {verdict.reason}"[:255],
+            reason=f"{policy.STOP_REASON_PREFIX}: {verdict.reason}"[:255],
         )
         run.stopped.add(arn)
         run.count(f"tasks_stopped_{verdict.kind}")
@@ -156,14 +157,12 @@ def reconcile_records(run: CleanupRun) -> None:
         record = run.record(job_id) or {}
         if task is not None and task.get("lastStatus") != "STOPPED":
             continue  # started after this run listed the tasks, or still stopping
-        if task is None and not cleanup_policy.missing_task_is_gone(
-            record, run.now, run.thresholds
-        ):
+        if task is None and not policy.missing_task_is_gone(record, run.now, run.thresholds):
             continue
         if not run.take("record_updates"):
             return
         if task is None:
-            status, facts = cleanup_policy.gone_task_outcome()
+            status, facts = policy.gone_task_outcome()
         else:
             status, facts = lifecycle.stopped_outcome(task)
         reason = f"reconciled by the cleanup: {facts.get('stop_reason') or 'task stopped'}"

@@ -24,6 +24,10 @@ from control_plane.state import (  # noqa: F401 - part of the policy
 TASK_GONE = "TaskGone"  # stop_reason code of a record whose task ECS no longer knows
 WAITING = ("pending", "starting", "running")  # the runner has not taken a job (yet)
 DISPLACEABLE = ("busy", "completed", "stopped", "failed")  # a runner that took some job
+# A displacement is no failure: the runner ran another queued job, and GitHub gives the oldest
+# first, so a job is displaced at most once per older job still queued. The bound stops only
+# a runaway; deaths keep `max_relaunches` itself.
+DISPLACEMENTS_PER_RELAUNCH = 5
 STOP_REASON_PREFIX = "aws-runner-fleet cleanup"
 
 
@@ -238,10 +242,13 @@ def recovery(
     max_relaunches: int,
     displaced: bool = False,
 ) -> Recovery:
-    """Relaunch the job while GitHub still shows it queued, at most `max_relaunches` times
-    for each kind of cause (runner stopped before its job; runner took another job);
-    otherwise it is not relaunched, with the reason (`fail` closes an interrupted record)."""
+    """Relaunch the job while GitHub still shows it queued: after its runner stopped before
+    a job, at most `max_relaunches` times; after its runner took another job, at most
+    DISPLACEMENTS_PER_RELAUNCH times as often. Otherwise it is not relaunched, with the reason
+    (`fail` closes an interrupted record)."""
     done = int(record.get(DISPLACEMENTS if displaced else RELAUNCHES) or 0)
+    if displaced:
+        max_relaunches *= DISPLACEMENTS_PER_RELAUNCH
     what = cause if displaced else f"stopped before it ran the job ({cause})"
     status = (job or {}).get("status")
     if status != "queued":
