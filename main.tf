@@ -117,6 +117,8 @@ module "control_plane" {
   kms_key_arn                = var.kms_key_arn
   runner_group_id            = var.runner_group_id
   runner_extra_labels        = var.runner_extra_labels
+  # the fleet-wide pace of JIT runner registrations (GitHub's secondary rate limit)
+  github_jit_configs_per_minute = var.github_jit_configs_per_minute
 
   runner_class_sizes      = var.runner_class_sizes
   default_class           = var.default_class

@@ -5,6 +5,7 @@ Only names live in the environment: every secret is an SSM parameter name here.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -89,6 +90,8 @@ class Settings:
     # and the age in days after which an image on a mutable base tag is built again (0: never)
     allowed_base_images: tuple[str, ...] = DEFAULT_ALLOWED_BASE_IMAGES
     image_max_age_days: int = DEFAULT_MAX_AGE_DAYS
+    # the fleet-wide pace of GitHub JIT config creation (pacing.py)
+    github_jit_configs_per_minute: float = 150.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -127,6 +130,15 @@ class Settings:
                 raise SettingsError(f"{name} must be an integer") from exc
             if value < least:
                 raise SettingsError(f"{name} must be at least {least}")
+            return value
+
+        def positive(name: str, default: str) -> float:
+            try:
+                value = float(get(name, default))
+            except ValueError as exc:
+                raise SettingsError(f"{name} must be a number") from exc
+            if not (value > 0 and math.isfinite(value)):
+                raise SettingsError(f"{name} must be a number above 0")
             return value
 
         settings = cls(
@@ -171,6 +183,7 @@ class Settings:
                 get("ALLOWED_BASE_IMAGES", ",".join(DEFAULT_ALLOWED_BASE_IMAGES))
             ),
             image_max_age_days=minimum("IMAGE_MAX_AGE_DAYS", str(DEFAULT_MAX_AGE_DAYS), 0),
+            github_jit_configs_per_minute=positive("GITHUB_JIT_CONFIGS_PER_MINUTE", "150"),
         )
         if settings.image_build_project:
             needed = ["ECR_REPOSITORY_URL", "RUNNER_IMAGE_FINGERPRINT"]
