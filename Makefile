@@ -53,7 +53,7 @@ job: setup
 	$(PY) -m local_mode job --labels "$(or $(LABELS),self-hosted,class:medium)" $(if $(BAD_SIGNATURE),--bad-signature,)
 
 bench: setup
-	$(PY) -m local_mode bench
+	$(PY) -m local_mode bench $(if $(ONLY),--only $(ONLY),)
 
 clean:
 	rm -rf .build .local $(VENV)

@@ -117,6 +117,8 @@ module "control_plane" {
   kms_key_arn                = var.kms_key_arn
   runner_group_id            = var.runner_group_id
   runner_extra_labels        = var.runner_extra_labels
+  # the fleet-wide pace of JIT runner registrations (GitHub's secondary rate limit)
+  github_jit_configs_per_minute = var.github_jit_configs_per_minute
 
   webhook_secret_previous             = var.webhook_secret_previous
   webhook_secret_previous_grace_hours = var.webhook_secret_previous_grace_hours

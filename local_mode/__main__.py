@@ -202,7 +202,7 @@ Stop it with: make local-down"""
 @main.command(context_settings={"ignore_unknown_options": True, "help_option_names": []})
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def bench(args: tuple[str, ...]) -> None:
-    """Burst, cold-init and cleanup figures (local_mode/bench.py; `bench --help`)."""
+    """Burst, cold-init, cleanup and rate-limited figures (local_mode/bench.py; `bench --help`)."""
     try:
         module = importlib.import_module("local_mode.bench")
     except ModuleNotFoundError as exc:

@@ -7,18 +7,30 @@ burst      1,000 distinct queued jobs (GitHub's example payload, varied job ids 
            with CAPACITY_STRATEGY=spotPreferred) and the GitHub stand-in (5% of calls 502).
            An event whose handler raises is delivered again, as Lambda/EventBridge would,
            with jittered exponential backoff (scaled down to fit a benchmark), at most 185
-           times. Calls are counted at the edges (the proxy's and the stand-in's request
-           logs) and attributed to jobs by the job id or runner name they carry. Then 50 more
-           jobs, one at a time and without faults, give the warm-cache launch path's calls.
+           times. JIT configs are paced at 1,000 a second (GitHub's limit is rate_limited's
+           subject). Calls are counted at the edges (the proxy's and the stand-in's request
+           logs) and attributed to jobs by the job id or runner name they carry (the pacer's
+           UpdateItem is of no job: not_of_one_job). Then 50 more jobs, one at a time and
+           without faults, give the warm-cache launch path's calls.
            Invariant: tasks_launched == jobs, duplicates == 0, lost == 0 (else exit status 1).
 cold_init  the built zip (scripts/build_lambda.py), extracted: median time to import
            control_plane.handler in a fresh interpreter (boto3 from this virtualenv, as the
            Lambda runtime provides it; no bytecode written, as /var/task is read-only)
            against `import boto3` alone, alternating in the same runs; and the zip's size.
 cleanup    local_mode/bench_cleanup.py's figures, when that module is there.
+rate_limited
+           500 distinct queued jobs delivered at once (each once, no other fault) through the
+           real handler on 48 threads (most of them wait for their slot, as concurrent
+           Lambda invocations do), against the GitHub stand-in limiting generate-jitconfig
+           to 20 a second (a token bucket of one second's worth), with the fleet paced to
+           the same rate (GITHUB_JIT_CONFIGS_PER_MINUTE = 1,200). drain_seconds: from the
+           first delivery until every job has its task; floor_seconds: jobs / limit; the
+           share of JIT calls GitHub refused (403/429). Targets: drain_ratio <= 1.25,
+           github_throttled_share <= 0.05. Invariant: lost == duplicates == 0 (else exit 1).
 
-The last line printed is one JSON object; bench/results.json holds the same, keys sorted.
-The handler's own log lines go to .build/bench/handler.log.
+`--only rate_limited` (comma-separated) runs some sections. The last line printed is one
+JSON object of the sections run; bench/results.json holds the same, keys sorted. The
+handler's own log lines go to .build/bench/handler.log (rate_limited: handler-paced.log).
 """
 
 # ruff: noqa: S311 - seeded pseudo-random draws make the benchmark reproducible
@@ -64,6 +76,7 @@ from local_mode.webhook_server import FakeLambdaContext, eventbridge_envelope
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS = REPO_ROOT / "bench" / "results.json"
 HANDLER_LOG = REPO_ROOT / ".build" / "bench" / "handler.log"
+PACED_LOG = REPO_ROOT / ".build" / "bench" / "handler-paced.log"
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 REPO = "Codertocat/Hello-World"  # the example payloads' repository
@@ -86,7 +99,15 @@ REDELIVERY_BASE, REDELIVERY_CAP = 0.05, 2.0  # seconds; Lambda/EventBridge wait 
 LAMBDA_ASYNC_ATTEMPTS = 3  # the module's Lambda async config: 1 + maximum_retry_attempts 2
 LAMBDA_TIMEOUT = 120  # the module's default lambda_timeout
 WARM_JOBS = 50
-TARGETS = {"warm_path_calls_per_job": 5, "cold_init_ratio": 1.5, "zip_bytes": 5_000_000}
+RATE_LIMITED_JOBS, JIT_LIMIT_PER_SECOND, RATE_LIMITED_WORKERS = 500, 20.0, 48
+TARGETS = {
+    "warm_path_calls_per_job": 5,
+    "cold_init_ratio": 1.5,
+    "zip_bytes": 5_000_000,
+    "drain_ratio": 1.25,
+    "github_throttled_share": 0.05,
+}
+SECTIONS = ("burst", "cold_init", "cleanup", "rate_limited")
 
 
 def say(message: str) -> None:
@@ -161,6 +182,8 @@ def create_fleet(github_url: str) -> dict[str, str]:
         GITHUB_API_URL=github_url,
         RUNNER_EXTRA_LABELS="linux,x64",
         CAPACITY_STRATEGY="spotPreferred",
+        # the burst's stand-in has no JIT limit: JIT configs paced far above what it drives
+        GITHUB_JIT_CONFIGS_PER_MINUTE="60000",
     )
     return env
 
@@ -346,8 +369,9 @@ def records(moto_url: str) -> dict[int, dict[str, Any]]:
     found = {}
     for page in dynamodb.get_paginator("scan").paginate(TableName=f"{PREFIX}-state"):
         for item in page["Items"]:
-            record = {k: deserializer.deserialize(v) for k, v in item.items()}
-            found[int(record["job_id"])] = record
+            if "job_id" in item:  # not the JIT pacer's schedule
+                record = {k: deserializer.deserialize(v) for k, v in item.items()}
+                found[int(record["job_id"])] = record
     return found
 
 
@@ -461,6 +485,63 @@ def warm_path(rng: random.Random, proxy: RandomAwsFaults, github: GitHubAPI) -> 
         "target": TARGETS["warm_path_calls_per_job"],
         "target_met": max(calls) <= TARGETS["warm_path_calls_per_job"],
     }
+
+
+# --------------------------------------------------------------------------- rate limited
+
+
+def rate_limited(jobs: int, per_second: float, workers: int, seed: int) -> dict[str, Any]:
+    """A burst against GitHub's JIT limit (the stand-in's), the fleet paced to the same rate."""
+    rng = random.Random(seed)
+    moto = MotoServer.start()
+    github = GitHubAPI(pats=[PAT], repos=[REPO], jit_limit_per_second=per_second).start()
+    job_ids = rng.sample(range(10**9, 9 * 10**9), jobs)
+    deliveries = [(job, queued_webhook(job, rng.choice(LABEL_SETS), rng)) for job in job_ids]
+    PACED_LOG.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with environment(moto.client_env(REGION)):
+            lambda_env = create_fleet(github.url)
+            lambda_env["GITHUB_JIT_CONFIGS_PER_MINUTE"] = str(per_second * 60)
+            say(f"rate_limited: {jobs} jobs at once, GitHub JIT limit {per_second:g}/s ...")
+            with (
+                environment(lambda_env),
+                PACED_LOG.open("w") as handler_log,
+                contextlib.redirect_stdout(handler_log),
+            ):
+                deliverer = Deliverer(deliveries, seed + 1)
+                started = time.monotonic()
+                deliverer.run(workers)
+                drain = time.monotonic() - started
+            tasks = tasks_by_job(moto.url)
+        jit = github.requests(path=r"/generate-jitconfig$", method="POST")
+    finally:
+        github.stop()
+        moto.stop()
+
+    floor = jobs / per_second
+    throttled = sum(1 for r in jit if r.get("status") in (403, 429))
+    result = {
+        "jobs": jobs,
+        "workers": workers,
+        "jit_limit_per_second": per_second,
+        "fleet_jit_configs_per_minute": per_second * 60,
+        "drain_seconds": round(drain, 1),
+        "floor_seconds": round(floor, 1),
+        "drain_ratio": round(drain / floor, 3),
+        "jit_calls": len(jit),
+        "github_throttled_share": round(throttled / max(1, len(jit)), 4),
+        "redeliveries": sum(deliverer.attempts) - len(deliverer.attempts),
+        "redelivery_causes": dict(sorted(deliverer.errors.items())),
+        "lost": sum(1 for job in job_ids if not tasks[job]),
+        "duplicates": sum(count - 1 for job, count in tasks.items() if count > 1),
+        "targets": {k: TARGETS[k] for k in ("drain_ratio", "github_throttled_share")},
+    }
+    result["targets_met"] = (
+        result["drain_ratio"] <= TARGETS["drain_ratio"]
+        and result["github_throttled_share"] <= TARGETS["github_throttled_share"]
+    )
+    result["invariant_holds"] = result["lost"] == 0 and result["duplicates"] == 0
+    return result
 
 
 # --------------------------------------------------------------------------- cold init
@@ -586,21 +667,45 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--cold-init-runs", type=int, default=7)
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--only",
+        type=sections,
+        default=SECTIONS,
+        help=f"comma-separated sections to run (default: all of {','.join(SECTIONS)})",
+    )
+    parser.add_argument("--rate-limited-jobs", type=int, default=RATE_LIMITED_JOBS)
+    parser.add_argument("--jit-limit", type=float, default=JIT_LIMIT_PER_SECOND, help="per s")
+    parser.add_argument("--rate-limited-workers", type=int, default=RATE_LIMITED_WORKERS)
     args = parser.parse_args(argv)
 
     started = time.monotonic()
-    results: dict[str, Any] = {
-        "burst": burst(args.jobs, args.workers, args.seed),
-        "cold_init": cold_init(args.cold_init_runs),
-        "cleanup": cleanup(),
+    run = {
+        "burst": lambda: burst(args.jobs, args.workers, args.seed),
+        "cold_init": lambda: cold_init(args.cold_init_runs),
+        "cleanup": cleanup,
+        "rate_limited": lambda: rate_limited(
+            args.rate_limited_jobs, args.jit_limit, args.rate_limited_workers, args.seed
+        ),
     }
+    results: dict[str, Any] = {name: run[name]() for name in SECTIONS if name in args.only}
     results["seconds"] = round(time.monotonic() - started, 1)
     results["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     say(f"written to {args.output} (handler logs: {HANDLER_LOG})")
     print(json.dumps(results, sort_keys=True), flush=True)
-    return 0 if results["burst"]["invariant_holds"] else 1
+    held = all(
+        results[name]["invariant_holds"] for name in ("burst", "rate_limited") if name in results
+    )
+    return 0 if held else 1
+
+
+def sections(value: str) -> tuple[str, ...]:
+    chosen = tuple(name.strip() for name in value.split(",") if name.strip())
+    unknown = set(chosen) - set(SECTIONS)
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(f"sections are {', '.join(SECTIONS)}")
+    return chosen
 
 
 if __name__ == "__main__":

@@ -176,7 +176,9 @@ class BenchFleet:
         return {
             "orphaned_tasks": len(tasks),
             "stale_registrations": len(self.github.runners()),
-            "stuck_records": sum(1 for i in items if i["status"]["S"] not in TERMINAL),
+            "stuck_records": sum(
+                1 for i in items if "kind" in i and i["status"]["S"] not in TERMINAL
+            ),
             "leftover_configs": configs,
         }
 

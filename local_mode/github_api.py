@@ -39,12 +39,21 @@ Local control (no auth), what a runner process does and what tests arrange:
                                           or the runner was removed (404)
   POST /_local/runners/{id}/finish {"conclusion"}   its job ended; the runner goes away
   POST /_local/runners/{id}/disconnect              the runner process is gone
+  POST /_local/limits           {"jit_per_second": 50, "jit_burst"?: 50}: GitHub's secondary
+                                 rate limit on generate-jitconfig (null or 0: none)
   POST /_local/faults           {"path": regex, "status": 502, "count": 1, "method"?,
                                  "retry_after"?, "rate_limit_reset_in"?, "after"?: answer
                                  the fault after doing the work (a lost response)}
   GET  /_local/requests[?path=regex]   POST /_local/reset
   POST /_local/jobs             {"repository": "o/r", "id", "run_id", "labels", ...} or a list:
                                 jobs GitHub shows (queued ones are assigned to runners)
+
+JIT limit: a token bucket of `jit_burst` tokens (default: one second's worth, at least 1)
+refilled at `jit_per_second` (GitHubState/GitHubAPI kwargs `jit_limit_per_second`,
+`jit_limit_burst`; CLI `--jit-limit-per-second`, `--jit-limit-burst`; POST /_local/limits).
+Each generate-jitconfig takes a token after authentication; without one, the answer is
+GitHub's: 403 "You have exceeded a secondary rate limit..." with `Retry-After` (whole
+seconds until a token is back, at least 1). A refused request takes no token. Off by default.
 
 The encoded JIT config is base64 JSON with base64 JSON members (".runner" holds AgentId,
 AgentName, PoolId, ServerUrl...), like GitHub's, so local_mode/runner_sim.decode_jit_config
@@ -59,6 +68,7 @@ import contextlib
 import hmac
 import json
 import logging
+import math
 import os
 import queue
 import re
@@ -82,6 +92,9 @@ from local_mode import send_job
 LOG = logging.getLogger("local_mode.github_api")
 DEFAULT_PAT = "ghp_localmodedummytoken000000000000000000"  # local_mode/terraform/variables.tf
 DOCS = "https://docs.github.com/rest"
+SECONDARY_LIMIT_MESSAGE = (
+    "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
+)
 JWT_MAX_LIFETIME = 600  # GitHub: exp no more than 10 minutes into the future
 CLOCK_SKEW = 30
 SENDERS = 4  # webhook sender threads; a job's events always go through the same one
@@ -147,10 +160,34 @@ class Response:
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = headers or {}
+
+
+@dataclass
+class TokenBucket:
+    """GitHub's secondary rate limit on one endpoint: `per_second` tokens, at most `burst`."""
+
+    per_second: float
+    burst: float
+    tokens: float = field(init=False)
+    refilled: float = field(init=False, default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        self.tokens = self.burst  # a quiet client starts with the whole allowance
+
+    def take(self) -> float:
+        """Takes a token; returns 0, or the seconds until one is back (none taken)."""
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.refilled) * self.per_second)
+        self.refilled = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.per_second
 
 
 class GitHubState:
@@ -169,6 +206,8 @@ class GitHubState:
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
         deliver: Callable[[dict[str, Any]], None] | None = None,
+        jit_limit_per_second: float | None = None,
+        jit_limit_burst: float | None = None,
     ) -> None:
         self.pats = set(pats)
         self.apps = dict(apps or {})  # app id → PEM public key
@@ -186,7 +225,26 @@ class GitHubState:
         self.outboxes: list[queue.Queue[dict[str, Any] | None]] = [
             queue.Queue() for _ in range(SENDERS)
         ]
+        self.set_jit_limit(jit_limit_per_second, jit_limit_burst)
         self.reset()
+
+    def set_jit_limit(self, per_second: float | None, burst: float | None = None) -> None:
+        """Limits generate-jitconfig to `per_second` (None or 0: no limit), a full bucket."""
+        if per_second is not None and (per_second < 0 or (burst is not None and burst < 1)):
+            raise ApiError(422, "jit_per_second must be >= 0 and jit_burst >= 1")
+        self.jit_limit = (
+            TokenBucket(float(per_second), float(burst or max(1.0, per_second)))
+            if per_second
+            else None
+        )
+
+    def take_jit_token(self) -> None:
+        if self.jit_limit is None:
+            return
+        wait = self.jit_limit.take()
+        if wait:
+            retry_after = str(max(1, math.ceil(wait)))
+            raise ApiError(403, SECONDARY_LIMIT_MESSAGE, {"retry-after": retry_after})
 
     def reset(self) -> None:
         self.runners: dict[int, dict[str, Any]] = {}
@@ -656,7 +714,8 @@ class Handler(BaseHTTPRequestHandler):
                             raise ApiError(400, "Problems parsing JSON")
                         return getattr(self, name)(match, query, body)
                 except ApiError as exc:
-                    return Response(exc.status, {"message": exc.message, "documentation_url": DOCS})
+                    body = {"message": exc.message, "documentation_url": DOCS}
+                    return Response(exc.status, body, exc.headers)
                 except Exception:  # a bug of the stand-in: answer 500, with the trace in its log
                     LOG.exception("%s %s failed", self.command, path)
                     return Response(500, {"message": "stand-in error", "documentation_url": DOCS})
@@ -695,6 +754,7 @@ class Handler(BaseHTTPRequestHandler):
     def generate_jitconfig(self, match: re.Match[str], query: dict, body: Any) -> Response:
         self._auth()
         state = self.server.state
+        state.take_jit_token()
         return Response(201, state.generate_jit(state.scope_key(match), body))
 
     def list_runners(self, match: re.Match[str], query: dict, body: Any) -> Response:
@@ -799,6 +859,20 @@ class Handler(BaseHTTPRequestHandler):
             added.append(fault.id)
         return Response(201, {"faults": added})
 
+    def local_limits(self, match: re.Match[str], query: dict, body: Any) -> Response:
+        if not isinstance(body, dict):
+            raise ApiError(400, "Problems parsing JSON")
+        try:
+            per_second = float(body.get("jit_per_second") or 0)
+            burst = float(body["jit_burst"]) if body.get("jit_burst") is not None else None
+        except (TypeError, ValueError) as exc:
+            raise ApiError(422, f"bad limits: {exc}") from exc
+        state = self.server.state
+        state.set_jit_limit(per_second, burst)
+        bucket = state.jit_limit
+        limits = {"jit_per_second": bucket.per_second, "jit_burst": bucket.burst} if bucket else {}
+        return Response(200, {"limits": limits})
+
     def local_requests(self, match: re.Match[str], query: dict, body: Any) -> Response:
         pattern = re.compile(query.get("path") or ".*")
         found = [r for r in self.server.state.requests if pattern.search(r["path"])]
@@ -832,6 +906,7 @@ ROUTES: list[tuple[str, re.Pattern[str], str]] = [
         ("POST", r"^/_local/runners/(?P<id>\d+)/finish$", "local_runner_finish"),
         ("POST", r"^/_local/runners/(?P<id>\d+)/disconnect$", "local_runner_disconnect"),
         ("POST", r"^/_local/faults$", "local_faults"),
+        ("POST", r"^/_local/limits$", "local_limits"),
         ("GET", r"^/_local/requests$", "local_requests"),
         ("POST", r"^/_local/reset$", "local_reset"),
         ("POST", r"^/_local/jobs$", "local_jobs"),
@@ -924,6 +999,10 @@ class GitHubAPI:
             self.state.next_fault += 1
             self.state.faults.append(fault)
 
+    def set_jit_limit(self, per_second: float | None, burst: float | None = None) -> None:
+        with self.state.lock:
+            self.state.set_jit_limit(per_second, burst)
+
     def runners(self) -> list[dict[str, Any]]:
         with self.state.lock:
             return [dict(r) for r in self.state.runners.values()]
@@ -958,6 +1037,12 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         help="owner/repo that exists (repeatable; default: LOCAL_GITHUB_REPO, else any)",
     )
+    parser.add_argument(
+        "--jit-limit-per-second",
+        type=float,
+        help="GitHub's secondary rate limit on generate-jitconfig (default: none)",
+    )
+    parser.add_argument("--jit-limit-burst", type=float, help="its bucket (default: 1 s worth)")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", force=True
@@ -983,6 +1068,8 @@ def main(argv: list[str] | None = None) -> int:
         installations=installations,
         token_lifetime=args.token_lifetime,
         repos=repos,
+        jit_limit_per_second=args.jit_limit_per_second,
+        jit_limit_burst=args.jit_limit_burst,
     )
     LOG.info("GitHub API stand-in on %s (repos: %s)", api.url, ", ".join(repos or ["any"]))
     with contextlib.suppress(KeyboardInterrupt):

@@ -10,6 +10,8 @@
 Errors: 5xx, connection errors and rate limits (429, or 403 with Retry-After /
 x-ratelimit-remaining: 0) are retried with bounded backoff honouring Retry-After and
 x-ratelimit-reset, within the invocation's deadline (retry.py). Other 4xx fail at once.
+JIT config requests are paced fleet-wide when the client has a pacer (pacing.py): every
+attempt waits for its slot, and a rate-limited answer holds back every invocation.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import requests
 from control_plane import log, retry
 
 if TYPE_CHECKING:
+    from control_plane.pacing import Pacer
     from control_plane.settings import Settings
 
 API_VERSION = "2022-11-28"
@@ -210,12 +213,14 @@ class GitHubClient:
         owner: str,
         repo: str = "",
         deadline: retry.Deadline | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self.auth = auth
         self.owner = owner
         self.base = f"/repos/{owner}/{repo}" if scope == "repo" else f"/orgs/{owner}"
         self.deadline = deadline or retry.Deadline(retry.DEFAULT_BUDGET_SECONDS)
+        self.pacer = pacer  # paces JIT config creation (the Lambda's; the CLI creates none)
 
     @classmethod
     def from_settings(
@@ -223,6 +228,7 @@ class GitHubClient:
         settings: Settings,
         secret: Callable[[str], str],
         deadline: retry.Deadline | None = None,
+        pacer: Pacer | None = None,
     ) -> GitHubClient:
         """The client of the fleet's GitHub scope, authenticated as its settings say (PAT or
         App); `secret(name)` reads a SecureString (the Lambda's cache, or the CLI's SSM)."""
@@ -242,6 +248,7 @@ class GitHubClient:
             owner=s.github_owner,
             repo=s.github_repo,
             deadline=deadline,
+            pacer=pacer,
         )
 
     def request(
@@ -252,11 +259,16 @@ class GitHubClient:
         json_body: Any = None,
         params: dict[str, Any] | None = None,
         authorization: str | None = None,
+        paced: bool = False,
     ) -> requests.Response:
-        """One API call with bounded retries; raises GitHubError / GitHubUnavailable."""
+        """One API call with bounded retries; raises GitHubError / GitHubUnavailable
+        (pacing.NoSlotInTime when `paced` and the fleet's next slot comes too late)."""
         renewed = False
+        pacer = self.pacer if paced else None
 
         def once() -> requests.Response:
+            if pacer is not None:
+                pacer.wait_turn(self.deadline)
             headers = {
                 "Accept": "application/vnd.github+json",
                 "X-GitHub-Api-Version": API_VERSION,
@@ -290,6 +302,11 @@ class GitHubClient:
             ):
                 renewed = True  # the cached installation token was revoked: get a new one
                 return 0.0
+            if pacer is not None and isinstance(error, GitHubError):
+                limited = rate_limit_delay(error, time.time())
+                if limited is not None:  # the whole fleet waits; this caller's next slot too
+                    pacer.hold_until(time.time() + limited)
+                    return 0.0 if self.deadline.allows(limited) else None
             return retry_delay(error, attempt)
 
         return retry.with_retries(
@@ -309,6 +326,7 @@ class GitHubClient:
                 "labels": labels,
                 "work_folder": work_folder,
             },
+            paced=True,
         )
         body = response.json()
         encoded = body["encoded_jit_config"]

@@ -13,6 +13,7 @@ from typing import Any
 from control_plane import aws, parameters
 from control_plane.classes import ClassSizes
 from control_plane.github import GitHubClient
+from control_plane.pacing import Pacer
 from control_plane.retry import Deadline
 from control_plane.settings import Settings
 from control_plane.state import StateStore
@@ -55,5 +56,15 @@ class Services:
         return parameters.class_sizes(self.settings.class_sizes_param)
 
     @cached_property
+    def pacer(self) -> Pacer:
+        return Pacer(
+            aws.client("dynamodb"),
+            self.settings.state_table,
+            self.settings.github_jit_configs_per_minute,
+        )
+
+    @cached_property
     def github(self) -> GitHubClient:
-        return GitHubClient.from_settings(self.settings, parameters.secret, self.deadline)
+        return GitHubClient.from_settings(
+            self.settings, parameters.secret, self.deadline, pacer=self.pacer
+        )

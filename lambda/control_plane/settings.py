@@ -5,6 +5,7 @@ Only names live in the environment: every secret is an SSM parameter name here.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -93,6 +94,8 @@ class Settings:
     # accepted for this long after the parameter was written
     webhook_secret_previous_param: str = ""
     webhook_secret_previous_grace_seconds: int = 86400
+    # the fleet-wide pace of GitHub JIT config creation (pacing.py)
+    github_jit_configs_per_minute: float = 150.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -131,6 +134,15 @@ class Settings:
                 raise SettingsError(f"{name} must be an integer") from exc
             if value < least:
                 raise SettingsError(f"{name} must be at least {least}")
+            return value
+
+        def positive(name: str, default: str) -> float:
+            try:
+                value = float(get(name, default))
+            except ValueError as exc:
+                raise SettingsError(f"{name} must be a number") from exc
+            if not (value > 0 and math.isfinite(value)):
+                raise SettingsError(f"{name} must be a number above 0")
             return value
 
         settings = cls(
@@ -179,6 +191,7 @@ class Settings:
             webhook_secret_previous_grace_seconds=minimum(
                 "WEBHOOK_SECRET_PREVIOUS_GRACE_SECONDS", "86400", 1
             ),
+            github_jit_configs_per_minute=positive("GITHUB_JIT_CONFIGS_PER_MINUTE", "150"),
         )
         if settings.image_build_project:
             needed = ["ECR_REPOSITORY_URL", "RUNNER_IMAGE_FINGERPRINT"]

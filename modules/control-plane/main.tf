@@ -525,6 +525,8 @@ resource "aws_lambda_function" "control_plane" {
         ECS_EXECUTION_ROLE_ARN = var.task_execution_role_arn
         RUNNER_LOG_GROUP       = var.runner_log_group_name
         LOG_LEVEL              = var.log_level
+        # fleet-wide pace of generate-jitconfig (lambda/control_plane/pacing.py)
+        GITHUB_JIT_CONFIGS_PER_MINUTE = tostring(var.github_jit_configs_per_minute)
 
         # image tags derive from it (docs/CONTRACTS.md "Runner image tags")
         RUNNER_IMAGE_FINGERPRINT = local.image_builds ? var.runner_image_fingerprint : ""

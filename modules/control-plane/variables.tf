@@ -57,6 +57,17 @@ variable "github_api_url" {
   default     = "https://api.github.com"
 }
 
+variable "github_jit_configs_per_minute" {
+  description = "Fleet-wide pace of JIT runner registrations (generate-jitconfig calls a minute, across all concurrent Lambda invocations). GitHub allows a GitHub App about 180 a minute; the default leaves room for the fleet's other calls."
+  type        = number
+  default     = 150
+
+  validation {
+    condition     = var.github_jit_configs_per_minute > 0
+    error_message = "github_jit_configs_per_minute must be a number above 0."
+  }
+}
+
 variable "webhook_secret" {
   description = "Secret of the GitHub webhook (HMAC of each delivery). Stored as an SSM SecureString."
   type        = string

@@ -98,6 +98,9 @@ def fleet(
         RUNNER_EXTRA_LABELS=",".join(EXTRA_LABELS),
         # ECS calls go through the fault proxy; every other service straight to moto
         AWS_ENDPOINT_URL_ECS=ecs_proxy.url,
+        # JIT configs paced at 100 a second, so that tests launching many jobs stay fast;
+        # test_pacing.py sets the rates it checks
+        GITHUB_JIT_CONFIGS_PER_MINUTE="6000",
     )
     for key, value in env.items():
         monkeypatch.setenv(key, value)

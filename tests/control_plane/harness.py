@@ -194,9 +194,14 @@ class Fleet:
         return self.item(f"job#{job_id}")
 
     def records(self) -> list[dict[str, Any]]:
+        """Job and build records (every item with a `kind`: not the JIT pacer's schedule)."""
         items = self.client("dynamodb").scan(TableName=f"{self.prefix}-state").get("Items", [])
         deserializer = TypeDeserializer()
-        return [{k: deserializer.deserialize(v) for k, v in item.items()} for item in items]
+        return [
+            {k: deserializer.deserialize(v) for k, v in item.items()}
+            for item in items
+            if "kind" in item
+        ]
 
     def tasks(self, started_by: str | None = None) -> list[str]:
         ecs = self.client("ecs")

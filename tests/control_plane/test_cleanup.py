@@ -43,6 +43,8 @@ from tests.control_plane.harness import (
 )
 
 HOUR = 3600.0
+# GitHub refusing a JIT config: a failure, not a rate limit (which holds every launch: pacing.py)
+REFUSED = {"message": "Resource not accessible by integration"}
 
 
 @pytest.fixture(autouse=True)
@@ -362,7 +364,7 @@ def test_a_runner_lost_in_the_middle_of_its_job_is_recorded_not_relaunched(
 def test_a_relaunch_that_fails_is_resumed_later_and_old_events_stay_out(fleet: Fleet) -> None:
     job_id = launch(fleet)
     seed_job(fleet, job_id)
-    fleet.github.add_fault(r"generate-jitconfig$", status=403, count=1, method="POST")
+    fleet.github.add_fault(r"generate-jitconfig$", status=403, count=1, method="POST", body=REFUSED)
     old_task = interrupt(fleet, job_id)
 
     record = fleet.record(job_id)
@@ -430,7 +432,7 @@ def test_a_job_that_took_its_job_is_never_relaunched(fleet: Fleet) -> None:
 
 
 def test_a_stalled_launch_is_resumed_while_queued_else_failed(fleet: Fleet) -> None:
-    fleet.github.add_fault(r"generate-jitconfig$", status=403, count=2, method="POST")
+    fleet.github.add_fault(r"generate-jitconfig$", status=403, count=2, method="POST", body=REFUSED)
     queued = job_payload(labels=["self-hosted"])
     gone = job_payload(labels=["self-hosted"])
     for payload in (queued, gone):
@@ -501,7 +503,7 @@ def test_dead_letters_are_replayed_and_poison_stays(fleet: Fleet, dlq: str) -> N
 def test_a_dead_letter_whose_replay_fails_stays_for_a_later_run(fleet: Fleet, dlq: str) -> None:
     payload = job_payload(labels=["self-hosted"])
     dead_letter(fleet, dlq, webhook(payload))
-    fleet.github.add_fault(r"generate-jitconfig$", status=403, count=1, method="POST")
+    fleet.github.add_fault(r"generate-jitconfig$", status=403, count=1, method="POST", body=REFUSED)
 
     assert acted(clean()) == {"dlq_left": 1}
     assert queue_messages(fleet, dlq) == 1

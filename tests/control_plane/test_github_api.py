@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import time
@@ -272,6 +273,25 @@ def test_faults_requests_and_reset_over_http(call: Caller) -> None:
     assert call.api.requests() == [] and call.api.runners() == []
 
 
+def test_the_jit_rate_limit_answers_like_githubs_secondary_limit(call: Caller) -> None:
+    limits = call("POST", "/_local/limits", {"jit_per_second": 4, "jit_burst": 2}, token=None)
+    assert limits.json() == {"limits": {"jit_per_second": 4.0, "jit_burst": 2.0}}
+    names = iter(f"runner-{n}" for n in range(100))
+    answers = [call("POST", JIT, {**GOOD, "name": next(names)}) for _ in range(3)]
+    assert [a.status_code for a in answers] == [201, 201, 403]  # the bucket held 2
+    refused = answers[2]
+    assert refused.headers["retry-after"] == "1"
+    assert "secondary rate limit" in refused.json()["message"]
+    assert call("GET", f"/repos/{REPO}/actions/runners").status_code == 200  # JIT only
+    time.sleep(0.3)  # 4 tokens a second: one is back
+    assert call("POST", JIT, {**GOOD, "name": next(names)}).status_code == 201
+
+    call("POST", "/_local/limits", {"jit_per_second": None}, token=None)  # off
+    assert {call("POST", JIT, {**GOOD, "name": next(names)}).status_code for _ in range(5)} == {201}
+    bad = call("POST", "/_local/limits", {"jit_per_second": -1}, token=None)
+    assert bad.status_code == 422
+
+
 def test_a_fault_after_the_work_loses_only_the_answer(call: Caller) -> None:
     call.api.add_fault("generate-jitconfig$", status=502, after=True)
     assert call("POST", JIT, GOOD).status_code == 502
@@ -405,11 +425,13 @@ def test_an_hs256_token_is_refused(call: Caller) -> None:
 # ---------------------------------------------------------------- as a process
 
 
-@pytest.fixture
-def process() -> Iterator[tuple[str, subprocess.Popen]]:
+@contextlib.contextmanager
+def serving(*args: str) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`python -m local_mode.github_api` with `args`, on a free port."""
     port = free_port()
+    command = [sys.executable, "-m", "local_mode.github_api", "--host", "127.0.0.1"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "local_mode.github_api", "--host", "127.0.0.1", "--port", str(port)],
+        [*command, "--port", str(port), *args],
         env={"PATH": "/usr/bin:/bin", "LOCAL_GITHUB_REPO": REPO},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -428,6 +450,12 @@ def process() -> Iterator[tuple[str, subprocess.Popen]]:
         proc.wait(timeout=10)
 
 
+@pytest.fixture
+def process() -> Iterator[tuple[str, subprocess.Popen]]:
+    with serving() as served:
+        yield served
+
+
 def test_runs_as_a_module_with_the_local_mode_token(process) -> None:
     url, _ = process
     assert requests.get(url, timeout=5).status_code == 200
@@ -436,3 +464,15 @@ def test_runs_as_a_module_with_the_local_mode_token(process) -> None:
     assert response.status_code == 201
     other = "/repos/someone/else/actions/runners/generate-jitconfig"
     assert requests.post(url + other, json=GOOD, headers=headers, timeout=5).status_code == 404
+
+
+def test_the_jit_rate_limit_from_the_command_line() -> None:
+    with serving("--jit-limit-per-second", "0.1", "--jit-limit-burst", "1") as (url, _):
+        headers = {"Authorization": f"Bearer {DEFAULT_PAT}"}
+        statuses = [
+            requests.post(
+                url + JIT, json={**GOOD, "name": f"r-{n}"}, headers=headers, timeout=5
+            ).status_code
+            for n in range(2)
+        ]
+        assert statuses == [201, 403]

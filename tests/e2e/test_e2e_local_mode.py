@@ -94,9 +94,14 @@ class Stack:
         return {key: deserializer.deserialize(value) for key, value in item.items()}
 
     def records(self) -> list[dict]:
+        """Job and build records (not the JIT pacer's schedule, which has no `kind`)."""
         items = self.dynamodb.scan(TableName=self.data["runner_table"]).get("Items", [])
         deserializer = TypeDeserializer()
-        return [{k: deserializer.deserialize(v) for k, v in item.items()} for item in items]
+        return [
+            {k: deserializer.deserialize(v) for k, v in item.items()}
+            for item in items
+            if "kind" in item
+        ]
 
     def task_arns(self, started_by: str | None = None) -> list[str]:
         arns: list[str] = []

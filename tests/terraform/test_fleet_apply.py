@@ -446,6 +446,7 @@ def test_lambda_runs_the_package_with_names_not_secrets_in_its_environment(
         "JIT_BUCKET": outputs["jit_bucket_name"],
         "RUNNER_LOG_GROUP": f"/aws/ecs/{PREFIX}",
         "LOG_LEVEL": "INFO",
+        "GITHUB_JIT_CONFIGS_PER_MINUTE": "150",
         # image tags derive from it: Terraform's digest of runner/ = the control plane's twin
         "RUNNER_IMAGE_FINGERPRINT": runner_fingerprint(
             {name: (REPO_ROOT / "runner" / name).read_bytes() for name in FINGERPRINT_FILES}

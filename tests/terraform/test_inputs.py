@@ -100,6 +100,10 @@ BAD_VALUES = {
     "runner timeout too short": ({"runner_timeout_minutes": 1}, "runner_timeout_minutes must be"),
     "idle time too long": ({"runner_idle_minutes": 2000}, "runner_idle_minutes must be"),
     "relaunches not a whole number": ({"max_relaunches": 1.5}, "max_relaunches must be"),
+    "no JIT configs a minute": (
+        {"github_jit_configs_per_minute": 0},
+        "github_jit_configs_per_minute must be a number above 0",
+    ),
     "container insights value": ({"container_insights": "on"}, "container_insights must be one of"),
     "image tag": ({"runner_image_tag": "-bad"}, "runner_image_tag must be a Docker tag"),
     "base image": ({"default_base_image": "ubuntu 22.04"}, "default_base_image must be"),
