@@ -27,6 +27,10 @@ rate_limited
            first delivery until every job has its task; floor_seconds: jobs / limit; the
            share of JIT calls GitHub refused (403/429). Targets: drain_ratio <= 1.25,
            github_throttled_share <= 0.05. Invariant: lost == duplicates == 0 (else exit 1).
+matching   local_mode/bench_matching.py: 500 jobs with label sets where subsets occur, assigned
+           by the stand-in as GitHub does, run by the runner simulator, 5% of runners dying
+           before their job and 5% of Spot tasks interrupted before theirs. Invariant:
+           completed == jobs, ran_twice == 0, stranded == 0 (else exit 1).
 
 `--only rate_limited` (comma-separated) runs some sections. The last line printed is one
 JSON object of the sections run; bench/results.json holds the same, keys sorted. The
@@ -107,7 +111,8 @@ TARGETS = {
     "drain_ratio": 1.25,
     "github_throttled_share": 0.05,
 }
-SECTIONS = ("burst", "cold_init", "cleanup", "rate_limited")
+SECTIONS = ("burst", "cold_init", "cleanup", "rate_limited", "matching")
+MATCHING_JOBS = 500
 
 
 def say(message: str) -> None:
@@ -657,6 +662,16 @@ def cleanup() -> dict[str, Any]:
     return module.cleanup_benchmark()
 
 
+# --------------------------------------------------------------------------- matching
+
+
+def matching(jobs: int, workers: int, seed: int) -> dict[str, Any]:
+    from local_mode.bench_matching import matching as run_matching  # it builds on this module
+
+    say(f"matching: {jobs} jobs, GitHub's assignment, early deaths and Spot interruptions ...")
+    return run_matching(jobs, workers, seed)
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -676,6 +691,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate-limited-jobs", type=int, default=RATE_LIMITED_JOBS)
     parser.add_argument("--jit-limit", type=float, default=JIT_LIMIT_PER_SECOND, help="per s")
     parser.add_argument("--rate-limited-workers", type=int, default=RATE_LIMITED_WORKERS)
+    parser.add_argument("--matching-jobs", type=int, default=MATCHING_JOBS)
     args = parser.parse_args(argv)
 
     started = time.monotonic()
@@ -686,6 +702,7 @@ def main(argv: list[str] | None = None) -> int:
         "rate_limited": lambda: rate_limited(
             args.rate_limited_jobs, args.jit_limit, args.rate_limited_workers, args.seed
         ),
+        "matching": lambda: matching(args.matching_jobs, args.workers, args.seed),
     }
     results: dict[str, Any] = {name: run[name]() for name in SECTIONS if name in args.only}
     results["seconds"] = round(time.monotonic() - started, 1)
@@ -695,7 +712,9 @@ def main(argv: list[str] | None = None) -> int:
     say(f"written to {args.output} (handler logs: {HANDLER_LOG})")
     print(json.dumps(results, sort_keys=True), flush=True)
     held = all(
-        results[name]["invariant_holds"] for name in ("burst", "rate_limited") if name in results
+        results[name]["invariant_holds"]
+        for name in ("burst", "rate_limited", "matching")
+        if name in results
     )
     return 0 if held else 1
 

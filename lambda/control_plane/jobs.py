@@ -138,7 +138,7 @@ def _claim_and_launch(
 
     log.info("job recorded" if claim.outcome == "new" else "resuming an interrupted launch")
     if not image_ready and claim.record.get("image_tag"):
-        waiting = _guarded(
+        waiting = guarded(
             job.job_id, svc, owner, lambda: builds.wait_for_image(claim.record, svc, owner)
         )
         if waiting is not None:  # parked, the lease released
@@ -150,7 +150,7 @@ def _claim_and_launch(
             )
     resumed = claim.outcome == "resumed"
     launch = partial(launch_under_lease, claim.record, svc, owner, resumed)
-    task_arn = _guarded(job.job_id, svc, owner, launch)
+    task_arn = guarded(job.job_id, svc, owner, launch)
     return _result("launched", task_arn=task_arn)
 
 
@@ -166,11 +166,11 @@ def launch_recorded(job_id: int, svc: Services) -> dict[str, Any]:
     with log.bound(job_id=job_id, runner_name=record.get("runner_name")):
         log.info("launching a job whose runner image is ready")
         launch = partial(launch_under_lease, record, svc, owner, True)
-        task_arn = _guarded(job_id, svc, owner, launch)
+        task_arn = guarded(job_id, svc, owner, launch)
     return _result("launched", task_arn=task_arn)
 
 
-def _guarded(job_id: int, svc: Services, owner: str, work: Callable[[], T]) -> T:
+def guarded(job_id: int, svc: Services, owner: str, work: Callable[[], T]) -> T:
     """Runs `work` under the job's lease; a failure releases the lease with the reason (the
     record stays resumable) and propagates, so that the event is delivered again."""
     try:

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import time
 import uuid
+from functools import partial
 from typing import Any
 
-from control_plane import jit_config, jobs, log, retry, state
+from control_plane import jit_config, jobs, log, state
 from control_plane.cleanup import policy
 from control_plane.services import Services
 from control_plane.state import DISPLACEMENTS, RELAUNCHES, launch_attempt
@@ -89,15 +90,10 @@ def recover(
 def launch_reopened(svc: Services, record: dict[str, Any], owner: str) -> str | None:
     """Launches a record this caller holds the lease of, through the webhook path's code; the
     task ARN, or None: the failure released the lease with the reason (the cleanup resumes it)."""
-    job_id = int(record["job_id"])
+    launch = partial(jobs.launch_under_lease, record, svc, owner, True)
     try:
-        task_arn = jobs.launch_under_lease(record, svc, owner, resumed=True)
-    except Exception as exc:
-        log.error("launch failed, the cleanup resumes it", error=retry.describe(exc))
-        try:
-            svc.store.release(job_id, owner, f"launch attempt failed: {retry.describe(exc)}")
-        except Exception as release_error:  # the lease then ends with this invocation's time
-            log.error("could not release the lease", error=retry.describe(release_error))
+        task_arn = jobs.guarded(int(record["job_id"]), svc, owner, launch)
+    except Exception:  # logged, and the lease released with the reason
         return None
     log.info("runner launched", task_arn=task_arn, attempt=launch_attempt(record))
     return task_arn

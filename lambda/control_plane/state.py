@@ -250,31 +250,23 @@ class StateStore:
         """Takes over a resumable record (RESUMABLE, no task, lease free or expired) under a
         new lease; the record, or None when it is not resumable (or someone else holds it)."""
         now = self.clock()
-        try:
-            response = self.dynamodb.update_item(
-                TableName=self.table,
-                Key=key(job_id),
-                UpdateExpression="SET lease_owner = :owner, lease_until = :until, updated_at = :at",
-                ConditionExpression=(
-                    "#status IN (:pending, :building) AND attribute_not_exists(task_arn) AND "
-                    "(attribute_not_exists(lease_until) OR lease_until < :now)"
-                ),
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={
-                    ":owner": _value(owner),
-                    ":until": _value(int(now + lease_seconds) + 1),
-                    ":at": _value(iso(now)),
-                    ":pending": _value("pending"),
-                    ":building": _value(IMAGE_BUILDING),
-                    ":now": _value(int(now)),
-                },
-                ReturnValues="ALL_NEW",
-            )
-        except ClientError as exc:
-            if not _is_conditional_failure(exc):
-                raise
-            return None
-        return _record(response["Attributes"])
+        return self._update_record(
+            job_id,
+            UpdateExpression="SET lease_owner = :owner, lease_until = :until, updated_at = :at",
+            ConditionExpression=(
+                "#status IN (:pending, :building) AND attribute_not_exists(task_arn) AND "
+                "(attribute_not_exists(lease_until) OR lease_until < :now)"
+            ),
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={
+                ":owner": _value(owner),
+                ":until": _value(int(now + lease_seconds) + 1),
+                ":at": _value(iso(now)),
+                ":pending": _value("pending"),
+                ":building": _value(IMAGE_BUILDING),
+                ":now": _value(int(now)),
+            },
+        )
 
     # ------------------------------------------------------------------ launching
 
@@ -530,24 +522,16 @@ class StateStore:
         else:
             status = "#status IN (:stopped, :failed)"
             removed = "task_arn, stop_reason, exit_code, capacity_provider"
-        try:
-            response = self.dynamodb.update_item(
-                TableName=self.table,
-                Key=key(job_id),
-                UpdateExpression=f"{sets} REMOVE {removed}",
-                ConditionExpression=(
-                    f"{status} AND task_arn = :task AND "
-                    f"attribute_not_exists(recovery_checked) AND {counted}"
-                ),
-                ExpressionAttributeNames={"#status": "status", "#counter": counter},
-                ExpressionAttributeValues=values,
-                ReturnValues="ALL_NEW",
-            )
-        except ClientError as exc:
-            if _is_conditional_failure(exc):
-                return None
-            raise
-        return _record(response["Attributes"])
+        return self._update_record(
+            job_id,
+            UpdateExpression=f"{sets} REMOVE {removed}",
+            ConditionExpression=(
+                f"{status} AND task_arn = :task AND "
+                f"attribute_not_exists(recovery_checked) AND {counted}"
+            ),
+            ExpressionAttributeNames={"#status": "status", "#counter": counter},
+            ExpressionAttributeValues=values,
+        )
 
     def annotate(
         self, job_id: int, fields: Mapping[str, Any], task_arn: str | None = None
@@ -561,15 +545,20 @@ class StateStore:
         if task_arn:
             values[":task"] = _value(task_arn)
             condition += " AND task_arn = :task"
+        return self._update_record(
+            job_id,
+            UpdateExpression="SET " + ", ".join(sets),
+            ConditionExpression=condition,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+
+    def _update_record(self, job_id: int, **request: Any) -> dict[str, Any] | None:
+        """A conditional UpdateItem of the job's record; the record after it, or None when
+        the condition did not hold."""
         try:
             response = self.dynamodb.update_item(
-                TableName=self.table,
-                Key=key(job_id),
-                UpdateExpression="SET " + ", ".join(sets),
-                ConditionExpression=condition,
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-                ReturnValues="ALL_NEW",
+                TableName=self.table, Key=key(job_id), ReturnValues="ALL_NEW", **request
             )
         except ClientError as exc:
             if _is_conditional_failure(exc):

@@ -149,7 +149,7 @@ module "image_build" {{
         run_terraform(["init", "-backend=false"], root)
     result = subprocess.run(
         [TERRAFORM, "console", "-no-color"],
-        input="module.builds.runner_fingerprint\n",
+        input="module.image_build.runner_fingerprint\n",
         cwd=root,
         env={**os.environ, **terraform_env()},
         capture_output=True,
