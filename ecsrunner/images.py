@@ -3,7 +3,7 @@
 A runner image is runner/Dockerfile built on a base image by the fleet's CodeBuild project,
 tagged by a digest of the base and the runner files (docs/image-builds.md). `list` joins ECR's
 images with the build records of the state table (`build#<tag>`); `build` goes through the
-control plane's own code (control_plane/builds.py), with the settings the control-plane
+control plane's own code (control_plane/images/builds.py), with the settings the control-plane
 Lambda runs with, so the tag it builds is the one jobs will ask for.
 """
 

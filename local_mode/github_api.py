@@ -97,7 +97,7 @@ SECONDARY_LIMIT_MESSAGE = (
 )
 JWT_MAX_LIFETIME = 600  # GitHub: exp no more than 10 minutes into the future
 CLOCK_SKEW = 30
-SENDERS = 4  # webhook sender threads; a job's events always go through the same one
+SENDERS = 16  # webhook sender threads; a job's events always go through the same one
 LOST_RUNNER_CONCLUSION = "failure"  # GitHub fails a job whose runner it lost
 
 SCOPE = r"(?P<scope>repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)|orgs/(?P<org>[^/]+))"

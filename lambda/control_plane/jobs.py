@@ -155,7 +155,7 @@ def _claim_and_launch(
 
 
 def launch_recorded(job_id: int, svc: Services) -> dict[str, Any]:
-    """Launches a recorded job that waited for its runner image (events.py), taking its
+    """Launches a recorded job that waited for its runner image (images/events.py), taking its
     lease as a redelivery would: a job launched, failed or being launched elsewhere is left."""
     owner = uuid.uuid4().hex
     record = svc.store.take_lease(job_id, owner, lease_seconds(svc))

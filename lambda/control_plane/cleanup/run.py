@@ -32,7 +32,7 @@ from control_plane.services import Services
 
 
 def reconcile_stuck_builds(run: CleanupRun) -> None:
-    """Image builds stuck past their timeout (events.py settles them and their jobs)."""
+    """Image builds stuck past their timeout (images/events.py settles them and their jobs)."""
     result = events.fail_stuck_builds(run.svc, run.now)
     run.count("builds_reconciled", len(result.get("settled") or []))
 

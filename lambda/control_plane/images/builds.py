@@ -13,7 +13,7 @@ normalised base and the runner files' fingerprint (images/refs.py). For each que
    tag, a copy of the class's own definition, remembered in the build record).
 3. Tag missing: `wait_for_image` joins the tag's build, or starts it (one CodeBuild build per
    tag however many jobs arrive: images/records.py), and parks the job as `image-building`.
-   CodeBuild's state change event then launches or fails every waiting job (events.py).
+   CodeBuild's state change event then launches or fails every waiting job (images/events.py).
 
 `ImageBuilds` holds the clients, so the CLI (`ecsrunner images build`) starts pre-builds
 through this same code with its own AWS session.
