@@ -314,7 +314,7 @@ variable "runner_idle_minutes" {
 }
 
 variable "max_relaunches" {
-  description = "How often a job is relaunched while GitHub still shows it queued after its runner stopped before taking a job (any cause: Spot interruption, no capacity, failed start, entrypoint exit); a job whose runner took another job is relaunched up to five times as often (counted apart). 0 turns relaunches off."
+  description = "How often a job is relaunched while GitHub still shows it queued after its runner stopped before taking a job (any cause: Spot interruption, no capacity, failed start, entrypoint exit); a job whose runner took another job is relaunched whenever that happens (not capped: that runner ran another queued job). 0 turns relaunches off."
   type        = number
   default     = 2
 

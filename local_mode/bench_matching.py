@@ -9,10 +9,11 @@ entrypoint exits 3) and 5% of Fargate Spot tasks are interrupted before theirs. 
 (webhook, ECS) goes through the real handler on moto, retried on failure as Lambda's async
 invocation would (3 attempts); the scheduled cleanup runs every CLEANUP_EVERY seconds.
 
-Figures: `completed` (jobs run exactly once), `ran_twice`, `stranded` (never ran),
-`runners_launched`, `spare_runners` (runners that took no job: stopped as spare),
+Figures: `completed` (jobs run exactly once), `ran_twice` (GitHub's view), `stranded` (never
+ran), `runners_launched`, `duplicate_runners` (the fleet's view: tasks of a job beyond its
+launch and relaunches), `spare_runners` (runners that took no job: stopped as spare),
 `relaunches` (by cause), `spare_runner_seconds` (task RUNNING to its stop, p50/max).
-Invariant: completed == jobs, ran_twice == 0, stranded == 0.
+Invariant: completed == jobs, ran_twice == stranded == duplicate_runners == 0.
 """
 
 # ruff: noqa: S311 - seeded pseudo-random draws make the benchmark reproducible
@@ -189,12 +190,16 @@ def matching(jobs: int, workers: int, seed: int) -> dict[str, Any]:
                 stop.set()
                 simulator.stop_event.set()
             stored = bench.records(moto.url)
-            tasks = sum(bench.tasks_by_job(moto.url).values())
+            tasks = bench.tasks_by_job(moto.url)
     finally:
         stop.set()
         github.stop()
         moto.stop()
     return figures(github, simulator, chosen, stored, tasks, seconds, settled, events)
+
+
+def relaunches(record: dict[str, Any]) -> int:
+    return int(record.get("relaunches") or 0) + int(record.get("displacements") or 0)
 
 
 def wait_until_done(github: GitHubAPI, job_ids: set[int], deadline: float) -> bool:
@@ -214,7 +219,7 @@ def figures(
     simulator: runner_sim.RunnerSimulator,
     chosen: dict[int, tuple[str, ...]],
     stored: dict[int, dict[str, Any]],
-    tasks: int,
+    tasks: Counter[int],
     seconds: float,
     settled: bool,
     events: Events,
@@ -243,7 +248,11 @@ def figures(
         "completed": completed,
         "ran_twice": sum(1 for n in runs.values() if n > 1),
         "stranded": sum(1 for job in outcome.values() if job["status"] == "queued"),
-        "runners_launched": tasks,
+        "runners_launched": sum(tasks.values()),
+        # the fleet's own duplicates: more tasks for a job than its launch and relaunches
+        "duplicate_runners": sum(
+            max(0, tasks[job_id] - 1 - relaunches(stored.get(job_id, {}))) for job_id in chosen
+        ),
         "runners_died_before_job": fates[runner_sim.DIE],
         "spot_interrupted_before_job": fates[runner_sim.SPOT],
         "jobs_on_another_jobs_runner": sum(
@@ -270,5 +279,6 @@ def figures(
         result["completed"] == result["jobs"]
         and result["ran_twice"] == 0
         and result["stranded"] == 0
+        and result["duplicate_runners"] == 0
     )
     return result

@@ -155,8 +155,9 @@ def _claim_and_launch(
 
 
 def launch_recorded(job_id: int, svc: Services) -> dict[str, Any]:
-    """Launches a recorded job that waited for its runner image (images/events.py), taking its
-    lease as a redelivery would: a job launched, failed or being launched elsewhere is left."""
+    """Launches a recorded job that waited for its runner image (images/events.py) or whose
+    relaunch failed (recovery.resume), taking its lease as a redelivery would: a job
+    launched, failed or being launched elsewhere is left."""
     owner = uuid.uuid4().hex
     record = svc.store.take_lease(job_id, owner, lease_seconds(svc))
     if record is None:
@@ -164,7 +165,7 @@ def launch_recorded(job_id: int, svc: Services) -> dict[str, Any]:
         _finish_interrupted(current, svc)
         return _result("busy" if in_flight(current) else "duplicate", status=current.get("status"))
     with log.bound(job_id=job_id, runner_name=record.get("runner_name")):
-        log.info("launching a job whose runner image is ready")
+        log.info("launching a recorded job")
         launch = partial(launch_under_lease, record, svc, owner, True)
         task_arn = guarded(job_id, svc, owner, launch)
     return _result("launched", task_arn=task_arn)

@@ -45,11 +45,7 @@ def on_workflow_job(job: WorkflowJob, svc: Services) -> dict[str, Any]:
     """`in_progress` / `completed` for a job some runner took (or that ended without one)."""
     record_job = job_id_of_runner(svc.settings.name_prefix, job.runner_name)
     if record_job is None:
-        if job.runner_name:
-            log.info("ignored: the job ran on a runner of another fleet", runner=job.runner_name)
-        else:
-            log.info("ignored: the job ended before a runner took it", conclusion=job.conclusion)
-        return {"result": "ignored", "reason": "not this fleet's runner"}
+        return displacement.on_job_without_our_runner(job, svc)
     log.bind(runner_name=job.runner_name, record_job_id=record_job)
     if record_job != job.job_id:
         return displacement.on_other_job(job, record_job, svc)
@@ -111,9 +107,9 @@ def _recover_interrupted(svc: Services, job_id: int) -> str | None:
     """A runner that stopped before it took a job: its job gets a new runner at once."""
     record = svc.store.get(job_id)
     cause = policy.interruption(record)
-    if record is None or cause is None:
-        return None
-    return recovery.recover(svc, record, cause)
+    if cause is None:  # or a relaunch whose launch failed: this redelivery resumes it
+        return recovery.resume(svc, record)
+    return recovery.recover(svc, record or {}, cause)
 
 
 def config_read_or_moot(detail: dict[str, Any]) -> bool:

@@ -8,11 +8,13 @@ Two causes (policy.interruption and .displacement say which records have them):
 
 While GitHub still shows the job queued, the record goes back to `pending` under a new runner
 name (attempt n+1, a new RunTask clientToken) and the webhook path's own launch code starts it,
-at most MAX_RELAUNCHES times for each cause. Otherwise an interrupted record becomes `failed`
+after a death at most MAX_RELAUNCHES times, after a displacement whenever one happens
+(relaunches off: never). Otherwise an interrupted record becomes `failed`
 with the reason, and a displaced one keeps its status (its runner works, on the other job) and
 says why in `not_relaunched`.
 The ECS and webhook events call this at once; the scheduled cleanup calls it for what they
-missed. Every step is conditional on the record, so a repeated event relaunches once.
+missed. Every step is conditional on the record, so a repeated event relaunches once; a
+relaunch whose launch failed raises, and the redelivered event resumes it (`resume`).
 """
 
 from __future__ import annotations
@@ -25,10 +27,14 @@ from typing import Any
 from control_plane import jit_config, jobs, log, state
 from control_plane.cleanup import policy
 from control_plane.services import Services
-from control_plane.state import DISPLACEMENTS, RELAUNCHES, launch_attempt
+from control_plane.state import DISPLACEMENTS, RELAUNCHES, in_flight, launch_attempt
 from control_plane.workflow_job import runner_name
 
 RELAUNCHED = "relaunched"
+
+
+class RelaunchFailed(RuntimeError):
+    """The job was reopened for a new runner but its launch failed: the event is retried."""
 
 
 def github_job(svc: Services, record: dict[str, Any]) -> dict[str, Any] | None:
@@ -44,8 +50,8 @@ def recover(
     job: dict[str, Any] | None = None,
 ) -> str:
     """Relaunches the record's job or settles it; returns what happened: `relaunched`,
-    `launch-failed` (pending, resumed by the cleanup), `failed`, `kept` or `decided`
-    (another invocation acted first). `job`: GitHub's view, if the caller has read it."""
+    `failed`, `kept` or `decided` (another invocation acted first). Raises RelaunchFailed
+    when the new runner's launch failed. `job`: GitHub's view, if the caller has read it."""
     job_id = int(record["job_id"])
     decision = policy.recovery(
         record,
@@ -84,7 +90,21 @@ def recover(
         log.info("relaunch decided elsewhere already")
         return "decided"
     log.warning("relaunching", reason=decision.reason, new_runner_name=name)
-    return RELAUNCHED if launch_reopened(svc, reopened, owner) else "launch-failed"
+    if launch_reopened(svc, reopened, owner) is None:
+        # The record is pending with its lease released: the event's redelivery resumes it
+        # (resume), else the cleanup's stalled-launch step.
+        raise RelaunchFailed(f"relaunch of job {job_id} failed: {reopened.get('reason', '')}")
+    return RELAUNCHED
+
+
+def resume(svc: Services, record: dict[str, Any] | None) -> str | None:
+    """A relaunch whose launch failed (pending, no task, lease free): launched as the
+    redelivered event that finds it; None if the record is not such a one."""
+    if not record or not in_flight(record):
+        return None
+    if float(record.get("lease_until") or 0) >= time.time():
+        return None  # a live launch holds it
+    return str(jobs.launch_recorded(int(record["job_id"]), svc)["result"])
 
 
 def launch_reopened(svc: Services, record: dict[str, Any], owner: str) -> str | None:

@@ -516,12 +516,12 @@ class StateStore:
                 "AND attribute_exists(served_job_id)"
             )
             sets += ", handed_over = list_append(if_not_exists(handed_over, :empty), :retired)"
-            removed = (
-                "task_arn, served_job_id, capacity_provider, conclusion, stop_reason, exit_code"
-            )
+            # the other job's facts go with the runner that ran it
+            removed = "served_job_id, served_conclusion, conclusion, "
         else:
             status = "#status IN (:stopped, :failed)"
-            removed = "task_arn, stop_reason, exit_code, capacity_provider"
+            removed = ""
+        removed += "task_arn, capacity_provider, stop_reason, exit_code, stopped_by, not_relaunched"
         return self._update_record(
             job_id,
             UpdateExpression=f"{sets} REMOVE {removed}",

@@ -233,7 +233,7 @@ variable "runner_idle_minutes" {
 }
 
 variable "max_relaunches" {
-  description = "How often a job is relaunched after its runner stopped before taking a job (and, counted apart, five times as often after its runner took another job)."
+  description = "How often a job is relaunched after its runner stopped before taking a job (a job whose runner took another job is relaunched whenever that happens; 0 turns both off)."
   type        = number
   default     = 2
 }

@@ -14,6 +14,7 @@ import pytest
 import requests
 from control_plane.cleanup import github, jit, tasks
 from control_plane.cleanup.context import TIME_RESERVE_SECONDS, CleanupRun, Limits
+from control_plane.recovery import RelaunchFailed
 
 from tests.control_plane.cleanup_helpers import (
     acted,
@@ -134,8 +135,7 @@ def test_an_idle_runner_is_stopped_but_not_a_busy_or_a_young_one(fleet: Fleet) -
     age(fleet, young, 5 * 60)
 
     assert acted(clean()) == {
-        "tasks_stopped_idle": 1,
-        "registrations_deleted": 1,  # the idle runner's, which never connected
+        "tasks_stopped_idle": 1,  # deregistered first (it never connected), then stopped
     }  # its config was deleted when its task ran: ECS had read it
     assert not fleet.jit_keys()
     assert fleet.record(idle)["status"] == "stopped"
@@ -361,26 +361,43 @@ def test_a_runner_lost_in_the_middle_of_its_job_is_recorded_not_relaunched(
     assert not fleet.github.requests(path=rf"/actions/jobs/{job_id}$")
 
 
-def test_a_relaunch_that_fails_is_resumed_later_and_old_events_stay_out(fleet: Fleet) -> None:
+def test_a_relaunch_that_fails_is_resumed_by_the_redelivery_and_old_events_stay_out(
+    fleet: Fleet,
+) -> None:
     job_id = launch(fleet)
     seed_job(fleet, job_id)
     fleet.github.add_fault(r"generate-jitconfig$", status=403, count=1, method="POST", body=REFUSED)
-    old_task = interrupt(fleet, job_id)
+    with pytest.raises(RelaunchFailed):  # the invocation fails: Lambda delivers it again
+        old_task = interrupt(fleet, job_id)
+    old_task = fleet.record(job_id)["retired_tasks"][0]
 
     record = fleet.record(job_id)
     assert (record["status"], record["relaunches"]) == ("pending", 1)
     assert "task_arn" not in record and "lease_owner" not in record
     assert record["reason"].startswith("launch attempt failed: GitHubError: POST")
-    # a late event of the interrupted task cannot claim the reopened record
-    late = task_state_change(fleet, old_task, "STOPPED", stopCode="SpotInterruption")
-    assert fleet.invoke(late)["result"] == "unchanged"
-    assert "task_arn" not in fleet.record(job_id)
-
-    age(fleet, job_id, 10 * 60)
-    assert acted(clean()) == {"launches_resumed": 1, "registrations_deleted": 1}
+    # the redelivered event resumes the launch; the interrupted task cannot claim the record
+    again = task_state_change(fleet, old_task, "STOPPED", stopCode="SpotInterruption")
+    assert fleet.invoke(again)["recovery"] == "launched"
     record = fleet.record(job_id)
     assert (record["status"], record["runner_name"]) == ("starting", f"{fleet.prefix}-{job_id}-2")
+    assert record["task_arn"] != old_task
     assert fleet.run_task_calls()[-1]["body"]["clientToken"] == f"{job_id}-2-ondemand"
+    assert fleet.invoke(again)["result"] == "unchanged"
+    assert len(fleet.run_task_calls()) == 2
+    assert acted(clean()) == {"registrations_deleted": 1}
+
+
+def test_a_failed_relaunch_the_events_never_retry_is_resumed_by_the_cleanup(
+    fleet: Fleet,
+) -> None:
+    job_id = launch(fleet)
+    seed_job(fleet, job_id)
+    fleet.github.add_fault(r"generate-jitconfig$", status=403, count=1, method="POST", body=REFUSED)
+    with pytest.raises(RelaunchFailed):
+        interrupt(fleet, job_id)
+    age(fleet, job_id, 10 * 60)
+    assert acted(clean()) == {"launches_resumed": 1, "registrations_deleted": 1}
+    assert fleet.record(job_id)["status"] == "starting"
     assert acted(clean()) == {}
 
 

@@ -58,7 +58,7 @@ def test_the_displaced_job_gets_a_new_runner_and_the_spare_one_stops(
     assert record_b["displacements"] == 1
     assert record_b["handed_over"] == record_b["retired_tasks"] == [task_b]
     assert record_b["history"][-2]["reason"] == (
-        f"relaunch 1 of 10: its runner {runner_b} took job {job_a}"
+        f"relaunch after displacement 1: its runner {runner_b} took job {job_a}"
     )
     (relaunch,) = fleet.run_task_calls()[2:]
     assert relaunch["body"]["startedBy"] == f"{runner_b}-2"
@@ -115,13 +115,13 @@ def test_a_displaced_job_no_longer_queued_keeps_its_runner_record(
     assert acted(clean()) == {}  # and the cleanup does not ask GitHub again
 
 
-def test_displacement_relaunches_stop_at_the_limit(
+def test_no_displacement_relaunch_when_relaunches_are_off(
     fleet: Fleet, jobs: tuple[int, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MAX_RELAUNCHES", "0")
     job_a, job_b = jobs
     took(fleet, "in_progress", job_a, fleet.runner_name(job_b))
-    assert fleet.record(job_b)["not_relaunched"].endswith("relaunch limit reached (0 of 0)")
+    assert fleet.record(job_b)["not_relaunched"].endswith("relaunches are off (max_relaunches 0)")
     assert len(fleet.run_task_calls()) == 2
 
 
@@ -135,7 +135,8 @@ def test_the_cleanup_relaunches_a_displacement_the_event_missed(
     assert fleet.record(job_b)["status"] == "busy"
     fleet.github.state.faults.clear()
 
-    assert acted(clean()) == {"jobs_relaunched": 1}
+    # the displaced job first, then the spare runner the failed event never reached
+    assert acted(clean()) == {"jobs_relaunched": 1, "tasks_stopped_spare": 1}
     assert fleet.record(job_b)["runner_name"] == f"{fleet.runner_name(job_b)}-2"
 
 
@@ -151,3 +152,46 @@ def test_the_cleanup_stops_a_spare_runner_whose_launch_was_under_way(
     assert task_status(fleet, task_a)[0] == "STOPPED"
     assert fleet.runner_name(job_a) not in registrations(fleet)
     assert acted(clean()) == {}
+
+
+def test_a_completed_event_alone_still_relaunches_the_displaced_job(
+    fleet: Fleet, jobs: tuple[int, int]
+) -> None:
+    """GitHub does not redeliver: the in_progress event may never come."""
+    job_a, job_b = jobs
+    runner_b = fleet.runner_name(job_b)
+    took(fleet, "completed", job_a, runner_b, conclusion="success")
+    record_b = fleet.record(job_b)
+    assert (record_b["runner_name"], record_b["displacements"]) == (f"{runner_b}-2", 1)
+    assert "served_conclusion" not in record_b  # the other job's outcome left with its runner
+    record_a = fleet.record(job_a)
+    assert (record_a["conclusion"], record_a["stopped_by"]) == ("success", "spare")
+
+
+def test_a_failed_relaunch_fails_the_event_and_its_redelivery_resumes_it(
+    fleet: Fleet, jobs: tuple[int, int]
+) -> None:
+    job_a, job_b = jobs
+    runner_b = fleet.runner_name(job_b)
+    fleet.github.add_fault(
+        r"generate-jitconfig$", status=422, count=1, method="POST", body={"message": "no"}
+    )
+    with pytest.raises(Exception, match="relaunch of job"):
+        took(fleet, "in_progress", job_a, runner_b)
+    assert fleet.record(job_b)["status"] == "pending"  # reopened, its lease released
+    took(fleet, "in_progress", job_a, runner_b)  # Lambda delivers the event again
+    record_b = fleet.record(job_b)
+    assert (record_b["status"], record_b["runner_name"]) == ("starting", f"{runner_b}-2")
+    assert len(fleet.run_task_calls()) == 3
+
+
+def test_a_job_cancelled_while_queued_leaves_its_runner_spare(
+    fleet: Fleet, jobs: tuple[int, int]
+) -> None:
+    job_a, _ = jobs
+    payload = job_payload("completed", labels=SMALL, job_id=job_a, conclusion="cancelled")
+    assert fleet.deliver(payload)["spare_stopped"] is True
+    record_a = fleet.record(job_a)
+    assert (record_a["status"], record_a["stopped_by"]) == ("stopped", "spare")
+    assert record_a["reason"].endswith("ended before a runner took it")
+    assert fleet.runner_name(job_a) not in registrations(fleet)

@@ -125,10 +125,24 @@ def test_events_of_runners_that_are_not_ours_change_nothing(
 ) -> None:
     job_id, _, _ = launch(fleet)
     before = fleet.record(job_id)
-    assert job_event(fleet, "completed", job_id, runner, conclusion="success")["result"] == (
+    other_job = job_id + 1  # not this fleet's job
+    assert job_event(fleet, "completed", other_job, runner, conclusion="success")["result"] == (
         "ignored"
     )
     assert fleet.record(job_id) == before
+    assert fleet.record(other_job) is None
+
+
+@pytest.mark.parametrize("runner", [None, "other-fleet-123"])
+def test_our_job_run_or_ended_without_our_runner_leaves_its_runner_spare(
+    fleet: Fleet, runner: str | None
+) -> None:
+    job_id, _, _ = launch(fleet)
+    job_event(fleet, "completed", job_id, runner, conclusion="cancelled")
+    record = fleet.record(job_id)
+    assert (record["status"], record["stopped_by"]) == ("stopped", "spare")
+    assert record["served_by"] == (runner or "")
+    assert record["conclusion"] == "cancelled"
 
 
 def test_an_ecs_event_of_another_cluster_or_task_changes_nothing(fleet: Fleet) -> None:

@@ -24,10 +24,6 @@ from control_plane.state import (  # noqa: F401 - part of the policy
 TASK_GONE = "TaskGone"  # stop_reason code of a record whose task ECS no longer knows
 WAITING = ("pending", "starting", "running")  # the runner has not taken a job (yet)
 DISPLACEABLE = ("busy", "completed", "stopped", "failed")  # a runner that took some job
-# A displacement is no failure: the runner ran another queued job, and GitHub gives the oldest
-# first, so a job is displaced at most once per older job still queued. The bound stops only
-# a runaway; deaths keep `max_relaunches` itself.
-DISPLACEMENTS_PER_RELAUNCH = 5
 STOP_REASON_PREFIX = "aws-runner-fleet cleanup"
 
 
@@ -140,8 +136,8 @@ def task_verdict(
                 owned=True,
             )
         return None
-    if status in WAITING and record.get("served_by"):
-        return TaskVerdict("spare", f"spare runner: its job ran on {record['served_by']}", True)
+    if status in WAITING and settled_elsewhere(record):
+        return TaskVerdict("spare", f"spare runner: its job {settled_elsewhere(record)}", True)
     if status in WAITING and age is not None and age >= limits.idle_s:
         return TaskVerdict(
             "idle",
@@ -149,6 +145,15 @@ def task_verdict(
             owned=True,
         )
     return None
+
+
+def settled_elsewhere(record: Mapping[str, Any]) -> str | None:
+    """How the record's job was settled without its own runner (`served_by`: the runner that
+    ran it, empty if it ended before any runner took it), or None."""
+    if "served_by" not in record:
+        return None
+    runner = record["served_by"]
+    return f"ran on {runner}" if runner else "ended before a runner took it"
 
 
 def _handed_over_verdict(
@@ -164,11 +169,6 @@ def _handed_over_verdict(
         f"(limit {_minutes(limits.timeout_s)} min)",
         owned=False,
     )
-
-
-def registration_busy(runner: Mapping[str, Any] | None) -> bool:
-    """Whether GitHub shows the runner working on a job."""
-    return bool(runner and runner.get("busy"))
 
 
 # --------------------------------------------------------------------------- records
@@ -204,7 +204,7 @@ def interruption(record: Mapping[str, Any] | None) -> str | None:
     took_a_job = any(entry.get("status") == "busy" for entry in current_attempt(record))
     if took_a_job or record.get("served_job_id") or record.get("conclusion"):
         return None
-    if record.get("served_by") or record.get("stopped_by"):
+    if settled_elsewhere(record) or record.get("stopped_by"):
         return None  # its job ran on another runner, or this fleet stopped it on purpose
     if record.get("stop_reason"):
         return str(record["stop_reason"])
@@ -243,16 +243,19 @@ def recovery(
     displaced: bool = False,
 ) -> Recovery:
     """Relaunch the job while GitHub still shows it queued: after its runner stopped before
-    a job, at most `max_relaunches` times; after its runner took another job, at most
-    DISPLACEMENTS_PER_RELAUNCH times as often. Otherwise it is not relaunched, with the reason
-    (`fail` closes an interrupted record)."""
+    a job, at most `max_relaunches` times; after its runner took another job, whenever that
+    happens (a displacement is no failure: that runner ran another queued job, and GitHub
+    gives the oldest first, so they end), unless relaunches are off. Otherwise it is not
+    relaunched, with the reason (`fail` closes an interrupted record)."""
     done = int(record.get(DISPLACEMENTS if displaced else RELAUNCHES) or 0)
-    if displaced:
-        max_relaunches *= DISPLACEMENTS_PER_RELAUNCH
     what = cause if displaced else f"stopped before it ran the job ({cause})"
     status = (job or {}).get("status")
     if status != "queued":
         return Recovery("fail", f"{what}; not relaunched: {github_view(job)}")
+    if max_relaunches <= 0:
+        return Recovery("fail", f"{what}; not relaunched: relaunches are off (max_relaunches 0)")
+    if displaced:
+        return Recovery("relaunch", f"relaunch after displacement {done + 1}: {what}")
     if done >= max_relaunches:
         return Recovery("fail", f"{what}; relaunch limit reached ({done} of {max_relaunches})")
     return Recovery("relaunch", f"relaunch {done + 1} of {max_relaunches}: {what}")

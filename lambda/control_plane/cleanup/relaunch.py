@@ -37,7 +37,10 @@ def relaunch_interrupted(run: CleanupRun) -> None:
         if not (run.take("github_reads") and run.take("launches")):
             return
         with log.bound(job_id=job_id, runner_name=record.get("runner_name")):
-            outcome = recovery.recover(run.svc, record, cause, displaced=displaced)
+            try:
+                outcome = recovery.recover(run.svc, record, cause, displaced=displaced)
+            except recovery.RelaunchFailed:  # pending, its lease released: resumed later
+                outcome = "launch-failed"
             run.changed(job_id)
             if outcome in OUTCOME_COUNTS:
                 run.count(OUTCOME_COUNTS[outcome])

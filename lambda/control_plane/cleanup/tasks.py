@@ -3,9 +3,10 @@
 - A live task of this fleet (startedBy `${name_prefix}-${job_id}[-${n}]`) is stopped when it
   ran past the runner timeout, its runner took no job within the idle limit (and GitHub
   does not show it busy), it has no record that owns it (orphan), or its record ended long
-  ago. StopTask carries the reason; an owned record becomes `stopped` with it. A spare
-  runner (its job ran on another runner) is deregistered and stopped by
-  displacement.retire_spare; a task handed over to another job only past the timeout.
+  ago. StopTask carries the reason; an owned record becomes `stopped` with it. Idle and
+  spare runners (their job ran on another runner) are deregistered first (retire.py): one
+  that has just taken a job is kept. A task handed over to another job stops only past the
+  timeout.
 - A non-terminal record whose task is no longer live gets the status its stop implies
   (lifecycle.stopped_outcome, as for the ECS event that did not arrive), or `failed` with
   stop reason `TaskGone` when ECS no longer knows the task.
@@ -17,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from control_plane import displacement, launcher, lifecycle, log, retry
+from control_plane import launcher, lifecycle, log, retire, retry
 from control_plane.cleanup import policy
 from control_plane.cleanup.context import CleanupRun
 from control_plane.state import TERMINAL
@@ -91,17 +92,14 @@ def stop_tasks(run: CleanupRun) -> None:
             verdict = policy.task_verdict(task, record, run.now, run.thresholds)
         if verdict is None:
             continue
-        if verdict.kind == "idle":
-            registrations = run.fleet_runners
-            if registrations is None or policy.registration_busy(registrations.get(runner)):
-                continue  # GitHub unknown, or its runner has a job the records do not show yet
         if not run.take("task_stops"):
             return
-        if verdict.kind == "spare":  # deregistered first: the one place that does it
+        if verdict.kind in ("idle", "spare"):  # a runner GitHub may give a job any moment
             with log.bound(task_arn=arn, job_id=job_id, runner_name=runner):
-                if record and displacement.retire_spare(run.svc, record):
+                if record and retire.retire(run.svc, record, verdict.reason, verdict.kind):
                     run.stopped.add(arn)
-                    run.count("tasks_stopped_spare")
+                    run.count(f"tasks_stopped_{verdict.kind}")
+                    log.warning("cleanup: task stopped", kind=verdict.kind, reason=verdict.reason)
                 run.changed(job_id)
             continue
         _stop(run, arn, job_id, runner, record, verdict)
