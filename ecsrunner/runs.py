@@ -30,7 +30,12 @@ def run_of(record: dict[str, Any]) -> dict[str, Any]:
             "run_id": record.get("run_id"),
             "run_attempt": record.get("run_attempt"),
             "status": record.get("status"),
-            "conclusion": record.get("conclusion"),
+            # the run is the job the runner ran: another job's outcome when it took one
+            "conclusion": (
+                record.get("served_conclusion")
+                if record.get("served_job_id")
+                else record.get("conclusion")
+            ),
             "created_at": record.get("created_at"),
             "started_at": started,
             "finished_at": finished,

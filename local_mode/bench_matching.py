@@ -189,6 +189,7 @@ def matching(jobs: int, workers: int, seed: int) -> dict[str, Any]:
                 seconds = time.monotonic() - started
                 stop.set()
                 simulator.stop_event.set()
+                drain(github)  # the last webhooks still reach the handler with its settings
             stored = bench.records(moto.url)
             tasks = bench.tasks_by_job(moto.url)
     finally:
@@ -196,6 +197,12 @@ def matching(jobs: int, workers: int, seed: int) -> dict[str, Any]:
         github.stop()
         moto.stop()
     return figures(github, simulator, chosen, stored, tasks, seconds, settled, events)
+
+
+def drain(github: GitHubAPI, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(q.unfinished_tasks for q in github.state.outboxes):
+        time.sleep(0.2)
 
 
 def relaunches(record: dict[str, Any]) -> int:

@@ -973,6 +973,8 @@ class GitHubAPI:
                 self.state.send(payload)
             except Exception:  # GitHub does not redeliver a failed delivery by itself
                 LOG.exception("webhook delivery failed")
+            finally:
+                outbox.task_done()
 
     def __enter__(self) -> GitHubAPI:
         return self.start()
