@@ -342,6 +342,20 @@ def test_a_hostile_job_step_cannot_touch_another_runners_pending_config(
     stack.s3.delete_object(Bucket=bucket, Key=key)
 
 
+def ecsrunner(stack: Stack, *args: str) -> subprocess.CompletedProcess:
+    """The CLI against the local stack, as `make demo` prints how to run it."""
+    env = {**local_stack.cli_env(stack.data), "LOCAL_MODE_DIR": str(stack.state_dir)}
+    return subprocess.run(
+        [sys.executable, str(REPO_ROOT / "ecsrunner_cli.py"), *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 def github_job(stack: Stack, job_id: int) -> dict:
     """What the GitHub stand-in shows of a job (its REST API, with the stack's PAT)."""
     response = requests.get(
@@ -399,17 +413,7 @@ def test_runners_terminate_removes_an_idle_runner(stack: Stack) -> None:
         lambda: (r := stack.record(job_id)) and r.get("status") == "running",
         what="the runner to start",
     )
-    cli = REPO_ROOT / "ecsrunner_cli.py"
-    env = {**local_stack.cli_env(stack.data), "LOCAL_MODE_DIR": str(stack.state_dir)}
-    result = subprocess.run(
-        [sys.executable, str(cli), "runners", "terminate", name, "--yes"],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = ecsrunner(stack, "runners", "terminate", name, "--yes")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "still busy" not in result.stdout
     runners = requests.get(
@@ -424,19 +428,9 @@ def test_runners_terminate_removes_an_idle_runner(stack: Stack) -> None:
 
 
 def test_cli_lists_the_runner(stack: Stack) -> None:
-    cli = REPO_ROOT / "ecsrunner_cli.py"
     delivery: send_job.Delivery = stack.notes["delivery"]
     name = runner_name(stack, delivery.job_id)
-    env = {**local_stack.cli_env(stack.data), "LOCAL_MODE_DIR": str(stack.state_dir)}
-    result = subprocess.run(
-        [sys.executable, str(cli), "runners", "list", "--output", "json"],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = ecsrunner(stack, "runners", "list", "--output", "json")
     assert result.returncode == 0, result.stdout + result.stderr
     listed = json.loads(result.stdout)
     ours = [row for row in listed["runners"] if row["runner_name"] == name]
