@@ -130,6 +130,18 @@ def environment(values: dict[str, str]) -> Iterator[None]:
         os.environ.update(saved)
 
 
+@contextlib.contextmanager
+def handler_environment(lambda_env: dict[str, str], log_path: Path) -> Iterator[None]:
+    """The Lambda's environment for the handler run in process, its log lines to `log_path`."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with (
+        environment(lambda_env),
+        log_path.open("w") as handler_log,
+        contextlib.redirect_stdout(handler_log),
+    ):
+        yield
+
+
 # --------------------------------------------------------------------------- fault injection
 
 
@@ -394,18 +406,13 @@ def burst(jobs: int, workers: int, seed: int) -> dict[str, Any]:
     github = flaky_github(seed + 2)
     deliveries, copies = burst_deliveries(jobs, rng)
     job_ids = {job for job, _ in deliveries}
-    HANDLER_LOG.parent.mkdir(parents=True, exist_ok=True)
     try:
         with environment(moto.client_env(REGION)):
             lambda_env = create_fleet(github.url)
             # every AWS call of the handler goes through the proxy: counted, and faulted
             lambda_env["AWS_ENDPOINT_URL"] = proxy.url
             say(f"burst: {jobs} jobs, {len(deliveries)} deliveries, {workers} workers ...")
-            with (
-                environment(lambda_env),
-                HANDLER_LOG.open("w") as handler_log,
-                contextlib.redirect_stdout(handler_log),
-            ):
+            with handler_environment(lambda_env, HANDLER_LOG):
                 deliverer = Deliverer(deliveries, seed + 3)
                 started = time.monotonic()
                 deliverer.run(workers)
@@ -502,17 +509,12 @@ def rate_limited(jobs: int, per_second: float, workers: int, seed: int) -> dict[
     github = GitHubAPI(pats=[PAT], repos=[REPO], jit_limit_per_second=per_second).start()
     job_ids = rng.sample(range(10**9, 9 * 10**9), jobs)
     deliveries = [(job, queued_webhook(job, rng.choice(LABEL_SETS), rng)) for job in job_ids]
-    PACED_LOG.parent.mkdir(parents=True, exist_ok=True)
     try:
         with environment(moto.client_env(REGION)):
             lambda_env = create_fleet(github.url)
             lambda_env["GITHUB_JIT_CONFIGS_PER_MINUTE"] = str(per_second * 60)
             say(f"rate_limited: {jobs} jobs at once, GitHub JIT limit {per_second:g}/s ...")
-            with (
-                environment(lambda_env),
-                PACED_LOG.open("w") as handler_log,
-                contextlib.redirect_stdout(handler_log),
-            ):
+            with handler_environment(lambda_env, PACED_LOG):
                 deliverer = Deliverer(deliveries, seed + 1)
                 started = time.monotonic()
                 deliverer.run(workers)

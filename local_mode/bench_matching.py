@@ -154,11 +154,7 @@ def matching(jobs: int, workers: int, seed: int) -> dict[str, Any]:
     try:
         with bench.environment(moto.client_env(bench.REGION)):
             lambda_env = bench.create_fleet(github.url)
-            with (
-                bench.environment(lambda_env),
-                MATCHING_LOG.open("w") as handler_log,
-                contextlib.redirect_stdout(handler_log),
-            ):
+            with bench.handler_environment(lambda_env, MATCHING_LOG):
                 simulator = runner_sim.RunnerSimulator(
                     runner_sim.Settings(
                         region=bench.REGION,

@@ -18,9 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from control_plane import log, recovery, retire, retry
+from control_plane import labels, log, recovery, retire, retry
 from control_plane.cleanup import policy
-from control_plane.cleanup.policy import displacement
 from control_plane.services import Services
 from control_plane.workflow_job import WorkflowJob
 
@@ -47,6 +46,9 @@ def on_other_job(job: WorkflowJob, runner_job: int, svc: Services) -> dict[str, 
 def on_job_without_our_runner(job: WorkflowJob, svc: Services) -> dict[str, Any]:
     """A job of ours ran on a runner of another fleet, or ended before any runner took it
     (cancelled while queued): its own runner, if it has one, is spare."""
+    if not labels.select(job.labels, svc.settings.runner_extra_labels).ours:
+        log.info("ignored: not this fleet's labels", runner=job.runner_name)
+        return {"result": "ignored", "reason": "labels not served by this fleet"}
     served = {"served_by": job.runner_name or ""}
     if job.action == "completed":
         served["conclusion"] = job.conclusion
@@ -64,7 +66,8 @@ def relaunch_displaced(svc: Services, runner_job: int, runner: str) -> str | Non
     the record), or the resumption of one whose launch failed."""
     record = svc.store.get(runner_job)
     with log.bound(job_id=runner_job):
-        if record and record.get("runner_name") == runner and (cause := displacement(record)):
+        cause = policy.displacement(record)
+        if cause and record and record.get("runner_name") == runner:
             return recovery.recover(svc, record, cause, displaced=True)
         return recovery.resume(svc, record)
 

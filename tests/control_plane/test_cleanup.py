@@ -361,14 +361,21 @@ def test_a_runner_lost_in_the_middle_of_its_job_is_recorded_not_relaunched(
     assert not fleet.github.requests(path=rf"/actions/jobs/{job_id}$")
 
 
-def test_a_relaunch_that_fails_is_resumed_by_the_redelivery_and_old_events_stay_out(
-    fleet: Fleet,
-) -> None:
+def failed_relaunch(fleet: Fleet) -> int:
+    """A job whose runner was interrupted and whose relaunch failed (GitHub refused the JIT
+    config): the STOPPED event's invocation fails, as Lambda then sees it."""
     job_id = launch(fleet)
     seed_job(fleet, job_id)
     fleet.github.add_fault(r"generate-jitconfig$", status=403, count=1, method="POST", body=REFUSED)
-    with pytest.raises(RelaunchFailed):  # the invocation fails: Lambda delivers it again
-        old_task = interrupt(fleet, job_id)
+    with pytest.raises(RelaunchFailed):
+        interrupt(fleet, job_id)
+    return job_id
+
+
+def test_a_relaunch_that_fails_is_resumed_by_the_redelivery_and_old_events_stay_out(
+    fleet: Fleet,
+) -> None:
+    job_id = failed_relaunch(fleet)
     old_task = fleet.record(job_id)["retired_tasks"][0]
 
     record = fleet.record(job_id)
@@ -390,11 +397,7 @@ def test_a_relaunch_that_fails_is_resumed_by_the_redelivery_and_old_events_stay_
 def test_a_failed_relaunch_the_events_never_retry_is_resumed_by_the_cleanup(
     fleet: Fleet,
 ) -> None:
-    job_id = launch(fleet)
-    seed_job(fleet, job_id)
-    fleet.github.add_fault(r"generate-jitconfig$", status=403, count=1, method="POST", body=REFUSED)
-    with pytest.raises(RelaunchFailed):
-        interrupt(fleet, job_id)
+    job_id = failed_relaunch(fleet)
     age(fleet, job_id, 10 * 60)
     assert acted(clean()) == {"launches_resumed": 1, "registrations_deleted": 1}
     assert fleet.record(job_id)["status"] == "starting"

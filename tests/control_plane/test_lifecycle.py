@@ -204,3 +204,17 @@ def test_only_a_task_that_never_started_deletes_its_config_when_it_stops() -> No
     assert not config_read_or_moot(ran)  # deleted on RUNNING: no second S3 call
     for status in ("PROVISIONING", "PENDING", "ACTIVATING", "DEPROVISIONING"):
         assert not config_read_or_moot({"lastStatus": status})
+
+
+def test_events_of_jobs_with_labels_not_ours_are_ignored_before_any_state_call(
+    fleet: Fleet,
+) -> None:
+    """Another fleet's jobs (its labels) come to the same webhook: they cannot be this
+    fleet's, so no record is looked for (no DynamoDB write per foreign event)."""
+    payload = job_payload(
+        "completed", labels=["windows", "gpu"], runner_name="other-fleet-1", conclusion="success"
+    )
+    assert fleet.deliver(payload) == {
+        "result": "ignored",
+        "reason": "labels not served by this fleet",
+    }
