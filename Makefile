@@ -5,13 +5,21 @@ PY := $(VENV)/bin/python
 export TF_CLI_CONFIG_FILE := $(CURDIR)/.build/terraformrc
 export TF_PLUGIN_CACHE_MAY_BREAK_DEPENDENCY_LOCK_FILE := 1
 
-.PHONY: setup lock lint fmt docs test unit tf-test demo local-up local-down job bench clean
+.PHONY: setup lock lambda-zip lint fmt docs test unit tf-test demo local-up local-down job bench clean
 
-# Every library and tool from the hashed lock, then this project itself (no dependencies).
-$(PY): pyproject.toml requirements/dev.lock
-	python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --require-hashes -r requirements/dev.lock
-	$(PY) -m pip install --quiet --no-deps -e .
+# uv from its hashed pin (requirements/uv.txt, exported from uv.lock), with python3's own pip.
+UV := .build/uv/bin/uv
+export UV_PYTHON_DOWNLOADS := never
+
+$(UV): requirements/uv.txt
+	rm -rf .build/uv
+	python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+	  --no-deps --require-hashes --target .build/uv -r requirements/uv.txt
+
+# Every library and tool exactly as uv.lock has them (hashes checked), and this project
+# (editable). --locked fails when pyproject.toml and uv.lock disagree.
+$(PY): pyproject.toml uv.lock $(UV)
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --locked --quiet --python python3
 	@touch $(PY)
 
 setup: $(PY) .build/terraformrc ## create the virtualenv and the Terraform CLI config
@@ -19,10 +27,15 @@ setup: $(PY) .build/terraformrc ## create the virtualenv and the Terraform CLI c
 .build/terraformrc: scripts/terraformrc.sh
 	@bash scripts/terraformrc.sh $@
 
-lock: setup ## re-resolve requirements/dev.lock on purpose (newest versions pyproject allows)
-	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --generate-hashes --upgrade \
-	  --python-version $$($(PY) -c 'import platform; print(platform.python_version())') \
-	  --no-header -o requirements/dev.lock
+# The exports that pip reads where uv is not at hand: uv's own pin, the Lambda's dependencies.
+EXPORT := $(UV) export --frozen --no-emit-project --quiet
+lock: $(UV) ## re-resolve uv.lock on purpose (newest versions pyproject allows), then its exports
+	$(UV) lock --upgrade
+	$(EXPORT) --only-group uv -o requirements/uv.txt
+	$(EXPORT) --only-group lambda -o lambda/requirements.txt
+
+lambda-zip: ## prebuild the Lambda zip for the module's lambda_zip_path (.build/lambda.zip)
+	python3 scripts/build_lambda.py --output .build/lambda.zip
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -13,7 +13,8 @@ data "aws_region" "current" {
 }
 
 ################################################################################
-# Lambda package: built by scripts/build_lambda.py during apply, when the sources change
+# Lambda package: built by scripts/build_lambda.py during apply, when the sources change or
+# the zip is missing (a fresh checkout, a CI runner, Terraform Cloud)
 ################################################################################
 
 locals {
@@ -41,11 +42,15 @@ locals {
 resource "terraform_data" "lambda_package" {
   count = local.build_lambda ? 1 : 0
 
-  triggers_replace = local.lambda_sources_digest
+  # A missing zip makes the trigger unknown until apply (timestamp() is), which replaces this
+  # resource and so rebuilds the zip; at apply it resolves to the digest itself, so the next
+  # plan is clean again.
+  triggers_replace = fileexists(local.lambda_built_path) ? local.lambda_sources_digest : "${local.lambda_sources_digest}${substr(timestamp(), 0, 0)}"
   input            = local.lambda_built_path
 
   # Needs python3 with pip: the dependencies are downloaded as wheels for the Lambda
-  # platform (manylinux, CPython 3.12) whatever this machine is.
+  # platform (manylinux, CPython 3.12) whatever this machine is, their hashes checked against
+  # lambda/requirements.txt. Without python3 or network, pass a prebuilt lambda_zip_path.
   provisioner "local-exec" {
     command = "python3 \"$BUILD_SCRIPT\" --output \"$ZIP_PATH\""
     environment = {

@@ -418,7 +418,7 @@ variable "cleanup_interval_minutes" {
 }
 
 variable "lambda_zip_path" {
-  description = "A prebuilt control-plane Lambda zip (scripts/build_lambda.py). Null: `terraform apply` builds it with python3 whenever the sources change."
+  description = "A prebuilt control-plane Lambda zip (scripts/build_lambda.py). Null: `terraform apply` builds it with python3 whenever the sources change or the zip is missing."
   type        = string
   default     = null
 

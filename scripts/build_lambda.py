@@ -3,7 +3,9 @@
 
 The zip holds the `control_plane` package at its root and, beside it, the third-party
 dependencies of lambda/requirements.txt installed by pip *for the Lambda platform*
-(manylinux x86_64 wheels for CPython 3.12), whatever machine runs this. Dependencies are
+(manylinux x86_64 wheels for CPython 3.12), whatever machine runs this. That file is exported
+from uv.lock (`make lock`) and pins every package with its hashes: pip installs it with
+--require-hashes, so a wheel that differs from the locked one fails the build. Dependencies are
 cached under .build/ by a hash of the requirements, so rebuilding after a code change only
 re-zips. The zip is reproducible: the same inputs and tools give the same bytes.
 
@@ -12,10 +14,10 @@ Size (Lambda's cold start reads all of it): files the function never loads stay 
 when a `strip` for Linux objects is at hand (GNU binutils or LLVM; it is optional).
 
 The Terraform module runs this script itself (terraform_data + local-exec) when the sources
-change; it needs nothing but python3 (3.8+) with pip. Run it by hand to prebuild a zip for
-the module's `lambda_zip_path`:
+change or the zip is missing; it needs nothing but python3 (3.8+) with pip. Prebuild a zip for
+the module's `lambda_zip_path` where applies run without python3 or network:
 
-    python3 scripts/build_lambda.py --output .build/lambda.zip
+    make lambda-zip      # python3 scripts/build_lambda.py --output .build/lambda.zip
 """
 
 from __future__ import annotations
@@ -141,6 +143,7 @@ def install_dependencies(requirements: Path, cache_dir: Path) -> Path:
             "--quiet",
             "--disable-pip-version-check",
             "--no-compile",  # bytecode of this Python would not match the Lambda's
+            "--require-hashes",
             "--target",
             str(staging),
             *PIP_PLATFORM_ARGS,

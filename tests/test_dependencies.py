@@ -1,29 +1,81 @@
-"""The hashed lock (requirements/dev.lock) that `make setup` installs covers pyproject.toml."""
+"""uv.lock, which `make setup` installs, agrees with pyproject.toml, and its exports are current.
+
+uv.lock pins every library and tool with hashes; requirements/uv.txt (uv's own pin, installed
+first) and lambda/requirements.txt (the Lambda's dependencies, which scripts/build_lambda.py
+installs with pip) are exported from it by `make lock`.
+"""
 
 from __future__ import annotations
 
-import re
+import shutil
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
-PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+) \\$")
+UV = Path(sys.executable).with_name("uv")
+EXPORTS = {
+    "uv": REPO_ROOT / "requirements" / "uv.txt",
+    "lambda": REPO_ROOT / "lambda" / "requirements.txt",
+}
 
 
-def canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
+def uv(*args: str, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(UV), *args, "--offline", "--no-progress"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
-def test_every_dependency_is_pinned_with_hashes() -> None:
-    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
-    wanted = project["dependencies"] + project["optional-dependencies"]["dev"]
-    names = {canonical(re.split(r"[\[<>=!~; ]", spec, maxsplit=1)[0]) for spec in wanted}
-    lines = (REPO_ROOT / "requirements" / "dev.lock").read_text().splitlines()
-    pinned = {}
-    for number, line in enumerate(lines):
-        found = PIN.match(line)
-        if found:
-            pinned[canonical(found[1])] = found[2]
-            assert lines[number + 1].strip().startswith("--hash=sha256:"), line
-    assert names <= set(pinned), sorted(names - set(pinned))
-    assert "checkov" in pinned and "moto" in pinned
+def test_the_lock_agrees_with_pyproject() -> None:
+    result = uv("lock", "--check")
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_requirement_the_lock_lacks_fails_the_check(tmp_path: Path) -> None:
+    for name in ("pyproject.toml", "uv.lock"):
+        shutil.copy(REPO_ROOT / name, tmp_path / name)
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('"pytest>=8",', '"pytest>=8", "six>=1",'))
+    result = uv("lock", "--check", cwd=tmp_path)
+    assert result.returncode != 0
+    assert "needs to be updated" in result.stderr
+
+
+def test_every_locked_package_has_hashes() -> None:
+    lock = tomllib.loads((REPO_ROOT / "uv.lock").read_text())
+    for package in lock["package"]:
+        if package["source"].get("editable") == ".":
+            continue  # this project
+        files = package.get("wheels", []) + ([package["sdist"]] if "sdist" in package else [])
+        assert files, package["name"]
+        assert all(file["hash"].startswith("sha256:") for file in files), package["name"]
+
+
+def without_header(text: str) -> list[str]:
+    """The export's lines but its header comment, which names the command that wrote it."""
+    return [line for line in text.splitlines() if not line.startswith("#")]
+
+
+@pytest.mark.parametrize("group", sorted(EXPORTS))
+def test_exports_match_the_lock(group: str, tmp_path: Path) -> None:
+    exported = tmp_path / "export.txt"
+    args = ["--frozen", "--no-emit-project", "--quiet", "--only-group", group]
+    result = uv("export", *args, "-o", str(exported))
+    assert result.returncode == 0, result.stderr
+    current = without_header(EXPORTS[group].read_text())
+    assert current == without_header(exported.read_text()), f"{EXPORTS[group]}: run `make lock`"
+    assert any(line.strip().startswith("--hash=sha256:") for line in current)
+
+
+def test_the_lambda_export_pins_what_the_lambda_imports() -> None:
+    lines = EXPORTS["lambda"].read_text().splitlines()
+    pinned = {line.split("==")[0].lower() for line in lines if "==" in line}
+    assert {"requests", "pyjwt", "cryptography"} <= pinned
+    assert "boto3" not in pinned  # the Lambda runtime has it

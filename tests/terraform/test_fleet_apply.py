@@ -732,10 +732,8 @@ def test_every_taggable_resource_carries_the_tags(fleet: Any) -> None:
     assert not untagged
 
 
-def test_a_second_plan_changes_nothing(fleet: Any, tmp_path: Path) -> None:
-    """source_code_hash derives from the sources: a plan after apply is empty. The only
-    accepted difference is a moto gap: it does not store a Lambda's DeadLetterConfig."""
-    plan_file = tmp_path / "tfplan"
+def planned_changes(fleet: Any, plan_file: Path) -> dict[str, list[str]]:
+    """The fleet's plan now: changed attributes by address (replacements included)."""
     fleet_terraform(
         fleet, "plan", "-input=false", f"-state={fleet.terraform.state_path}", f"-out={plan_file}"
     )
@@ -748,8 +746,39 @@ def test_a_second_plan_changes_nothing(fleet: Any, tmp_path: Path) -> None:
         changes[change["address"]] = sorted(
             key for key in set(before) | set(after) if before.get(key) != after.get(key)
         )
-    moto_gap = {LAMBDA_ADDRESS: ["dead_letter_config"]}
-    assert changes in ({}, moto_gap), changes
+    return changes
+
+
+# The only accepted difference is a moto gap: it does not store a Lambda's DeadLetterConfig.
+MOTO_GAP = {LAMBDA_ADDRESS: ["dead_letter_config"]}
+BUILD_ADDRESS = "module.fleet.terraform_data.lambda_package[0]"
+
+
+def test_a_second_plan_changes_nothing(fleet: Any, tmp_path: Path) -> None:
+    """source_code_hash derives from the sources: a plan after apply is empty."""
+    changes = planned_changes(fleet, tmp_path / "tfplan")
+    assert changes in ({}, MOTO_GAP), changes
+
+
+def test_a_missing_zip_is_rebuilt_and_the_next_plan_is_clean(fleet: Any, tmp_path: Path) -> None:
+    """A fresh checkout (CI, a teammate, Terraform Cloud) has no .build/: the plan rebuilds the
+    zip before anything reads it, and once built the plan is empty again."""
+    state = json.loads(fleet_terraform(fleet, "show", "-json", fleet.terraform.state_path))
+    (build,) = [
+        r for r in all_resources(state["values"]["root_module"]) if r["address"] == BUILD_ADDRESS
+    ]
+    built = Path(fleet.terraform.module_dir) / build["values"]["output"]
+    built.unlink()
+    changes = planned_changes(fleet, tmp_path / "missing")
+    assert BUILD_ADDRESS in changes, changes
+    assert LAMBDA_ADDRESS not in changes or changes[LAMBDA_ADDRESS] == ["dead_letter_config"]
+    state_path = f"-state={fleet.terraform.state_path}"
+    fleet_terraform(
+        fleet, "apply", "-input=false", "-auto-approve", state_path, f"-target={BUILD_ADDRESS}"
+    )
+    assert zipfile.ZipFile(built).testzip() is None
+    changes = planned_changes(fleet, tmp_path / "rebuilt")
+    assert changes in ({}, MOTO_GAP), changes
 
 
 # ----------------------------------------------------------------------------- job isolation
