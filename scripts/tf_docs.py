@@ -4,8 +4,11 @@
 The part of README.md between `<!-- BEGIN_TF_DOCS -->` and `<!-- END_TF_DOCS -->` is
 generated from the module's HCL: requirements (versions.tf), providers, submodules,
 resources, inputs (variables.tf) and outputs (outputs.tf). Everything else in the README is
-left as written. The HCL is read with bc-python-hcl2 (checkov's HCL parser); types are
-copied from the source as written, since the parser does not keep their spelling.
+left as written. A module with a reference page (the root: docs/module-reference.md) gets
+those tables there, between the same markers, and a summary in its README: each input with
+its default, and the outputs' names. The HCL is read with bc-python-hcl2 (checkov's HCL
+parser); types are copied from the source as written, since the parser does not keep their
+spelling.
 
     python scripts/tf_docs.py            # rewrite the READMEs of the module and its submodules
     python scripts/tf_docs.py --check    # exit 1 when a README is not up to date
@@ -33,12 +36,14 @@ END = "<!-- END_TF_DOCS -->"
 class Layout:
     level: int = 2  # heading level of the generated sections
     requirements: bool = True  # False: the README states them by hand
+    reference: str | None = None  # a page for the full tables; the README gets a summary
 
 
 # The root README nests its sections under "## Terraform module" and states the requirements
-# by hand: python3 is one, and HCL cannot say so.
+# by hand: python3 is one, and HCL cannot say so. It is the project's entry point, so its
+# full tables live in docs/.
 MODULES = {
-    ".": Layout(level=3, requirements=False),
+    ".": Layout(level=3, requirements=False, reference="docs/module-reference.md"),
     "modules/ecs-fleet": Layout(),
     "modules/control-plane": Layout(),
     "modules/image-build": Layout(),
@@ -176,7 +181,7 @@ def code(text: str) -> str:
     return "<pre>" + escaped.replace("|", "&#124;").replace("\n", "<br>") + "</pre>"
 
 
-def hcl_value(value: Any) -> str:
+def hcl_value(value: Any, indent: int | None = 2) -> str:
     """A default value as Terraform shows it (JSON for collections, as terraform-docs does)."""
     if value is None:
         return "null"
@@ -185,7 +190,7 @@ def hcl_value(value: Any) -> str:
     if isinstance(value, str):
         return json.dumps(value)
     if isinstance(value, (dict, list)) and value:
-        return json.dumps(value, indent=2)
+        return json.dumps(value, indent=indent)
     return json.dumps(value)
 
 
@@ -252,8 +257,35 @@ def render(module: Module, layout: Layout) -> str:
     return "\n".join(out).rstrip("\n")
 
 
+def render_summary(module: Module, layout: Layout) -> str:
+    """Each input with its default (one line), and the outputs' names."""
+    rows = [
+        [
+            f"`{variable.name}`",
+            "**required**" if variable.required else code(hcl_value(variable.default, None)),
+        ]
+        for variable in module.variables()
+    ]
+    out = section(layout.level, "Inputs", table(["Name", "Default"], rows), "No inputs.")
+    names = ", ".join(f"`{name}`" for name, _ in module.outputs())
+    out += section(layout.level, "Outputs", [names] if names else [], "No outputs.")
+    return "\n".join(out).rstrip("\n")
+
+
+def documents(directory: Path, layout: Layout) -> list[tuple[Path, str]]:
+    """Each file that documents the module, with its generated part."""
+    module = Module.load(directory)
+    if layout.reference is None:
+        return [(directory / "README.md", render(module, layout))]
+    full = Layout(level=2, requirements=layout.requirements)
+    return [
+        (directory / "README.md", render_summary(module, layout)),
+        (directory / layout.reference, render(module, full)),
+    ]
+
+
 def updated_readme(readme: Path, generated: str) -> str:
-    text = readme.read_text()
+    text = readme.read_text() if readme.is_file() else ""
     if text.count(BEGIN) != 1 or text.count(END) != 1 or text.index(BEGIN) > text.index(END):
         raise DocsError(f"{readme}: needs one {BEGIN} line, then one {END} line")
     head, rest = text.split(BEGIN)
@@ -279,14 +311,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for directory in directories:
             layout = MODULES.get(relative_name(directory) or "", Layout())
-            readme = directory / "README.md"
-            text = updated_readme(readme, render(Module.load(directory), layout))
-            if text == readme.read_text():
-                continue
-            stale.append(readme)
-            if not args.check:
-                readme.write_text(text)
-                print(f"updated {readme}")
+            for readme, generated in documents(directory, layout):
+                text = updated_readme(readme, generated)
+                if text == readme.read_text():
+                    continue
+                stale.append(readme)
+                if not args.check:
+                    readme.write_text(text)
+                    print(f"updated {readme}")
     except DocsError as error:
         print(f"tf_docs: {error}", file=sys.stderr)
         return 2

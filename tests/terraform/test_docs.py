@@ -4,11 +4,14 @@ test_examples_apply.py applies."""
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from tests.terraform.tfharness import REPO_ROOT
 
@@ -82,3 +85,45 @@ def test_root_readme_usage_is_the_seed_example_as_applied() -> None:
     (seed,) = [block for block in blocks if block.startswith('module "ecs-fleet" {')]
     assert seed in (REPO_ROOT / "examples" / "default" / "main.tf").read_text()
     assert 'image_build_project = "image_builder"' in seed
+
+
+def test_root_readme_summarises_the_inputs_and_outputs_the_reference_page_details() -> None:
+    readme = (REPO_ROOT / "README.md").read_text()
+    reference = (REPO_ROOT / "docs" / "module-reference.md").read_text()
+    assert "(docs/module-reference.md)" in readme
+    variables = re.findall(r'^variable "([^"]+)"', (REPO_ROOT / "variables.tf").read_text(), re.M)
+    outputs = re.findall(r'^output "([^"]+)"', (REPO_ROOT / "outputs.tf").read_text(), re.M)
+    summary = readme.split("<!-- BEGIN_TF_DOCS -->")[1].split("<!-- END_TF_DOCS -->")[0]
+    assert re.search(r"^\| `webhook_secret` \| \*\*required\*\* \|$", summary, re.M)
+    assert re.search(r"^\| `lambda_timeout` \| `120` \|$", summary, re.M)
+    assert "| Description |" not in summary  # descriptions live on the reference page
+    inputs, outputs_table = reference.split("## Inputs")[1].split("## Outputs")
+    for name in variables:
+        assert re.search(rf"^\| `{name}` \| [^|]+ \|$", summary, re.M), name
+        (row,) = [line for line in inputs.splitlines() if line.startswith(f"| `{name}` |")]
+        assert len(row.split(" | ")) == 5, row  # name, description, type, default, required
+    for name in outputs:
+        assert f"`{name}`" in summary.split("### Outputs")[1]
+        assert f"\n| `{name}` | " in outputs_table, name
+
+
+def test_check_mode_finds_a_stale_reference_page(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = tmp_path / "image-build"
+    shutil.copytree(REPO_ROOT / "modules" / "image-build", module)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "reference.md").write_text(
+        "# Reference\n\n<!-- BEGIN_TF_DOCS -->\n<!-- END_TF_DOCS -->\n"
+    )
+    spec = importlib.util.spec_from_file_location("tf_docs", SCRIPT)
+    tf_docs_module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "tf_docs", tf_docs_module)  # its dataclasses look it up
+    spec.loader.exec_module(tf_docs_module)
+    layout = tf_docs_module.Layout(level=3, reference="../docs/reference.md")
+    (_, summary), (page, full) = tf_docs_module.documents(module, layout)
+    assert page == module / "../docs/reference.md"
+    assert "### Inputs\n\n| Name | Default |" in summary and "| Description |" not in summary
+    assert "## Inputs\n\n| Name | Description | Type | Default | Required |" in full
+    assert tf_docs_module.updated_readme(page, full) != page.read_text()  # stale: check fails
