@@ -29,8 +29,8 @@ setup: $(PY) .build/terraformrc ## create the virtualenv and the Terraform CLI c
 
 # The exports that pip reads where uv is not at hand: uv's own pin, the Lambda's dependencies.
 EXPORT := $(UV) export --frozen --no-emit-project --quiet
-lock: $(UV) ## re-resolve uv.lock on purpose (newest versions pyproject allows), then its exports
-	$(UV) lock --upgrade
+lock: $(UV) ## update uv.lock to pyproject.toml (UPGRADE=1: the newest versions it allows), then its exports
+	$(UV) lock $(if $(UPGRADE),--upgrade,)
 	$(EXPORT) --only-group uv -o requirements/uv.txt
 	$(EXPORT) --only-group lambda -o lambda/requirements.txt
 
