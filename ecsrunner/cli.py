@@ -6,6 +6,9 @@ Exit codes: 0 success; 1 the thing asked for failed (not found, AWS refused or u
 
 from __future__ import annotations
 
+import tomllib
+from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import click
@@ -31,6 +34,22 @@ COMMANDS: tuple[click.Command, ...] = (
     images.images,
 )
 STATE_TABLE_OPERATIONS = {"Query", "GetItem", "UpdateItem", "PutItem", "DescribeTable"}
+DISTRIBUTION = "aws-runner-fleet"
+PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
+
+
+def version(distribution: str = DISTRIBUTION, pyproject: Path = PYPROJECT) -> str:
+    """The installed distribution's version; from a checkout that is not installed, the
+    version its pyproject.toml declares; else "unknown"."""
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        pass
+    try:
+        project = tomllib.loads(pyproject.read_text()).get("project", {})
+    except (OSError, tomllib.TOMLDecodeError):
+        return "unknown"
+    return str(project["version"]) if project.get("name") == distribution else "unknown"
 
 
 def aws_failure(exc: Exception, cfg: Config) -> CliError:
@@ -79,6 +98,7 @@ class Cli(click.Group):
     cls=Cli,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
+@click.version_option(version(), "--version", prog_name="ecsrunner")
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """Operate the runner fleet: see, enter and stop the ECS Fargate runners of GitHub jobs.

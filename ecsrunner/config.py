@@ -8,6 +8,7 @@ values are collected in the invocation's `Config` rather than passed to every fu
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -23,6 +24,8 @@ CLASS_SIZES_VAR = "CLASS_SIZES_PARAM"
 FUNCTION_VAR = "CONTROL_PLANE_FUNCTION"
 CLUSTER_VAR = "CLUSTER_NAME"
 TABLE_SUFFIX = "-state"  # the table is `${name_prefix}-state` (docs/CONTRACTS.md)
+# Set to 1 by local mode's <state dir>/env: the AWS endpoint is the local emulator.
+LOCAL_MODE_VAR = "RUNNER_FLEET_LOCAL_MODE"
 
 # An operator waits at a terminal: a few retries, and no minute-long hang on a dead endpoint.
 BOTO_CONFIG = BotoConfig(
@@ -74,6 +77,11 @@ class Config:
                 f"no class sizes parameter: pass --class-sizes-param or set {CLASS_SIZES_VAR}"
             )
         return self.class_sizes_param
+
+    @property
+    def local_mode(self) -> bool:
+        """Whether the CLI talks to local mode's emulator (as `source .local/env` says)."""
+        return os.environ.get(LOCAL_MODE_VAR, "") not in ("", "0")
 
     @property
     def name_prefix(self) -> str:

@@ -64,6 +64,16 @@ def plugin_owns_signals() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+def require_ecs_exec(reference: str) -> None:
+    """Local mode has no ECS Exec: the emulator implements no ExecuteCommand and runs no
+    containers. Said before anything else, so no one is sent to install the plugin."""
+    if Config.current().local_mode:
+        raise CliError(
+            "local mode has no ECS Exec: the emulator runs no containers to enter "
+            f"(`ecsrunner runners details {reference}` shows the runner and its task)"
+        )
+
+
 def execute(record: dict[str, Any], command: str) -> None:
     name = record.get("runner_name")
     task_arn = record.get("task_arn")

@@ -14,6 +14,7 @@ from ecsrunner.output import duration, iso_of_epoch, jsonable, parse_time
 
 STATUSES = (*ORDER, *TERMINAL)
 ACTIVE = "active"  # --status active: every status before the terminal ones
+UNSUCCESSFUL = ("rejected", "failed")  # the statuses `runners list` gives a REASON
 PAGE_SIZE = 100
 
 # `runners list --output json`: every runner has all of these keys (null when unknown).
@@ -43,6 +44,9 @@ SUMMARY_FIELDS = (
 )
 # Stored as epoch seconds (DynamoDB TTL, launch lease): ISO 8601 in JSON, like every time.
 EPOCH_FIELDS = ("expires_at", "lease_until")
+# Where the runner's JIT config is put (`jit_parameter`: records of versions that kept it in
+# SSM). Recorded before the config is created, which happens only on the way to a task.
+JIT_FIELDS = ("jit_object", "jit_parameter")
 
 
 def store() -> StateStore:
@@ -114,15 +118,32 @@ def _matching(
         yield record
 
 
+def failure_reason(record: dict[str, Any]) -> str | None:
+    """Why a runner was rejected or failed: the fleet's reason (rejection, launch or build
+    failure), else how its task stopped, with the runner's exit code; None for any other
+    status."""
+    if record.get("status") not in UNSUCCESSFUL:
+        return None
+    if record.get("reason"):
+        return str(record["reason"])
+    exit_code = record.get("exit_code")
+    stopped = [str(record["stop_reason"])] if record.get("stop_reason") else []
+    stopped += [f"exit code {exit_code}"] if exit_code is not None else []
+    return "; ".join(stopped) or None
+
+
 def summary(record: dict[str, Any]) -> dict[str, Any]:
     return {name: jsonable(record.get(name)) for name in SUMMARY_FIELDS}
 
 
 def detail(record: dict[str, Any]) -> dict[str, Any]:
     """`runners details --output json`, field `runner`: the summary fields (always), the
-    `history`, then every other stored field; epoch-second fields as ISO 8601."""
+    `history`, then every other stored field; epoch-second fields as ISO 8601. A record
+    without a task shows no JIT config key: its config never reached a task (a rejected job
+    never had one; what a failed launch left is the cleanup's to delete)."""
     shown = {**summary(record), "history": jsonable(record.get("history") or [])}
-    for name in sorted(set(record) - set(shown)):
+    never_created = () if record.get("task_arn") else JIT_FIELDS
+    for name in sorted(set(record) - set(shown) - set(never_created)):
         value = record[name]
         shown[name] = iso_of_epoch(value) if name in EPOCH_FIELDS else jsonable(value)
     return shown

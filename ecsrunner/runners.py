@@ -63,6 +63,7 @@ def list_runners(
     def render() -> str:
         if not found:
             return "no runners match"
+        headers = ["RUNNER", "STATUS", "CLASS", "REPOSITORY", "JOB", "AGE", "TASK"]
         rows = [
             [
                 r.get("runner_name"),
@@ -75,7 +76,11 @@ def list_runners(
             ]
             for r in found
         ]
-        text = table(rows, ["RUNNER", "STATUS", "CLASS", "REPOSITORY", "JOB", "AGE", "TASK"])
+        if any(r.get("status") in records.UNSUCCESSFUL for r in found):
+            headers.append("REASON")
+            for row, r in zip(rows, found, strict=True):
+                row.append(records.failure_reason(r))
+        text = table(rows, headers)
         if truncated:
             text += f"\n({len(found)} shown; more match: raise --limit or narrow the filters)"
         return text
@@ -134,8 +139,9 @@ def _details_text(
     parts = [fields(_pairs(stored, skip=("history",))), "", "Timeline", timeline, "", "ECS task"]
     if error:
         parts.append(f"could not describe the task: {error}")
-    elif live:
-        parts.append(fields(_pairs(live, skip=("task_arn",))))
+    elif live:  # only what ECS reports: an absent value is no line, not a "-"
+        reported = {name: value for name, value in live.items() if value is not None}
+        parts.append(fields(_pairs(reported, skip=("task_arn",))))
     elif record.get("task_arn"):
         parts.append(f"{task_id(record['task_arn'])}: ECS no longer knows this task")
     else:
@@ -176,11 +182,13 @@ def terminate_runner(runner_id: str, yes: bool) -> None:
 def exec_runner(runner_id: str, command: str) -> None:
     """Open a shell (or run a command) in a runner's container with ECS Exec.
 
-    Needs the AWS Session Manager plugin (session-manager-plugin) on PATH.
+    Needs the AWS Session Manager plugin (session-manager-plugin) on PATH. Local mode has
+    no ECS Exec.
 
     \b
     Examples:
       ecsrunner runners exec runner-fleet-1234567890
       ecsrunner runners exec 1234567890 --command "df -h"
     """
+    ecs_exec.require_ecs_exec(runner_id)
     ecs_exec.execute(records.load(runner_id), command)

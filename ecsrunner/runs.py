@@ -18,12 +18,14 @@ def run_of(record: dict[str, Any]) -> dict[str, Any]:
     finished at the runner's terminal status."""
     started = records.entered(record, ("busy",)) or records.entered(record, ("running",))
     finished = records.finished_at(record)
+    rejected = record.get("status") == "rejected"
     start, end = parse_time(started), parse_time(finished)
     took = round(end - start, 3) if start is not None and end is not None else None
     return jsonable(
         {
             "job_id": record.get("served_job_id") or record.get("job_id"),
-            "runner_name": record.get("runner_name"),
+            # a rejected job never had a runner: its record only names the one it would have had
+            "runner_name": None if rejected else record.get("runner_name"),
             "repository": record.get("repository"),
             "workflow_name": record.get("workflow_name"),
             "job_name": record.get("job_name"),
@@ -52,18 +54,25 @@ def runs() -> None:
 @runs.command("list")
 @click.option("--runner-id", metavar="RUNNER", help="The job of one runner (name or job id).")
 @click.option("--repo", metavar="OWNER/REPO", help="The jobs of one repository, newest first.")
+@click.option(
+    "--all", "everything", is_flag=True, help="Rejected jobs too (no runner was started)."
+)
 @SINCE
 @LIMIT
 @uses(TABLE, AWS, OUTPUT)
-def list_runs(runner_id: str | None, repo: str | None, since: str | None, limit: int) -> None:
+def list_runs(
+    runner_id: str | None, repo: str | None, everything: bool, since: str | None, limit: int
+) -> None:
     """List jobs with their conclusion and duration (--runner-id or --repo).
 
-    The duration runs from when the runner took the job to when it finished.
+    The duration runs from when the runner took the job to when it finished. Jobs the fleet
+    rejected had no runner: --all lists them too.
 
     \b
     Examples:
       ecsrunner runs list --repo octo-org/app
       ecsrunner runs list --repo octo-org/app --since 7d --output json
+      ecsrunner runs list --repo octo-org/app --all
       ecsrunner runs list --runner-id runner-fleet-1234567890
     """
     if bool(runner_id) == bool(repo):
@@ -72,7 +81,7 @@ def list_runs(runner_id: str | None, repo: str | None, since: str | None, limit:
         found, truncated = [records.load(runner_id)], False
     else:
         found, truncated = records.newest(
-            since=since_time(since), statuses=RAN, repo=repo, limit=limit
+            since=since_time(since), statuses=() if everything else RAN, repo=repo, limit=limit
         )
     shown = [run_of(r) for r in found]
 

@@ -31,9 +31,25 @@ def is_live(task: dict[str, Any] | None) -> bool:
     return bool(task) and "STOPPED" not in (task.get("lastStatus"), task.get("desiredStatus"))
 
 
+def container_status(task: dict[str, Any]) -> str | None:
+    """The runner container's status, None when ECS reports none or one its task's status
+    rules out: an essential container runs once its task does and has stopped once its task
+    has (the emulator reports PENDING for every container, whatever its task does)."""
+    status = runner_container(task).get("lastStatus")
+    task_status = task.get("lastStatus")
+    if task_status == "STOPPED" and status != "STOPPED":
+        return None
+    if task_status not in STARTING_STATES and status == "PENDING":
+        return None
+    return status
+
+
 def view(task: dict[str, Any]) -> dict[str, Any]:
-    """The task's live state (`runners details`, JSON field `task`)."""
+    """The task's live state (`runners details`, JSON field `task`): only what ECS reports
+    and its task's status allows. A container has an exit code only once it has stopped (the
+    emulator reports 0 for every container)."""
     container = runner_container(task)
+    status = container_status(task)
     return jsonable(
         {
             "task_arn": task.get("taskArn"),
@@ -41,8 +57,8 @@ def view(task: dict[str, Any]) -> dict[str, Any]:
             "desired_status": task.get("desiredStatus"),
             "stop_code": task.get("stopCode"),
             "stopped_reason": task.get("stoppedReason") or None,
-            "container_status": container.get("lastStatus"),
-            "exit_code": container.get("exitCode"),
+            "container_status": status,
+            "exit_code": container.get("exitCode") if status == "STOPPED" else None,
             "capacity_provider": task.get("capacityProviderName") or task.get("launchType"),
             "cpu": task.get("cpu"),
             "memory": task.get("memory"),

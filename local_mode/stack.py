@@ -37,6 +37,7 @@ from typing import Any
 import boto3
 import requests
 
+from ecsrunner.config import LOCAL_MODE_VAR
 from local_mode.moto_server import MotoServer, free_port, hold_ecs_tasks
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -424,6 +425,7 @@ def env_values(stack: dict) -> dict[str, str]:
         "SSM_PREFIX": f"/{stack['name_prefix']}",
         "GITHUB_API_URL": stack["github_api_url"],
         "WEBHOOK_URL": stack["webhook_url"],
+        LOCAL_MODE_VAR: "1",  # the CLI says what local mode cannot do (ECS Exec)
     }
 
 

@@ -16,6 +16,7 @@ import requests
 from click.testing import CliRunner, Result
 
 from ecsrunner.cli import cli
+from ecsrunner.config import LOCAL_MODE_VAR
 from local_mode.fault_proxy import FaultProxy
 from local_mode.moto_server import MotoServer, hold_ecs_tasks
 
@@ -55,6 +56,7 @@ class Cli:
             "RUNNER_TABLE": f"{self.fleet.prefix}-state",
             "CLASS_SIZES_PARAM": f"/{self.fleet.prefix}/config/class-sizes",
             "CLUSTER_NAME": self.fleet.prefix,
+            LOCAL_MODE_VAR: None,  # the fleet of a test, not local mode's (even if sourced)
         }
 
     def __call__(

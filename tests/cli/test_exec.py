@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from ecsrunner.ecs_exec import INSTALL_URL
+from local_mode import stack
 from tests.cli.conftest import Cli, advance, queue, task_exits
 from tests.control_plane.harness import ACCOUNT, REGION, Fleet
 
@@ -186,6 +187,37 @@ def test_the_plugin_missing_is_exit_2_with_the_install_link(
     )
     assert INSTALL_URL.startswith("https://docs.aws.amazon.com/systems-manager/")
     assert not fleet.ecs_proxy.requests("ExecuteCommand")  # no session opened in vain
+
+
+def test_local_mode_has_no_ecs_exec(fleet: Fleet, run: Cli, tmp_path: Path) -> None:
+    """What `source .local/env` exports (local_mode/stack.py) makes exec say so, and not ask
+    for the plugin: the emulator implements no ExecuteCommand."""
+    job_id = queue(fleet)
+    advance(fleet, job_id, "busy")
+    local = stack.env_values(
+        {
+            "aws_endpoint_url": fleet.moto_url,
+            "region": REGION,
+            "runner_table": f"{fleet.prefix}-state",
+            "class_sizes_parameter": f"/{fleet.prefix}/config/class-sizes",
+            "cluster_name": fleet.prefix,
+            "name_prefix": fleet.prefix,
+            "github_api_url": fleet.github.url,
+            "webhook_url": "http://127.0.0.1:9/webhook",
+        }
+    )
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    name = fleet.runner_name(job_id)
+
+    result = run("runners", "exec", name, env={**local, "PATH": str(empty)})
+
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "error: local mode has no ECS Exec: the emulator runs no containers to enter "
+        f"(`ecsrunner runners details {name}` shows the runner and its task)\n"
+    )
+    assert not fleet.ecs_proxy.requests("ExecuteCommand")
 
 
 def test_the_plugin_failing_is_exit_1(fleet: Fleet, run: Cli, plugin: Plugin, busy: int) -> None:

@@ -6,11 +6,13 @@ import json
 import re
 
 import pytest
+from control_plane.github import GitHubError
 from control_plane.state import iso
 
 from ecsrunner.records import SUMMARY_FIELDS
-from tests.cli.conftest import Cli, advance, queue
-from tests.control_plane.harness import Fleet
+from local_mode import send_job
+from tests.cli.conftest import Cli, advance, queue, task_exits
+from tests.control_plane.harness import Fleet, job_payload
 
 
 def value(text: str, key: str) -> str:
@@ -47,6 +49,13 @@ def test_a_busy_runner_with_its_running_task(fleet: Fleet, run: Cli) -> None:
     assert value(live, "last_status") == "RUNNING"
     assert value(live, "desired_status") == "RUNNING"
     assert value(live, "capacity_provider") == "FARGATE"
+    # only what the emulator reports: no times or sizes, no stop, and not its PENDING
+    # container on a RUNNING task, nor that container's exit code 0
+    assert [line.split()[0] for line in live.splitlines()] == [
+        "last_status",
+        "desired_status",
+        "capacity_provider",
+    ]
 
     by_id = run.json("runners", "details", str(job_id))
     assert by_id == run.json("runners", "details", name)
@@ -100,6 +109,54 @@ def test_a_stopped_task_shows_its_stop_reason_and_exit_code(fleet: Fleet, run: C
         "started_at": "2026-09-21T14:13:20.000Z",
         "stopped_at": "2026-09-21T14:15:25.500Z",
     }
+
+
+@pytest.mark.usefixtures("held_tasks")
+def test_a_stopped_task_shows_no_container_state_the_emulator_invents(
+    fleet: Fleet, run: Cli
+) -> None:
+    job_id = queue(fleet)
+    advance(fleet, job_id, "busy")
+    task_arn = fleet.record(job_id)["task_arn"]
+    fleet.client("ecs").stop_task(cluster=fleet.prefix, task=task_arn, reason="Terminated")
+    task_exits(fleet, job_id, exit_code=143, stopCode="UserInitiated", stoppedReason="Terminated")
+    raw = fleet.describe(task_arn)  # the emulator: a PENDING container with exit code 0
+    assert raw["lastStatus"] == "STOPPED"
+    assert [(c["lastStatus"], c["exitCode"]) for c in raw["containers"]] == [("PENDING", 0)]
+
+    text = run("runners", "details", str(job_id)).stdout
+    stored, live = text.split("ECS task\n", 1)
+    assert value(stored, "exit_code") == "143"  # the record's, from the task's STOPPED event
+    assert value(live, "last_status") == "STOPPED"
+    assert value(live, "stopped_reason") == "Terminated"
+    assert "container_status" not in live
+    assert "exit_code" not in live
+    details = run.json("runners", "details", str(job_id))
+    assert details["runner"]["exit_code"] == 143
+    assert (details["task"]["container_status"], details["task"]["exit_code"]) == (None, None)
+
+
+def test_a_job_without_a_task_shows_no_jit_config(fleet: Fleet, run: Cli) -> None:
+    """The JIT config's key is recorded before GitHub is asked for the config: a launch that
+    GitHub refused has a key and no config."""
+    refused = {"message": "Resource not accessible by integration"}
+    fleet.github.add_fault(r"generate-jitconfig$", status=403, method="POST", body=refused)
+    job_id = send_job.new_job_id()
+    with pytest.raises(GitHubError, match="403"):
+        fleet.deliver(job_payload(job_id=job_id))
+    record = fleet.record(job_id)
+    assert record["status"] == "pending" and "task_arn" not in record
+    assert record["jit_object"] and not fleet.jit_keys(record["runner_name"])
+    rejected = queue(fleet, labels=("self-hosted", "class:huge"))
+    launched = queue(fleet)
+    assert fleet.record(launched)["jit_object"]
+
+    for job, shown in ((job_id, False), (rejected, False), (launched, True)):
+        details = run.json("runners", "details", str(job))
+        assert ("jit_object" in details["runner"]) is shown, job
+        assert "jit_parameter" not in details["runner"]
+        text = run("runners", "details", str(job)).stdout
+        assert ("jit_object" in text) is shown, job
 
 
 def test_a_task_ecs_no_longer_knows(fleet: Fleet, run: Cli) -> None:

@@ -7,7 +7,7 @@ import pytest
 
 from ecsrunner.records import PAGE_SIZE, SUMMARY_FIELDS
 from local_mode.fault_proxy import FaultProxy
-from tests.cli.conftest import Cli, advance, queue
+from tests.cli.conftest import Cli, advance, queue, task_exits
 from tests.control_plane.harness import OWNER, REPO, Fleet
 
 OTHER_REPO = f"{OWNER}/Other-Repo"
@@ -17,20 +17,21 @@ def names(listing: dict) -> list[str]:
     return [runner["runner_name"] for runner in listing["runners"]]
 
 
+HEADERS = ["RUNNER", "STATUS", "CLASS", "REPOSITORY", "JOB", "AGE", "TASK"]
+
+
 def test_the_table_shows_every_runner_newest_first(fleet: Fleet, run: Cli) -> None:
     small = queue(fleet)
     medium = queue(fleet, labels=("self-hosted", "class:medium"))
-    rejected = queue(fleet, labels=("self-hosted", "class:huge"))
     advance(fleet, medium, "busy")
 
     result = run("runners", "list")
 
     assert result.exit_code == 0, result.output
     header, rule, *rows = result.stdout.splitlines()
-    assert header.split() == ["RUNNER", "STATUS", "CLASS", "REPOSITORY", "JOB", "AGE", "TASK"]
+    assert header.split() == HEADERS  # no REASON: no runner was rejected or failed
     assert set(rule) == {"-", " "}
     expected = [
-        (rejected, "rejected", "huge", "-"),
         (medium, "busy", "medium", fleet.record(medium)["task_arn"].rsplit("/", 1)[1]),
         (small, "starting", "small", fleet.record(small)["task_arn"].rsplit("/", 1)[1]),
     ]
@@ -40,7 +41,45 @@ def test_the_table_shows_every_runner_newest_first(fleet: Fleet, run: Cli) -> No
         assert cells[:4] == [fleet.runner_name(job_id), status, class_name, REPO]
         assert " ".join(cells[4:7]) == "CI / build"  # workflow / job
         assert cells[7].endswith("s")  # an age, seconds old
-        assert cells[8] == task
+        assert cells[8:] == [task]
+
+
+def test_a_reason_column_when_a_runner_was_rejected_or_failed(fleet: Fleet, run: Cli) -> None:
+    crashed = queue(fleet)
+    advance(fleet, crashed, "busy")
+    task_exits(fleet, crashed, exit_code=137, stoppedReason="OutOfMemoryError: killed")
+    rejected = queue(fleet, labels=("self-hosted", "class:huge"))
+    busy = queue(fleet)
+    advance(fleet, busy, "busy")
+
+    result = run("runners", "list")
+
+    assert result.exit_code == 0, result.output
+    header, _, *rows = result.stdout.splitlines()
+    assert header.split() == [*HEADERS, "REASON"]
+    reason_at = header.index("REASON")  # the last column: its text runs to the line's end
+    reasons = {row.split()[0]: row[reason_at:].rstrip() for row in rows}
+    assert reasons == {
+        fleet.runner_name(busy): "-",
+        fleet.runner_name(rejected): fleet.record(rejected)["reason"],
+        fleet.runner_name(crashed): (
+            "EssentialContainerExited: OutOfMemoryError: killed; exit code 137"
+        ),
+    }
+    assert reasons[fleet.runner_name(rejected)].startswith("unknown class 'huge'")
+    # JSON is unchanged: the record's reason and stop reason, as stored
+    listing = {r["runner_name"]: r for r in run.json("runners", "list")["runners"]}
+    for job_id in (crashed, rejected, busy):
+        record = fleet.record(job_id)
+        shown = listing[fleet.runner_name(job_id)]
+        assert (shown["reason"], shown["stop_reason"], shown["exit_code"]) == (
+            record.get("reason"),
+            record.get("stop_reason"),
+            record.get("exit_code"),
+        )
+    # absent when none of the listed runners was rejected or failed
+    header = run("runners", "list", "--status", "busy").stdout.splitlines()[0]
+    assert header.split() == HEADERS
 
 
 def test_json_has_every_documented_field_and_iso_times(fleet: Fleet, run: Cli) -> None:

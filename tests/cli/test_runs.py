@@ -104,6 +104,35 @@ def test_the_table(fleet: Fleet, run: Cli, jobs: dict[str, int]) -> None:
     assert re.fullmatch(r"\d+s", cells[9])  # age, not a time stamp
 
 
+def test_all_lists_rejected_jobs_too(fleet: Fleet, run: Cli, jobs: dict[str, int]) -> None:
+    everything = run.json("runs", "list", "--repo", REPO, "--all")["runs"]
+
+    order = ["waiting", "rejected", "crashed", "passed"]
+    assert [r["job_id"] for r in everything] == [jobs[key] for key in order]
+    rejected = everything[1]
+    assert list(rejected) == RUN_FIELDS
+    record = fleet.record(jobs["rejected"])
+    assert rejected == {
+        "job_id": jobs["rejected"],
+        "runner_name": None,  # no runner was ever started for it
+        "repository": REPO,
+        "workflow_name": "CI",
+        "job_name": "build",
+        "run_id": int(record["run_id"]),
+        "run_attempt": 1,
+        "status": "rejected",
+        "conclusion": None,
+        "created_at": record["created_at"],
+        "started_at": None,
+        "finished_at": record["created_at"],
+        "duration_seconds": None,
+    }
+    result = run("runs", "list", "--repo", REPO, "--all")
+    rows = result.stdout.splitlines()[2:]
+    assert [row.split()[0] for row in rows] == [str(jobs[key]) for key in order]
+    assert rows[1].split()[4:7] == [REPO, "-", "rejected"]
+
+
 def test_the_run_of_one_runner(fleet: Fleet, run: Cli, jobs: dict[str, int]) -> None:
     name = fleet.runner_name(jobs["crashed"])
     by_name = run.json("runs", "list", "--runner-id", name)
