@@ -75,10 +75,23 @@ def main() -> None:
 @click.option(
     "--job-seconds", type=float, default=None, help="How long each simulated job runs (1s)."
 )
-def up(restart: bool, job_seconds: float | None) -> None:
+@click.option(
+    "--fail-builds",
+    envvar="FAIL_BUILDS",
+    default=None,
+    metavar="PATTERNS",
+    help="Image builds on a base matching one of these comma-separated glob patterns fail "
+    "(e.g. 'docker.io/library/debian:*'); '' for none. Also applies to a running stack.",
+)
+def up(restart: bool, job_seconds: float | None, fail_builds: str | None) -> None:
     """Start the stack in the background (or reuse a healthy one)."""
+    patterns = (
+        None if fail_builds is None else [p.strip() for p in fail_builds.split(",") if p.strip()]
+    )
     try:
-        current = stack.up(restart=restart, say=click.echo, job_seconds=job_seconds)
+        current = stack.up(
+            restart=restart, say=click.echo, job_seconds=job_seconds, fail_builds=patterns
+        )
     except stack.StackError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"  webhook URL: {current['webhook_url']}")
@@ -188,6 +201,7 @@ def demo(labels: str, restart: bool) -> None:
     click.echo(
         f"""  make job LABELS="self-hosted,class:large"     # another job, another size
   make job LABELS="self-hosted,class:huge"      # an unknown class: rejected, no task
+  make job LABELS="self-hosted,image:ubuntu:24.04"  # builds its runner image first
   make job BAD_SIGNATURE=1                      # a forged webhook: refused, nothing starts
   source {env}                     # point the CLI and boto3 at the emulator
   ecsrunner runners list                         # every runner and its status

@@ -24,7 +24,11 @@ for listing. Here, at the emulator's edge:
   services' identity policies are not enforced (moto's default); tests/terraform evaluates the
   roles' policies themselves. KMS key policies are evaluated (with the caller and conditions)
   only where moto checks them at all (DescribeKey): SSE-KMS is not enforced. Nor is the source
-  of CopyObject; an access key moto does not know acts as the account root.
+  of CopyObject; an access key moto does not know acts as the account root;
+- a CodeBuild build keeps what CodeBuild's BatchGetBuilds reports it ran with: the project's
+  environment with StartBuild's environment variable overrides, its source, timeout and log
+  stream (moto drops the overrides and keeps placeholders). moto runs no build: local mode's
+  local_mode/codebuild.py plays one.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import re
 import threading
 from typing import Any
 
+from moto.codebuild.responses import CodeBuildResponse
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.iam.access_control import PermissionResult
 from moto.iam.models import iam_backends
@@ -270,7 +275,52 @@ def validate_key_policy(key: Any, action: str) -> None:
         raise KmsAccessDenied(f"{action} is denied by the key policy")
 
 
+def build_as_started(build: dict[str, Any], project: dict[str, Any], overrides: list) -> None:
+    """A new build's description as CodeBuild gives it: the project's settings, with
+    StartBuild's environment variables replacing the project's of the same name."""
+    variables = {v["name"]: v for v in project["environment"].get("environmentVariables", [])}
+    variables.update({v["name"]: {"type": "PLAINTEXT", **v} for v in overrides})
+    build["environment"] = {
+        **project["environment"],
+        "environmentVariables": list(variables.values()),
+    }
+    build["source"] = project["source"]
+    build["cache"] = project.get("cache") or {"type": "NO_CACHE"}
+    build["timeoutInMinutes"] = project.get("timeoutInMinutes") or 60
+    logs = (project.get("logsConfig") or {}).get("cloudWatchLogs") or {}
+    group = logs.get("groupName") or f"/aws/codebuild/{project['name']}"
+    stream = build["id"].split(":", 1)[1]
+    if logs.get("streamName"):
+        stream = f"{logs['streamName']}/{stream}"
+    region = build["arn"].split(":")[3]
+    build["logs"] = {
+        **build["logs"],
+        "groupName": group,
+        "streamName": stream,
+        "deepLink": f"https://console.aws.amazon.com/cloudwatch/home?region={region}"
+        f"#logEvent:group={group};stream={stream}",
+    }
+
+
+def install_codebuild() -> None:
+    original = CodeBuildResponse.start_build
+
+    def start_build(self: CodeBuildResponse) -> Any:
+        result = original(self)  # its answer holds the build's description: completed below
+        name = self._get_param("projectName")
+        backend = self.codebuild_backend
+        build_as_started(
+            backend.build_metadata[name].build_metadata,
+            backend.codebuild_projects[name].project_metadata,
+            self._get_param("environmentVariablesOverride") or [],
+        )
+        return result
+
+    CodeBuildResponse.start_build = start_build
+
+
 def install() -> None:
+    install_codebuild()
     FakeBucket.get_permission = get_permission
     kms_responses.validate_policy = validate_key_policy
     original = DomainDispatcherApplication.__call__

@@ -9,6 +9,7 @@
   under <state dir>/terraform),
 - the webhook endpoint (local_mode/webhook_server.py: API Gateway → EventBridge → Lambda),
 - the runner simulator (local_mode/runner_sim.py),
+- local mode's CodeBuild (local_mode/codebuild.py: plays the image builds),
 
 then writes <state dir>/stack.json and <state dir>/env. The state dir is .local/ in the
 repository unless LOCAL_MODE_DIR says otherwise (the end-to-end test uses its own).
@@ -57,8 +58,9 @@ MARKERS = {
     "github": "local_mode.github_api",
     "webhook": "local_mode.webhook_server",
     "runner_sim": "local_mode.runner_sim",
+    "codebuild": "local_mode.codebuild",
 }
-ORDER = ["runner_sim", "webhook", "github", "moto"]  # tear-down order
+ORDER = ["codebuild", "runner_sim", "webhook", "github", "moto"]  # tear-down order
 
 # The emulator's credentials for every process of the stack (never a real profile).
 AWS_ENV = {
@@ -363,6 +365,8 @@ def names_from_outputs(outputs: dict) -> dict[str, str]:
         "api_webhook_url": fleet["webhook_url"],
         "jit_bucket": fleet["jit_bucket_name"],
         "lambda_role_arn": fleet["lambda_role_arn"],
+        "image_build_project": fleet["image_build_project_name"],
+        "ecr_repository_url": fleet["ecr_repository_url"],
     }
 
 
@@ -462,23 +466,35 @@ def github_argv(stack: dict) -> list[str]:
     ]
 
 
-def up(restart: bool = False, say: Say = print, job_seconds: float | None = None) -> dict:
-    """Brings the stack up (or reuses a healthy one) and returns stack.json's content."""
+def up(
+    restart: bool = False,
+    say: Say = print,
+    job_seconds: float | None = None,
+    fail_builds: list[str] | None = None,
+) -> dict:
+    """Brings the stack up (or reuses a healthy one) and returns stack.json's content.
+
+    `fail_builds`: glob patterns of base images whose image builds fail (None: keep the
+    running stack's, none for a new one); local_mode/codebuild.py reads them for each build.
+    """
     with locked():
         existing = load()
         if existing and not restart:
             problems = health(existing)
             if not problems:
                 say(f"Reusing the healthy local stack ({stack_file()}).")
+                if fail_builds is not None:
+                    existing["fail_builds"] = fail_builds
+                    save(existing)
                 write_env(existing)
                 return existing
             say("Restarting the local stack: " + "; ".join(problems))
         if existing:
             _down(existing, say=lambda _msg: None)
-        return _up(say, job_seconds)
+        return _up(say, job_seconds, fail_builds or [])
 
 
-def _up(say: Say, job_seconds: float | None) -> dict:
+def _up(say: Say, job_seconds: float | None, fail_builds: list[str]) -> dict:
     started = time.monotonic()
     for old in log_dir().glob("*.log") if log_dir().is_dir() else []:
         old.unlink()
@@ -499,6 +515,7 @@ def _up(say: Say, job_seconds: float | None) -> dict:
         "webhook_url": f"{webhook_base}/webhook",
         "events_url": f"{webhook_base}/events",
         "webhook_secret": secrets.token_hex(20),
+        "fail_builds": fail_builds,
         "ports": ports,
         "pids": {},
         "logs": str(log_dir()),
@@ -559,6 +576,13 @@ def _up(say: Say, job_seconds: float | None) -> dict:
             argv += ["--job-seconds", str(job_seconds)]
         sim = spawn("runner_sim", argv)
         stack["pids"]["runner_sim"] = sim.pid
+
+        say("Starting local mode's CodeBuild (image builds)")
+        codebuild = spawn(
+            "codebuild",
+            [sys.executable, "-m", "local_mode.codebuild", "--stack-file", str(stack_file())],
+        )
+        stack["pids"]["codebuild"] = codebuild.pid
         stack["status"] = "ready"
         stack["up_seconds"] = round(time.monotonic() - started, 1)
         save(stack)
@@ -566,6 +590,10 @@ def _up(say: Say, job_seconds: float | None) -> dict:
         time.sleep(0.3)
         if sim.poll() is not None:
             raise StackError(f"runner simulator exited with {sim.returncode}: {tail('runner_sim')}")
+        if codebuild.poll() is not None:
+            raise StackError(
+                f"local CodeBuild exited with {codebuild.returncode}: {tail('codebuild')}"
+            )
     except BaseException:
         _down(stack, say=lambda _msg: None)
         raise

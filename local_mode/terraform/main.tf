@@ -57,4 +57,10 @@ module "fleet" {
 
   runner_class_sizes = var.runner_class_sizes
   lambda_zip_path    = var.lambda_zip_path
+
+  # Image builds on: image:<base> labels build runner/Dockerfile on <base> with CodeBuild, which
+  # local_mode/codebuild.py plays. Jobs without an image: label keep the class task
+  # definitions' pinned image, so they never wait for a build.
+  image_build_project = "${var.name_prefix}-images"
+  runner_image_tag    = "default"
 }

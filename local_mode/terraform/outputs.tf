@@ -19,5 +19,7 @@ output "fleet" {
     webhook_url                = module.fleet.webhook_url
     jit_bucket_name            = module.fleet.jit_bucket_name
     lambda_role_arn            = module.fleet.lambda_role_arn
+    image_build_project_name   = module.fleet.image_build_project_name
+    ecr_repository_url         = module.fleet.ecr_repository_url
   }
 }

@@ -35,6 +35,7 @@ pytestmark = pytest.mark.e2e
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CLASS = "medium"
 TERMINAL = {"completed", "failed", "stopped", "rejected"}
+FAILING_BASES = "docker.io/library/debian:*"  # local mode's CodeBuild fails these builds
 
 
 def run_local_mode(env: dict[str, str], *args: str, timeout: float = 600) -> str:
@@ -69,6 +70,8 @@ class Stack:
         self.ecs = boto3.client("ecs", **kwargs)
         self.ssm = boto3.client("ssm", **kwargs)
         self.dynamodb = boto3.client("dynamodb", **kwargs)
+        self.ecr = boto3.client("ecr", **kwargs)
+        self.codebuild = boto3.client("codebuild", **kwargs)
         # The JIT config bucket lets only the control plane's role list it.
         role = boto3.client("sts", **kwargs).assume_role(
             RoleArn=data["lambda_role_arn"], RoleSessionName="e2e-test"
@@ -157,7 +160,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         env.pop(key, None)
     try:
         # Jobs last a few seconds so the tests can look at a running task.
-        run_local_mode(env, "up", "--job-seconds", "3")
+        run_local_mode(env, "up", "--job-seconds", "3", "--fail-builds", FAILING_BASES)
         data = json.loads((state_dir / "stack.json").read_text())
         yield Stack(data, env, state_dir)
     finally:
@@ -425,6 +428,92 @@ def test_runners_terminate_removes_an_idle_runner(stack: Stack) -> None:
     assert runners["total_count"] == 0, runners
     (arn,) = stack.task_arns(started_by=name)
     assert stack.describe(arn)["desiredStatus"] == "STOPPED"
+
+
+def image_tags(stack: Stack) -> list[str]:
+    repository = stack.data["ecr_repository_url"].split("/", 1)[1]
+    images = stack.ecr.describe_images(repositoryName=repository)["imageDetails"]
+    return [tag for image in images for tag in image.get("imageTags", [])]
+
+
+def build_variables(stack: Stack, build_id: str) -> dict[str, str]:
+    (build,) = stack.codebuild.batch_get_builds(ids=[build_id])["builds"]
+    return {v["name"]: v["value"] for v in build["environment"]["environmentVariables"]}
+
+
+def test_an_image_label_builds_the_image_and_the_job_runs_on_it(stack: Stack) -> None:
+    """Image builds are on: the job waits for its build, local mode's CodeBuild pushes the tag
+    and sends the build's events, and the runner's task runs that image."""
+    delivery = send_job.queued_job(stack.data, ["self-hosted", "image:ubuntu:24.04"]).send()
+    assert delivery.status == 202, delivery.response
+    record = wait_for(
+        lambda: (r := stack.record(delivery.job_id)) and r.get("status") in TERMINAL and r,
+        timeout=90,
+        what=f"job {delivery.job_id} to finish",
+    )
+    assert record["status"] == "completed", record
+    history = [entry["status"] for entry in record["history"]]
+    assert history[:3] == ["pending", "image-building", "starting"], history
+
+    tag = record["image_tag"]
+    assert tag in image_tags(stack)
+    builds = stack.codebuild.list_builds_for_project(projectName=stack.data["image_build_project"])
+    assert record["build_id"] in builds["ids"]
+    variables = build_variables(stack, record["build_id"])
+    assert (variables["IMAGE_TAG"], variables["BASE_IMAGE"]) == (
+        tag,
+        "docker.io/library/ubuntu:24.04",
+    )
+
+    task = stack.describe(record["task_arn"])
+    definition = stack.ecs.describe_task_definition(taskDefinition=task["taskDefinitionArn"])
+    (runner,) = [
+        c for c in definition["taskDefinition"]["containerDefinitions"] if c["name"] == "runner"
+    ]
+    assert runner["image"] == f"{stack.data['ecr_repository_url']}:{tag}"
+    assert definition["taskDefinition"]["family"].endswith("-img")
+
+
+def test_a_failed_build_fails_the_job_with_the_build_and_its_log(stack: Stack) -> None:
+    delivery = send_job.queued_job(stack.data, ["self-hosted", "image:debian:bookworm"]).send()
+    assert delivery.status == 202, delivery.response
+    record = wait_for(
+        lambda: (r := stack.record(delivery.job_id)) and r.get("status") in TERMINAL and r,
+        timeout=60,
+        what=f"job {delivery.job_id} to fail",
+    )
+    assert record["status"] == "failed", record
+    assert record["reason"].startswith(
+        f"image build {record['build_id']} FAILED (base docker.io/library/debian:bookworm); "
+        "logs: https://console.aws.amazon.com/cloudwatch/"
+    ), record["reason"]
+    assert record["image_tag"] not in image_tags(stack)
+    assert stack.task_arns(started_by=runner_name(stack, delivery.job_id)) == []
+
+
+def test_images_build_prebuilds_an_image(stack: Stack) -> None:
+    """`ecsrunner images build` against the local stack: a build starts, local mode's CodeBuild
+    pushes the tag and its SUCCEEDED event settles the build record."""
+    started = ecsrunner(stack, "images", "build", "node:20", "--output", "json")
+    assert started.returncode == 0, started.stdout + started.stderr
+    build = json.loads(started.stdout)
+    assert (build["status"], build["base_image"]) == ("started", "docker.io/library/node:20")
+
+    def listed() -> dict | None:
+        result = ecsrunner(stack, "images", "list", "--output", "json")
+        assert result.returncode == 0, result.stdout + result.stderr
+        images = json.loads(result.stdout)["images"]
+        return next((i for i in images if i["tag"] == build["image_tag"]), None)
+
+    image = wait_for(
+        lambda: (i := listed()) and i["build_status"] == "succeeded" and i,
+        timeout=30,
+        what=f"image {build['image_tag']} to be built",
+    )
+    assert image["digest"].startswith("sha256:"), image
+    again = ecsrunner(stack, "images", "build", "node:20", "--output", "json")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert json.loads(again.stdout)["status"] == "exists"
 
 
 def test_cli_lists_the_runner(stack: Stack) -> None:
