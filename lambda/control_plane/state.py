@@ -277,7 +277,8 @@ class StateStore:
         with `starting`, if the status is no longer one that may move to `starting`).
 
         `starting` also moves the status to `starting` in the same write: the launch path's
-        common case costs one DynamoDB call instead of two.
+        common case costs one DynamoDB call instead of two. The reason of an earlier wait or
+        failed attempt (kept in `history`) no longer holds once a task runs, so it goes.
         """
         now = iso(self.clock())
         values = {":owner": _value(owner), ":arn": _value(task_arn), ":at": _value(now)}
@@ -299,7 +300,7 @@ class StateStore:
             self.dynamodb.update_item(
                 TableName=self.table,
                 Key=key(job_id),
-                UpdateExpression=f"SET {', '.join(sets)} REMOVE lease_owner, lease_until",
+                UpdateExpression=f"SET {', '.join(sets)} REMOVE lease_owner, lease_until, reason",
                 ConditionExpression=condition,
                 ExpressionAttributeValues=values,
                 **({"ExpressionAttributeNames": names} if names else {}),

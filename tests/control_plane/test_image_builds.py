@@ -269,6 +269,8 @@ def test_first_job_starts_one_build_and_launches_when_it_succeeds(image_fleet: I
     assert done["result"] == "built" and done["launched"] == [job_id]
     record = fleet.record(job_id)
     assert statuses(record) == ["pending", "image-building", "starting"]
+    assert "reason" not in record  # the wait is over: it stays in the history only
+    assert record["history"][1]["reason"].startswith(f"waiting for image build {build_id}")
     family, image = task_image(fleet, record["task_arn"])
     assert (family, image) == (f"{fleet.prefix}-small-img", f"{image_fleet.repository_url}:{tag}")
     assert len(fleet.jit_requests()) == 1
