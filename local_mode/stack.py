@@ -38,6 +38,7 @@ import boto3
 import requests
 
 from local_mode.moto_server import MotoServer, free_port, hold_ecs_tasks
+from local_mode.runner_sim import DEFAULT_JOB_SECONDS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TF_SOURCE = REPO_ROOT / "local_mode" / "terraform"
@@ -465,7 +466,7 @@ def up(restart: bool = False, say: Say = print, job_seconds: float | None = None
     with locked():
         existing = load()
         if existing and not restart:
-            problems = health(existing)
+            problems = health(existing) + changed_settings(existing, job_seconds)
             if not problems:
                 say(f"Reusing the healthy local stack ({stack_file()}).")
                 write_env(existing)
@@ -474,6 +475,14 @@ def up(restart: bool = False, say: Say = print, job_seconds: float | None = None
         if existing:
             _down(existing, say=lambda _msg: None)
         return _up(say, job_seconds)
+
+
+def changed_settings(stack: dict, job_seconds: float | None) -> list[str]:
+    """What a new `up` asks for that the running stack does not do (None: anything will do)."""
+    running = stack.get("job_seconds", DEFAULT_JOB_SECONDS)
+    if job_seconds is None or job_seconds == running:
+        return []
+    return [f"job seconds {running:g} → {job_seconds:g}"]
 
 
 def _up(say: Say, job_seconds: float | None) -> dict:
@@ -497,6 +506,7 @@ def _up(say: Say, job_seconds: float | None) -> dict:
         "webhook_url": f"{webhook_base}/webhook",
         "events_url": f"{webhook_base}/events",
         "webhook_secret": secrets.token_hex(20),
+        "job_seconds": DEFAULT_JOB_SECONDS if job_seconds is None else job_seconds,
         "ports": ports,
         "pids": {},
         "logs": str(log_dir()),
@@ -552,9 +562,8 @@ def _up(say: Say, job_seconds: float | None) -> dict:
         wait_http(f"{webhook_base}/health", webhook, "webhook")
 
         say("Starting the runner simulator")
+        # It reads its settings, job_seconds included, from stack.json.
         argv = [sys.executable, "-m", "local_mode.runner_sim", "--stack-file", str(stack_file())]
-        if job_seconds is not None:
-            argv += ["--job-seconds", str(job_seconds)]
         sim = spawn("runner_sim", argv)
         stack["pids"]["runner_sim"] = sim.pid
         stack["status"] = "ready"
