@@ -56,14 +56,19 @@ test: setup lint ## the whole suite: unit, terraform on the emulator, CLI, end t
 demo: setup
 	$(PY) -m local_mode demo
 
-local-up: setup
-	$(PY) -m local_mode up
+local-up: setup ## JOB_SECONDS=90: each simulated job runs that long (default 1); FAIL_BUILDS=glob,...
+	$(PY) -m local_mode up $(if $(JOB_SECONDS),--job-seconds $(JOB_SECONDS),) \
+	  $(if $(FAIL_BUILDS),--fail-builds '$(FAIL_BUILDS)',)
 
 local-down: setup
 	$(PY) -m local_mode down
 
-job: setup
-	$(PY) -m local_mode job --labels "$(or $(LABELS),self-hosted,class:medium)" $(if $(BAD_SIGNATURE),--bad-signature,)
+# A comma inside $(or ...) would split its arguments: the default labels are a variable.
+LABELS ?= self-hosted,class:medium
+
+job: setup ## LABELS=a,b BAD_SIGNATURE=1 NOWAIT=1 TIMEOUT=seconds
+	$(PY) -m local_mode job --labels "$(LABELS)" $(if $(BAD_SIGNATURE),--bad-signature,) \
+	  $(if $(NOWAIT),--no-wait,) $(if $(TIMEOUT),--timeout $(TIMEOUT),)
 
 bench: setup
 	$(PY) -m local_mode bench $(if $(ONLY),--only $(ONLY),)

@@ -12,9 +12,8 @@ import time
 from pathlib import Path
 
 import click
-from control_plane.state import TERMINAL, StateStore
 
-from local_mode import send_job, stack
+from local_mode import follow, runner_sim, send_job, stack
 
 DEMO_LABELS = "self-hosted,class:medium"
 
@@ -24,30 +23,6 @@ def require_stack() -> dict:
     if not current or current.get("status") != "ready":
         raise click.ClickException("no local stack is up: run `make local-up` first")
     return current
-
-
-def job_record(current: dict, job_id: int) -> dict | None:
-    dynamodb = stack.aws_client(current, "dynamodb")
-    return StateStore(current["runner_table"], dynamodb).get(job_id)
-
-
-def follow_job(current: dict, job_id: int, timeout: float = 90.0) -> dict | None:
-    """Prints each status the job's record goes through until a terminal one."""
-    deadline = time.monotonic() + timeout
-    seen: str | None = None
-    record = None
-    started = time.monotonic()
-    while time.monotonic() < deadline:
-        record = job_record(current, job_id)
-        status = record.get("status") if record else None
-        if status and status != seen:
-            seen = status
-            detail = record.get("reason") or record.get("task_arn") or ""
-            click.echo(f"  {time.monotonic() - started:5.1f}s  {status:<10} {detail}")
-        if status in TERMINAL:
-            return record
-        time.sleep(0.25)
-    return record
 
 
 def cli_argv() -> list[str]:
@@ -73,7 +48,10 @@ def main() -> None:
 @main.command()
 @click.option("--restart", is_flag=True, help="Restart even when the running stack is healthy.")
 @click.option(
-    "--job-seconds", type=float, default=None, help="How long each simulated job runs (1s)."
+    "--job-seconds",
+    type=float,
+    default=None,
+    help="How long each simulated job runs (default 1; a change restarts a running stack).",
 )
 @click.option(
     "--fail-builds",
@@ -138,14 +116,37 @@ def status(as_json: bool) -> None:
     sys.exit(0 if info["status"] == "healthy" else 1)
 
 
+def default_timeout(current: dict) -> float:
+    """A minute for the stack's work, plus how long its runners take over a job."""
+    return 60.0 + float(current.get("job_seconds", runner_sim.DEFAULT_JOB_SECONDS))
+
+
 @main.command()
 @click.option("--labels", default=DEMO_LABELS, show_default=True, help="Comma-separated labels.")
 @click.option("--bad-signature", is_flag=True, help="Sign with the wrong secret.")
 @click.option("--job-id", type=int, default=None, help="Job id (default: a new unique one).")
-@click.option("--wait/--no-wait", default=False, help="Follow the job until a terminal status.")
-def job(labels: str, bad_signature: bool, job_id: int | None, wait: bool) -> None:
-    """Send a signed workflow_job `queued` webhook to the stack."""
+@click.option(
+    "--wait/--no-wait",
+    default=True,
+    show_default=True,
+    help="Follow the job, printing each status change, until its outcome.",
+)
+@click.option(
+    "--timeout",
+    type=float,
+    default=None,
+    help="Seconds to wait for the outcome (default: 60 plus the stack's job seconds).",
+)
+def job(
+    labels: str, bad_signature: bool, job_id: int | None, wait: bool, timeout: float | None
+) -> None:
+    """Send a signed workflow_job `queued` webhook to the stack and say what became of it.
+
+    Exits 0 when the job completed with success; 1 when it was refused, ignored or rejected,
+    failed, or had no outcome within the timeout."""
     current = require_stack()
+    job_id = job_id or send_job.new_job_id()
+    watcher = follow.Watcher(current, job_id, say=click.echo)
     delivery = send_job.send_job(current, labels, job_id=job_id, bad_signature=bad_signature)
     signed = "a WRONG signature" if bad_signature else "a valid signature"
     click.echo(
@@ -154,12 +155,18 @@ def job(labels: str, bad_signature: bool, job_id: int | None, wait: bool) -> Non
     )
     if delivery.status >= 300:
         raise click.ClickException(f"the webhook endpoint answered {delivery.status}")
-    if wait:
-        record = follow_job(current, delivery.job_id)
-        if record is None:
-            click.echo("  no runner record (rejected before a record was written?)")
-    else:
+    outcome = follow.unrecorded(delivery.response)
+    if outcome is None and wait:
+        outcome = watcher.follow(timeout or default_timeout(current))
+    elif outcome is None:
+        outcome = follow.settled(*watcher.look())
+    if outcome is None:
         click.echo(f"Follow it with: source {stack.env_file()} && ecsrunner runners list")
+        return
+    click.echo(outcome.summary)
+    if not outcome.ok:
+        click.echo(f"  logs: {current['logs']}")
+        sys.exit(1)
 
 
 @main.command()
@@ -175,7 +182,9 @@ def demo(labels: str, restart: bool) -> None:
         raise click.ClickException(str(exc)) from exc
 
     click.secho(f"\n== 2. GitHub queues a job for [{labels}]", bold=True)
-    delivery = send_job.send_job(current, labels)
+    job_id = send_job.new_job_id()
+    watcher = follow.Watcher(current, job_id, say=click.echo)
+    delivery = send_job.send_job(current, labels, job_id=job_id)
     click.echo(
         f"POST {current['webhook_url']} workflow_job/queued job {delivery.job_id} "
         f"(delivery {delivery.delivery_id}) → HTTP {delivery.status}"
@@ -183,17 +192,18 @@ def demo(labels: str, restart: bool) -> None:
     if delivery.status >= 300:
         raise click.ClickException(f"webhook answered {delivery.status}: {delivery.response}")
 
-    click.secho("\n== 3. The job's runner, as the state table records it", bold=True)
-    record = follow_job(current, delivery.job_id)
-    if not record or record.get("status") != "completed":
-        click.echo(f"  the job did not complete: {record}")
+    click.secho("\n== 3. The job, as GitHub and the fleet's state table record it", bold=True)
+    outcome = watcher.follow(default_timeout(current))
+    click.echo(outcome.summary)
+    if not outcome.ok:
         click.echo(f"  logs: {current['logs']}")
         sys.exit(1)
 
     click.secho("\n== 4. The CLI's view", bold=True)
     run_cli(current, "runners", "list")
     click.echo()
-    run_cli(current, "runners", "details", str(record.get("runner_name") or delivery.job_id))
+    runner = (watcher.record or {}).get("runner_name") or str(delivery.job_id)
+    run_cli(current, "runners", "details", runner)
 
     elapsed = time.monotonic() - started
     env = stack.env_file()
@@ -203,6 +213,7 @@ def demo(labels: str, restart: bool) -> None:
   make job LABELS="self-hosted,class:huge"      # an unknown class: rejected, no task
   make job LABELS="self-hosted,image:ubuntu:24.04"  # builds its runner image first
   make job BAD_SIGNATURE=1                      # a forged webhook: refused, nothing starts
+  make job NOWAIT=1                             # send it and return at once
   source {env}                     # point the CLI and boto3 at the emulator
   ecsrunner runners list                         # every runner and its status
   ecsrunner runners details <runner name>        # one runner's timeline

@@ -57,6 +57,7 @@ SPOT_REASON = "Your Spot Task was interrupted."
 RUN, DIE, SPOT = "run", "die", "spot"  # fates: the runner works, dies early, is interrupted
 DIED_EXIT = 3  # runner/entrypoint.sh: no JIT config (what an early death looks like)
 REMOVED_EXIT = 1  # the runner's registration was removed while it waited for a job
+DEFAULT_JOB_SECONDS = 1.0  # how long a runner "runs" its job (`make local-up JOB_SECONDS=`)
 
 
 def iso(ts: float | None = None) -> str:
@@ -302,7 +303,7 @@ class Settings:
     webhook_secret: str
     github_api_url: str
     github_repo: str
-    job_seconds: float = 1.0
+    job_seconds: float = DEFAULT_JOB_SECONDS
     poll_seconds: float = 0.5
     conclusion: str = "success"
     real_entrypoint: bool = True

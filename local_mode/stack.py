@@ -40,6 +40,7 @@ import requests
 
 from ecsrunner.config import LOCAL_MODE_VAR
 from local_mode.moto_server import MotoServer, free_port, hold_ecs_tasks
+from local_mode.runner_sim import DEFAULT_JOB_SECONDS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TF_SOURCE = REPO_ROOT / "local_mode" / "terraform"
@@ -480,7 +481,7 @@ def up(
     with locked():
         existing = load()
         if existing and not restart:
-            problems = health(existing)
+            problems = health(existing) + changed_settings(existing, job_seconds)
             if not problems:
                 say(f"Reusing the healthy local stack ({stack_file()}).")
                 if fail_builds is not None:
@@ -492,6 +493,14 @@ def up(
         if existing:
             _down(existing, say=lambda _msg: None)
         return _up(say, job_seconds, fail_builds or [])
+
+
+def changed_settings(stack: dict, job_seconds: float | None) -> list[str]:
+    """What a new `up` asks for that the running stack does not do (None: anything will do)."""
+    running = stack.get("job_seconds", DEFAULT_JOB_SECONDS)
+    if job_seconds is None or job_seconds == running:
+        return []
+    return [f"job seconds {running:g} → {job_seconds:g}"]
 
 
 def _up(say: Say, job_seconds: float | None, fail_builds: list[str]) -> dict:
@@ -516,6 +525,7 @@ def _up(say: Say, job_seconds: float | None, fail_builds: list[str]) -> dict:
         "events_url": f"{webhook_base}/events",
         "webhook_secret": secrets.token_hex(20),
         "fail_builds": fail_builds,
+        "job_seconds": DEFAULT_JOB_SECONDS if job_seconds is None else job_seconds,
         "ports": ports,
         "pids": {},
         "logs": str(log_dir()),
@@ -571,9 +581,8 @@ def _up(say: Say, job_seconds: float | None, fail_builds: list[str]) -> dict:
         wait_http(f"{webhook_base}/health", webhook, "webhook")
 
         say("Starting the runner simulator")
+        # It reads its settings, job_seconds included, from stack.json.
         argv = [sys.executable, "-m", "local_mode.runner_sim", "--stack-file", str(stack_file())]
-        if job_seconds is not None:
-            argv += ["--job-seconds", str(job_seconds)]
         sim = spawn("runner_sim", argv)
         stack["pids"]["runner_sim"] = sim.pid
 

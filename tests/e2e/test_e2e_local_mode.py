@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -285,6 +286,11 @@ def test_full_lifecycle_reaches_completed_and_the_task_stops(stack: Stack) -> No
     ranks = [RANK[status] for status in history]
     assert ranks == sorted(ranks), history  # never backwards
 
+    # The runner ran its job for the stack's job_seconds (stack.json → the simulator).
+    job = github_job(stack, delivery.job_id)
+    took = datetime.fromisoformat(job["completed_at"]) - datetime.fromisoformat(job["started_at"])
+    assert took.total_seconds() >= stack.data["job_seconds"] == 3, job
+
 
 def test_a_hostile_job_step_cannot_touch_another_runners_pending_config(
     stack: Stack, tmp_path: Path
@@ -526,6 +532,59 @@ def test_cli_lists_the_runner(stack: Stack) -> None:
     assert len(ours) == 1, listed
     assert ours[0]["job_id"] == delivery.job_id
     assert ours[0]["status"] == "completed", ours[0]
+
+
+def make_job(stack: Stack, *args: str) -> tuple[int, str]:
+    """`make job` against the stack: (exit code, output)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "local_mode", "job", *args],
+        cwd=REPO_ROOT,
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return result.returncode, result.stdout + result.stderr
+
+
+def test_make_job_prints_each_status_change_until_the_outcome(stack: Stack) -> None:
+    code, output = make_job(stack, "--labels", f"self-hosted,class:{CLASS}")
+    assert code == 0, output
+    lines = output.splitlines()
+
+    def at(source: str, status: str) -> int:
+        found = [i for i, line in enumerate(lines) if line.split()[1:3] == [source, status]]
+        assert len(found) == 1, f"one {source} {status} line expected:\n{output}"
+        return found[0]
+
+    github = [at("GitHub", s) for s in ("queued", "in_progress", "completed")]
+    fleet = [at("fleet", s) for s in ("busy", "completed")]
+    assert github == sorted(github) and fleet == sorted(fleet), output
+    assert "success" in lines[github[-1]]
+    assert lines[-1].startswith("completed: success, run by "), output
+
+
+def test_make_job_says_why_a_job_was_refused_or_rejected(stack: Stack) -> None:
+    code, output = make_job(stack, "--bad-signature")
+    assert code == 1 and "refused: signature does not match" in output, output
+
+    known = ", ".join(sorted(stack.data["class_sizes"]))
+    code, output = make_job(stack, "--labels", "self-hosted,class:xl", "--no-wait")
+    assert code == 1, output
+    assert f"rejected: unknown class 'xl' (this fleet has: {known})" in output, output
+    assert any(line.split()[1:3] == ["fleet", "rejected"] for line in output.splitlines())
+
+
+def test_make_job_nowait_returns_at_once_and_a_timeout_says_so(stack: Stack) -> None:
+    labels = f"self-hosted,class:{CLASS}"
+    code, output = make_job(stack, "--labels", labels, "--no-wait")
+    assert code == 0 and "Follow it with" in output and "completed" not in output, output
+
+    # Jobs last job_seconds (3 s): a one-second wait cannot see the outcome.
+    code, output = make_job(stack, "--labels", labels, "--timeout", "1")
+    assert code == 1, output
+    assert "timed out after 1s: GitHub shows the job " in output, output
 
 
 def test_a_second_up_reuses_the_healthy_stack(stack: Stack) -> None:

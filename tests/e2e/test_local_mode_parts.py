@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 import threading
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from local_mode import runner_sim, send_job, stack, webhook_server
+from local_mode import follow, runner_sim, send_job, stack, webhook_server
 from local_mode.moto_server import free_port
 
 CLUSTER_ARN = "arn:aws:ecs:us-east-1:123456789012:cluster/runner-fleet"
@@ -308,3 +309,79 @@ def test_status_without_a_stack_is_down(tmp_path, monkeypatch) -> None:
 def test_free_ports_are_free() -> None:
     port = free_port()
     assert not stack.port_open(port)
+
+
+def test_a_new_job_seconds_restarts_the_stack_and_none_reuses_it() -> None:
+    running = {"job_seconds": 3.0}
+    assert stack.changed_settings(running, None) == []
+    assert stack.changed_settings(running, 3.0) == []
+    assert stack.changed_settings(running, 90.0) == ["job seconds 3 → 90"]
+    # a stack.json from before job_seconds was recorded runs the simulator's default
+    assert stack.changed_settings({}, runner_sim.DEFAULT_JOB_SECONDS) == []
+
+
+# ---------------------------------------------------------------- Makefile
+
+
+def make_argv(target: str, *variables: str) -> list[str]:
+    """The `python -m local_mode ...` arguments `make <target>` runs (make -n: nothing runs)."""
+    result = subprocess.run(
+        ["make", "-n", "--no-print-directory", target, *variables],
+        cwd=stack.REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    script = result.stdout.replace("\\\n", " ")
+    line = next(line for line in script.splitlines() if " -m local_mode " in line)
+    argv = shlex.split(line)
+    return argv[argv.index("local_mode") + 1 :]
+
+
+def test_make_job_sends_the_default_labels_whole() -> None:
+    assert make_argv("job") == ["job", "--labels", "self-hosted,class:medium"]
+    assert make_argv("job", "LABELS=self-hosted,class:large", "NOWAIT=1", "TIMEOUT=30") == [
+        *("job", "--labels", "self-hosted,class:large", "--no-wait", "--timeout", "30")
+    ]
+    assert make_argv("job", "BAD_SIGNATURE=1")[-1] == "--bad-signature"
+
+
+def test_make_local_up_passes_job_seconds() -> None:
+    assert make_argv("local-up") == ["up"]
+    assert make_argv("local-up", "JOB_SECONDS=90") == ["up", "--job-seconds", "90"]
+
+
+# ---------------------------------------------------------------- follow (make job's report)
+
+
+def test_refused_and_ignored_deliveries_say_why() -> None:
+    refused = {"results": [{"result": "refused", "reason": "signature does not match"}]}
+    assert follow.unrecorded(refused) == follow.Outcome(False, "refused: signature does not match")
+    ignored = {"results": [{"result": "ignored", "reason": "labels not served by this fleet"}]}
+    assert follow.unrecorded(ignored).summary == "ignored: labels not served by this fleet"
+    assert follow.unrecorded({"results": [{"result": "launched", "task_arn": "t"}]}) is None
+    assert follow.unrecorded("not json") is None
+
+
+def test_a_job_settles_when_github_and_the_record_both_have_an_outcome() -> None:
+    done = {"status": "completed", "conclusion": "success", "runner_name": "runner-fleet-1"}
+    assert follow.settled({"status": "busy"}, done) is None
+    assert follow.settled({"status": "completed"}, {"status": "in_progress"}) is None
+    outcome = follow.settled({"status": "completed"}, done)
+    assert outcome is not None and outcome.ok
+    assert outcome.summary.startswith("completed: success, run by runner-fleet-1")
+    failed = follow.settled({"status": "stopped"}, {**done, "conclusion": "failure"})
+    assert failed is not None and not failed.ok
+    reason = "unknown class 'xl' (this fleet has: large, medium, small)"
+    rejected = follow.settled({"status": "rejected", "reason": reason}, {"status": "queued"})
+    assert rejected == follow.Outcome(False, f"rejected: {reason}")
+
+
+def test_fleet_lines_carry_what_the_record_says() -> None:
+    assert follow.fleet_detail({"status": "starting", "task_arn": "arn:x:task/c/abc"}) == "task abc"
+    assert follow.fleet_detail({"status": "busy", "runner_name": "r-1"}) == "runner r-1"
+    stopped = {"status": "stopped", "exit_code": 143, "stop_reason": "UserInitiated: bye"}
+    assert follow.fleet_detail(stopped) == "exit 143, UserInitiated: bye"
+    assert follow.fleet_detail({"status": "pending", "reason": "launch attempt failed"}) == (
+        "launch attempt failed"
+    )
