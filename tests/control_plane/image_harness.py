@@ -12,12 +12,9 @@ to moto's ECR with PutImage (a manifest), as the buildspec's `docker push` would
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +28,10 @@ from control_plane.images.refs import (
     runner_fingerprint,
 )
 
+from local_mode.codebuild import build_state_change, image_manifest
 from local_mode.fault_proxy import FaultProxy
 from local_mode.moto_server import MotoServer
-from local_mode.webhook_server import eventbridge_envelope
-from tests.control_plane.harness import ACCOUNT, REGION, Fleet
+from tests.control_plane.harness import REGION, Fleet
 
 RUNNER_DIR = Path(__file__).resolve().parents[2] / "runner"
 RUNNER_FILES = {name: (RUNNER_DIR / name).read_bytes() for name in FINGERPRINT_FILES}
@@ -88,98 +85,24 @@ class ImageFleet:
 
     def push_image(self, tag: str) -> str:
         """Pushes an image under `tag` (a build's `docker push`); returns its digest."""
-        layer = hashlib.sha256(tag.encode()).hexdigest()
-        manifest = {
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-            "config": {
-                "mediaType": "application/vnd.docker.container.image.v1+json",
-                "size": 7023,
-                "digest": f"sha256:{layer}",
-            },
-            "layers": [
-                {
-                    "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
-                    "size": 29_000_000,
-                    "digest": f"sha256:{hashlib.sha256(layer.encode()).hexdigest()}",
-                }
-            ],
-        }
         image = self.fleet.client("ecr").put_image(
-            repositoryName=self.repository, imageManifest=json.dumps(manifest), imageTag=tag
+            repositoryName=self.repository, imageManifest=image_manifest(tag), imageTag=tag
         )["image"]
         return image["imageId"]["imageDigest"]
 
     def build_event(
         self, status: str, build_id: str | None = None, *, tag: str | None = None
     ) -> dict[str, Any]:
-        """A "CodeBuild Build State Change" event as AWS sends it to the rule's target (shape:
-        codebuild/latest/userguide/sample-build-notifications.html), for a build the control
-        plane started (default: the latest); its environment variables are the StartBuild
-        overrides it was started with."""
-        ids = self.build_ids()
-        build_id = build_id or ids[-1]
-        variables = self._variables(self.start_builds()[ids.index(build_id)])
+        """A "CodeBuild Build State Change" event as AWS sends it to the rule's target, for a
+        build the control plane started (default: the latest), from what BatchGetBuilds says
+        of it (the emulator keeps StartBuild's overrides); `tag` stands in for its IMAGE_TAG."""
+        build_id = build_id or self.build_ids()[-1]
+        (build,) = self.fleet.client("codebuild").batch_get_builds(ids=[build_id])["builds"]
         if tag is not None:
-            variables["IMAGE_TAG"] = tag
-        arn = f"arn:aws:codebuild:{REGION}:{ACCOUNT}:build/{build_id}"
-        stream = build_id.split(":", 1)[1]
-        group = f"/aws/codebuild/{self.project}"
-        now = datetime.now(UTC)
-        return eventbridge_envelope(
-            {
-                "source": "aws.codebuild",
-                "detail-type": "CodeBuild Build State Change",
-                "time": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "resources": [arn],
-                "detail": {
-                    "build-status": status,
-                    "project-name": self.project,
-                    "build-id": arn,
-                    "additional-information": {
-                        "cache": {"type": "LOCAL", "modes": ["LOCAL_DOCKER_LAYER_CACHE"]},
-                        "timeout-in-minutes": 30,
-                        "build-complete": status != "IN_PROGRESS",
-                        "initiator": f"{self.fleet.prefix}-control-plane",
-                        "build-start-time": now.strftime("%b %-d, %Y %-I:%M:%S %p"),
-                        "source": {"location": f"{self.project}-context/runner/", "type": "S3"},
-                        "logs": {
-                            "group-name": group,
-                            "stream-name": stream,
-                            "deep-link": (
-                                f"https://console.aws.amazon.com/cloudwatch/home?region={REGION}"
-                                f"#logEvent:group={group};stream={stream}"
-                            ),
-                        },
-                        "environment": {
-                            "image": "aws/codebuild/amazonlinux-x86_64-standard:5.0",
-                            "privileged-mode": True,
-                            "compute-type": "BUILD_GENERAL1_SMALL",
-                            "type": "LINUX_CONTAINER",
-                            "environment-variables": [
-                                {"name": name, "type": "PLAINTEXT", "value": value}
-                                for name, value in variables.items()
-                            ],
-                        },
-                        "phases": [
-                            {
-                                "phase-context": [],
-                                "start-time": now.strftime("%b %-d, %Y %-I:%M:%S %p"),
-                                "phase-type": "SUBMITTED",
-                                "phase-status": "SUCCEEDED",
-                            }
-                        ],
-                    },
-                    "current-phase": "COMPLETED" if status != "IN_PROGRESS" else "BUILD",
-                    "current-phase-context": "[]",
-                    "version": "1",
-                },
-            }
-        )
-
-    @staticmethod
-    def _variables(request: dict[str, Any]) -> dict[str, str]:
-        return {v["name"]: v["value"] for v in request.get("environmentVariablesOverride", [])}
+            for variable in build["environment"]["environmentVariables"]:
+                if variable["name"] == "IMAGE_TAG":
+                    variable["value"] = tag
+        return build_state_change(build, status)
 
     def log_link(self, build_id: str) -> str:
         group = f"/aws/codebuild/{self.project}"

@@ -75,19 +75,6 @@ def test_two_builds_on_clean_caches_give_the_same_bytes(tmp_path: Path) -> None:
     assert zips[0] == zips[1]
 
 
-def test_a_requirement_without_its_hash_is_refused(tmp_path: Path) -> None:
-    """The Lambda's dependencies come from the hashed lock only (lambda/requirements.txt)."""
-    requirements = tmp_path / "requirements.txt"
-    requirements.write_text("requests==2.32.3\n")
-    output = tmp_path / "lambda.zip"
-    result = build(
-        output, "--requirements", str(requirements), "--cache-dir", str(tmp_path / "cache")
-    )
-    assert result.returncode == 1
-    assert "Hashes are required in --require-hashes mode" in result.stderr
-    assert not output.exists()
-
-
 def test_bytecode_caches_stay_out_of_the_zip(tmp_path: Path) -> None:
     source = tmp_path / "control_plane"
     shutil.copytree(PACKAGE, source, ignore=shutil.ignore_patterns("__pycache__"))
@@ -113,15 +100,25 @@ def test_a_package_without_its_handler_is_refused(tmp_path: Path) -> None:
     assert not list(tmp_path.glob(".lambda.zip.*")), "a partial zip was left behind"
 
 
-def test_a_bad_requirement_fails_with_pips_reason(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("requirement", "reason"),
+    [
+        # The Lambda's dependencies come from the hashed lock only (lambda/requirements.txt).
+        ("requests==2.32.3", "Hashes are required in --require-hashes mode"),
+        # A wheel that is not there: pip fails without asking any index.
+        ("{tmp}/missing-1.0-py3-none-any.whl --hash=sha256:" + "0" * 64, "missing-1.0"),
+    ],
+)
+def test_a_bad_requirement_fails_with_pips_reason(
+    requirement: str, reason: str, tmp_path: Path
+) -> None:
     requirements = tmp_path / "requirements.txt"
-    # A wheel that is not there: pip fails without asking any index.
-    requirements.write_text(f"{tmp_path / 'missing-1.0-py3-none-any.whl'}\n")
+    requirements.write_text(requirement.format(tmp=tmp_path) + "\n")
     output = tmp_path / "lambda.zip"
     result = build(
         output, "--requirements", str(requirements), "--cache-dir", str(tmp_path / "cache")
     )
     assert result.returncode == 1
-    assert "pip could not install" in result.stderr
+    assert "pip could not install" in result.stderr and reason in result.stderr
     assert not output.exists()
     assert not [p for p in (tmp_path / "cache").iterdir()], "a failed install was cached"
