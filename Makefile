@@ -11,10 +11,14 @@ export TF_PLUGIN_CACHE_MAY_BREAK_DEPENDENCY_LOCK_FILE := 1
 UV := .build/uv/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 
+# The PIP_* settings keep a user's pip configuration (user installs, virtualenv-only) out of it.
 $(UV): requirements/uv.txt
+	@python3 -m pip --version >/dev/null 2>&1 || { echo "make setup: python3 has no pip" \
+	  "(install it, e.g. Debian's python3-pip)" >&2; exit 1; }
 	rm -rf .build/uv
-	python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
-	  --no-deps --require-hashes --target .build/uv -r requirements/uv.txt
+	PIP_USER=0 PIP_REQUIRE_VIRTUALENV=0 PIP_ROOT_USER_ACTION=ignore python3 -m pip install \
+	  --quiet --disable-pip-version-check --no-deps --require-hashes --target .build/uv \
+	  -r requirements/uv.txt
 
 # Every library and tool exactly as uv.lock has them (hashes checked), and this project
 # (editable). --locked fails when pyproject.toml and uv.lock disagree.

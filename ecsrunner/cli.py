@@ -39,17 +39,18 @@ PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
 
 
 def version(distribution: str = DISTRIBUTION, pyproject: Path = PYPROJECT) -> str:
-    """The installed distribution's version; from a checkout that is not installed, the
-    version its pyproject.toml declares; else "unknown"."""
-    try:
-        return metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        pass
+    """The version of the code that runs: a checkout's pyproject.toml (the installed metadata
+    may be another copy's), else the installed distribution's; else "unknown"."""
     try:
         project = tomllib.loads(pyproject.read_text()).get("project", {})
     except (OSError, tomllib.TOMLDecodeError):
+        project = {}
+    if project.get("name") == distribution:
+        return str(project["version"])
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
         return "unknown"
-    return str(project["version"]) if project.get("name") == distribution else "unknown"
 
 
 def aws_failure(exc: Exception, cfg: Config) -> CliError:

@@ -126,6 +126,11 @@ def failure_reason(record: dict[str, Any]) -> str | None:
         return None
     if record.get("reason"):
         return str(record["reason"])
+    return how_it_stopped(record)
+
+
+def how_it_stopped(record: dict[str, Any]) -> str | None:
+    """The task's stop reason and the runner's exit code, as far as the record has them."""
     exit_code = record.get("exit_code")
     stopped = [str(record["stop_reason"])] if record.get("stop_reason") else []
     stopped += [f"exit code {exit_code}"] if exit_code is not None else []

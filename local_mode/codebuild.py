@@ -130,8 +130,12 @@ def build_state_change(build: dict[str, Any], status: str) -> dict[str, Any]:
                         "compute-type": environment.get("computeType"),
                         "type": environment.get("type"),
                         "environment-variables": [
-                            {"name": n, "type": "PLAINTEXT", "value": v}
-                            for n, v in variables(build).items()
+                            {
+                                "name": v["name"],
+                                "type": v.get("type", "PLAINTEXT"),
+                                "value": v.get("value", ""),
+                            }
+                            for v in (environment.get("environmentVariables") or [])
                         ],
                     },
                 },
@@ -171,10 +175,10 @@ class LocalCodeBuild:
     def new_builds(self) -> list[dict[str, Any]]:
         ids = self.codebuild.list_builds_for_project(projectName=self.project).get("ids", [])
         new = [build_id for build_id in ids if build_id not in self.seen]
-        self.seen.update(new)
         found: list[dict[str, Any]] = []
         for start in range(0, len(new), 100):
             found += self.codebuild.batch_get_builds(ids=new[start : start + 100])["builds"]
+        self.seen.update(new)  # only once described: a failed poll retries them
         return found
 
     def send(self, build: dict[str, Any], status: str) -> None:
@@ -224,10 +228,13 @@ class LocalCodeBuild:
         self.send(build, SUCCEEDED)
 
     def safe_play(self, build: dict[str, Any]) -> None:
+        """Plays the build; one that cannot be played ends FAILED, as a broken build would."""
         try:
             self.play(build)
         except Exception:
-            LOG.exception("playing build %s failed", build.get("id"))
+            LOG.exception("playing build %s failed: it ends FAILED", build.get("id"))
+            with contextlib.suppress(Exception):
+                self.send(build, FAILED)
 
     def run(self, poll_seconds: float = 0.5) -> None:
         LOG.info("watching the builds of CodeBuild project %s", self.project)

@@ -308,10 +308,11 @@ def install_codebuild() -> None:
     def start_build(self: CodeBuildResponse) -> Any:
         result = original(self)  # its answer holds the build's description: completed below
         name = self._get_param("projectName")
-        backend = self.codebuild_backend
+        # The build this request started (the stored description itself), not the project's
+        # latest: the server is threaded, and another StartBuild may have come in since.
         build_as_started(
-            backend.build_metadata[name].build_metadata,
-            backend.codebuild_projects[name].project_metadata,
+            result.result["build"],
+            self.codebuild_backend.codebuild_projects[name].project_metadata,
             self._get_param("environmentVariablesOverride") or [],
         )
         return result

@@ -18,7 +18,7 @@ from typing import Any
 from control_plane.github import GitHubError, GitHubUnavailable
 from control_plane.state import TERMINAL, StateStore
 
-from ecsrunner import github_access
+from ecsrunner import github_access, records
 from ecsrunner.config import Config
 from local_mode import stack as local_stack
 
@@ -53,10 +53,7 @@ def fleet_detail(record: dict) -> str:
     if status == "busy":
         return f"runner {record.get('runner_name')}"
     if status in TERMINAL:
-        facts = [f"exit {record['exit_code']}"] if record.get("exit_code") is not None else []
-        if record.get("stop_reason"):
-            facts.append(str(record["stop_reason"]))
-        return ", ".join(facts)
+        return records.how_it_stopped(record) or ""
     return ""
 
 
@@ -74,12 +71,17 @@ def settled(record: dict | None, job: dict | None) -> Outcome | None:
     status = record.get("status")
     if status == "rejected":
         return Outcome(False, f"rejected: {record.get('reason')}")
-    if job and job.get("status") == "completed" and status in TERMINAL:
+    github_status = (job or {}).get("status")
+    if github_status == "completed" and status in TERMINAL:
         conclusion = job.get("conclusion")
         return Outcome(
             conclusion == "success",
             f"completed: {conclusion}, run by {job.get('runner_name')} (fleet record {status})",
         )
+    if status == "failed" and github_status != "in_progress":
+        # A failed launch or image build: GitHub keeps the job queued until it cancels it.
+        why = records.failure_reason(record) or "no reason recorded"
+        return Outcome(False, f"failed: {why} (GitHub shows the job {github_status or 'unread'})")
     return None
 
 
@@ -104,7 +106,11 @@ class Watcher:
         self.repository = current["github_repo"]
         dynamodb = local_stack.aws_client(current, "dynamodb")
         self.store = StateStore(current["runner_table"], dynamodb)
-        self.github = github_client(current)
+        self.github, self.github_problem = None, ""
+        try:
+            self.github = github_client(current)
+        except github_access.Unavailable as exc:  # the job is still sent; GitHub's view is not
+            self.github_problem = str(exc)
         self.say = say
         self.github_status: str | None = None
         self.history_shown = 0
@@ -113,10 +119,12 @@ class Watcher:
 
     def github_job(self) -> tuple[dict | None, str]:
         """(the job, or None and why it could not be read)."""
+        if self.github is None:
+            return None, self.github_problem
         try:
             with github_access.quiet_logs():
                 return self.github.get_job(self.repository, self.job_id), "not found"
-        except (GitHubError, GitHubUnavailable) as exc:
+        except (GitHubError, GitHubUnavailable, github_access.Unavailable) as exc:
             return None, str(exc)
 
     def github_lines(self, job: dict | None, problem: str) -> list[tuple[float, str, str, str]]:

@@ -1,4 +1,4 @@
-"""`ecsrunner --version`: the installed distribution's version, else the checkout's."""
+"""`ecsrunner --version`: the checkout's version (its pyproject.toml), else the installed one's."""
 
 from __future__ import annotations
 
@@ -11,10 +11,16 @@ from click.testing import CliRunner
 from ecsrunner.cli import DISTRIBUTION, PYPROJECT, cli, version
 
 
-def test_version_is_the_installed_distributions() -> None:
+def test_version_is_the_checkouts() -> None:
+    declared = tomllib.loads(PYPROJECT.read_text())["project"]["version"]
     result = CliRunner().invoke(cli, ["--version"])
     assert result.exit_code == 0, result.output
-    assert result.stdout == f"ecsrunner, version {metadata.version(DISTRIBUTION)}\n"
+    assert result.stdout == f"ecsrunner, version {declared}\n"
+
+
+def test_an_installed_copy_says_its_metadata_version(tmp_path: Path) -> None:
+    """Installed (not editable), no pyproject.toml sits beside the package."""
+    assert version(DISTRIBUTION, tmp_path / "pyproject.toml") == metadata.version(DISTRIBUTION)
 
 
 def test_a_checkout_that_is_not_installed_says_its_pyproject_version(tmp_path: Path) -> None:

@@ -349,6 +349,9 @@ def test_make_job_sends_the_default_labels_whole() -> None:
 def test_make_local_up_passes_job_seconds() -> None:
     assert make_argv("local-up") == ["up"]
     assert make_argv("local-up", "JOB_SECONDS=90") == ["up", "--job-seconds", "90"]
+    assert make_argv("local-up", "FAIL_BUILDS=docker.io/library/debian:*") == [
+        *("up", "--fail-builds", "docker.io/library/debian:*")
+    ]
 
 
 # ---------------------------------------------------------------- follow (make job's report)
@@ -377,11 +380,20 @@ def test_a_job_settles_when_github_and_the_record_both_have_an_outcome() -> None
     assert rejected == follow.Outcome(False, f"rejected: {reason}")
 
 
+def test_a_failed_launch_or_build_settles_while_github_still_queues_the_job() -> None:
+    """GitHub keeps such a job queued (until it cancels it a day later): no waiting it out."""
+    why = "image build b:1 FAILED (base docker.io/library/debian:bookworm)"
+    failed = follow.settled({"status": "failed", "reason": why}, {"status": "queued"})
+    assert failed == follow.Outcome(False, f"failed: {why} (GitHub shows the job queued)")
+    # A runner that failed mid-job: GitHub's conclusion is the outcome, once it has one.
+    assert follow.settled({"status": "failed"}, {"status": "in_progress"}) is None
+
+
 def test_fleet_lines_carry_what_the_record_says() -> None:
     assert follow.fleet_detail({"status": "starting", "task_arn": "arn:x:task/c/abc"}) == "task abc"
     assert follow.fleet_detail({"status": "busy", "runner_name": "r-1"}) == "runner r-1"
     stopped = {"status": "stopped", "exit_code": 143, "stop_reason": "UserInitiated: bye"}
-    assert follow.fleet_detail(stopped) == "exit 143, UserInitiated: bye"
+    assert follow.fleet_detail(stopped) == "UserInitiated: bye; exit code 143"
     assert follow.fleet_detail({"status": "pending", "reason": "launch attempt failed"}) == (
         "launch attempt failed"
     )
