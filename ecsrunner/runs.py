@@ -81,7 +81,10 @@ def list_runs(
         found, truncated = [records.load(runner_id)], False
     else:
         found, truncated = records.newest(
-            since=since_time(since), statuses=() if everything else RAN, repo=repo, limit=limit
+            since=since_time(since),
+            statuses=records.STATUSES if everything else RAN,
+            repo=repo,
+            limit=limit,
         )
     shown = [run_of(r) for r in found]
 

@@ -39,6 +39,7 @@ import boto3
 import requests
 from botocore.exceptions import ClientError
 
+from local_mode.moto_server import role_session
 from local_mode.webhook_server import eventbridge_envelope
 
 LOG = logging.getLogger("local_mode.codebuild")
@@ -193,14 +194,8 @@ class LocalCodeBuild:
         repository = env["ECR_REPOSITORY_URL"].split("/", 1)[1]
         project = self.codebuild.batch_get_projects(names=[self.project])["projects"][0]
         sts = boto3.client("sts", **self.kwargs)
-        role = sts.assume_role(RoleArn=project["serviceRole"], RoleSessionName="codebuild")
-        credentials = role["Credentials"]
         ecr = boto3.client(
-            "ecr",
-            **self.kwargs,
-            aws_access_key_id=credentials["AccessKeyId"],
-            aws_secret_access_key=credentials["SecretAccessKey"],
-            aws_session_token=credentials["SessionToken"],
+            "ecr", **self.kwargs, **role_session(sts, project["serviceRole"], "codebuild")
         )
         try:
             ecr.put_image(

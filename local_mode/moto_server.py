@@ -9,6 +9,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -17,6 +18,17 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def role_session(sts: Any, role_arn: str, session_name: str) -> dict[str, str]:
+    """boto3 client arguments for a session of `role_arn` (STS AssumeRole in the emulator):
+    resource policies and the emulator's identity checks then see that role as the caller."""
+    credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name)["Credentials"]
+    return {
+        "aws_access_key_id": credentials["AccessKeyId"],
+        "aws_secret_access_key": credentials["SecretAccessKey"],
+        "aws_session_token": credentials["SessionToken"],
+    }
 
 
 def hold_ecs_tasks(url: str) -> None:

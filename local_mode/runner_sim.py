@@ -47,7 +47,7 @@ from typing import Any
 import boto3
 import requests
 
-from local_mode.moto_server import hold_ecs_tasks
+from local_mode.moto_server import hold_ecs_tasks, role_session
 from local_mode.webhook_server import eventbridge_envelope
 
 LOG = logging.getLogger("local_mode.runner_sim")
@@ -411,16 +411,11 @@ class RunnerSimulator:
         )
 
     def role_client(self, service: str, role_arn: str) -> Any:
-        credentials = self.sts.assume_role(RoleArn=role_arn, RoleSessionName="ecs-agent")[
-            "Credentials"
-        ]
         return boto3.client(
             service,
             endpoint_url=self.settings.aws_endpoint_url,
             region_name=self.settings.region,
-            aws_access_key_id=credentials["AccessKeyId"],
-            aws_secret_access_key=credentials["SecretAccessKey"],
-            aws_session_token=credentials["SessionToken"],
+            **role_session(self.sts, role_arn, "ecs-agent"),
         )
 
     def entrypoint(self, task: dict, env: dict[str, str]) -> tuple[dict, int]:
