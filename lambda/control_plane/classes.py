@@ -3,7 +3,9 @@
     {"default_class": "small",
      "classes": {"small": {"cpu": 512, "memory": 1024}, "medium": {"cpu": 1024, "memory": 2048}}}
 
-cpu in ECS units, memory in MiB. Pure functions: the Lambda and the CLI both use them.
+cpu in ECS units, memory in MiB; optional per class: `architecture` (x86_64, arm64) and
+`ephemeral_storage_gib` (21-200), which the job's record keeps for its cost (cost.py).
+Pure functions: the Lambda and the CLI both use them.
 """
 
 from __future__ import annotations
@@ -31,10 +33,16 @@ class ClassSizesError(ValueError):
     """The class-sizes document is invalid (the message says what to fix)."""
 
 
+ARCHITECTURES = ("x86_64", "arm64")
+EPHEMERAL_STORAGE_GIB = range(21, 200 + 1)  # Fargate's 20 GiB when not set
+
+
 @dataclass(frozen=True)
 class ClassSize:
     cpu: int
     memory: int
+    architecture: str = "x86_64"
+    ephemeral_storage_gib: int | None = None
 
 
 @dataclass(frozen=True)
@@ -98,7 +106,17 @@ def parse_class_sizes(text: str) -> ClassSizes:
         problem = fargate_size_problem(cpu, memory)
         if problem:
             raise ClassSizesError(f"class {name!r}: {problem}")
-        classes[name] = ClassSize(cpu=cpu, memory=memory)
+        architecture = size.get("architecture") or "x86_64"
+        if architecture not in ARCHITECTURES:
+            raise ClassSizesError(
+                f"class {name!r}: architecture must be one of {', '.join(ARCHITECTURES)}"
+            )
+        storage = size.get("ephemeral_storage_gib")
+        if storage is not None:
+            storage = _int(storage, f"class {name!r} ephemeral_storage_gib")
+            if storage not in EPHEMERAL_STORAGE_GIB:
+                raise ClassSizesError(f"class {name!r}: ephemeral_storage_gib must be 21-200")
+        classes[name] = ClassSize(cpu, memory, architecture, storage)
     if not classes:
         raise ClassSizesError("class sizes define no class")
     default = document.get("default_class")

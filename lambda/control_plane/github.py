@@ -214,6 +214,7 @@ class GitHubClient:
         repo: str = "",
         deadline: retry.Deadline | None = None,
         pacer: Pacer | None = None,
+        on_rate_limit: Callable[[int], None] | None = None,
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self.auth = auth
@@ -221,6 +222,8 @@ class GitHubClient:
         self.base = f"/repos/{owner}/{repo}" if scope == "repo" else f"/orgs/{owner}"
         self.deadline = deadline or retry.Deadline(retry.DEFAULT_BUDGET_SECONDS)
         self.pacer = pacer  # paces JIT config creation (the Lambda's; the CLI creates none)
+        # told X-RateLimit-Remaining of each response (the Lambda publishes it as a metric)
+        self.on_rate_limit = on_rate_limit
 
     @classmethod
     def from_settings(
@@ -229,6 +232,7 @@ class GitHubClient:
         secret: Callable[[str], str],
         deadline: retry.Deadline | None = None,
         pacer: Pacer | None = None,
+        on_rate_limit: Callable[[int], None] | None = None,
     ) -> GitHubClient:
         """The client of the fleet's GitHub scope, authenticated as its settings say (PAT or
         App); `secret(name)` reads a SecureString (the Lambda's cache, or the CLI's SSM)."""
@@ -249,6 +253,7 @@ class GitHubClient:
             repo=s.github_repo,
             deadline=deadline,
             pacer=pacer,
+            on_rate_limit=on_rate_limit,
         )
 
     def request(
@@ -287,6 +292,9 @@ class GitHubClient:
                 )
             except requests.RequestException as exc:
                 raise GitHubUnavailable(f"{method} {path}: {type(exc).__name__}") from exc
+            remaining = response.headers.get("x-ratelimit-remaining", "")
+            if self.on_rate_limit is not None and remaining.isdigit():
+                self.on_rate_limit(int(remaining))
             if response.status_code >= 400:
                 raise GitHubError.from_response(method, path, response)
             return response

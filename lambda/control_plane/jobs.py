@@ -23,7 +23,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
 
-from control_plane import jit_config, labels, launcher, log, retry
+from control_plane import jit_config, labels, launcher, log, metrics, retry
 from control_plane.classes import ClassSizesError
 from control_plane.github import GitHubClient, JitConfig, RunnerNameTaken
 from control_plane.images import builds
@@ -74,6 +74,8 @@ def handle_queued(job: WorkflowJob, svc: Services, delivery_id: str) -> dict[str
     if rejection is not None:
         if svc.store.create_rejected(job.job_id, fields, rejection):
             log.warning("rejected: no runner started", reason=rejection)
+            # fleet-wide only: a rejected job's class label may be anything a workflow says
+            metrics.emit(s, "JobsRejected", 1)
         else:
             log.info("duplicate: job already recorded")
         return _result("rejected", reason=rejection)
@@ -116,7 +118,13 @@ def _plan(
         known = ", ".join(sorted(sizes.classes))
         return fields, f"unknown class {selection.class_name!r} (this fleet has: {known})", False
     size = sizes.classes[class_name]
-    fields.update(class_name=class_name, cpu=size.cpu, memory=size.memory)
+    fields.update(
+        class_name=class_name,
+        cpu=size.cpu,
+        memory=size.memory,
+        architecture=size.architecture,
+        ephemeral_storage_gib=size.ephemeral_storage_gib,
+    )
     image = builds.decide_image(selection.image, svc)
     fields.update(image.fields())
     return fields, image.rejection, image.ready
@@ -137,9 +145,11 @@ def _claim_and_launch(
         return _result("duplicate", status=claim.record.get("status"))
 
     log.info("job recorded" if claim.outcome == "new" else "resuming an interrupted launch")
+    if claim.outcome == "new":
+        metrics.emit(svc.settings, "JobsQueued", 1, fields["class_name"])
     if not image_ready and claim.record.get("image_tag"):
         waiting = guarded(
-            job.job_id, svc, owner, lambda: builds.wait_for_image(claim.record, svc, owner)
+            claim.record, svc, owner, lambda: builds.wait_for_image(claim.record, svc, owner)
         )
         if waiting is not None:  # parked, the lease released
             if waiting.status == SUCCEEDED:  # built while it was being parked
@@ -150,7 +160,7 @@ def _claim_and_launch(
             )
     resumed = claim.outcome == "resumed"
     launch = partial(launch_under_lease, claim.record, svc, owner, resumed)
-    task_arn = guarded(job.job_id, svc, owner, launch)
+    task_arn = guarded(claim.record, svc, owner, launch)
     return _result("launched", task_arn=task_arn)
 
 
@@ -167,17 +177,20 @@ def launch_recorded(job_id: int, svc: Services) -> dict[str, Any]:
     with log.bound(job_id=job_id, runner_name=record.get("runner_name")):
         log.info("launching a recorded job")
         launch = partial(launch_under_lease, record, svc, owner, True)
-        task_arn = guarded(job_id, svc, owner, launch)
+        task_arn = guarded(record, svc, owner, launch)
     return _result("launched", task_arn=task_arn)
 
 
-def guarded(job_id: int, svc: Services, owner: str, work: Callable[[], T]) -> T:
-    """Runs `work` under the job's lease; a failure releases the lease with the reason (the
-    record stays resumable) and propagates, so that the event is delivered again."""
+def guarded(record: dict[str, Any], svc: Services, owner: str, work: Callable[[], T]) -> T:
+    """Runs `work` under the lease of the record's job; a failure releases the lease with the
+    reason (the record stays resumable), is counted, and propagates, so that the event is
+    delivered again."""
     try:
         return work()
     except Exception as exc:
         log.error("launch failed: the job stays pending for a retry", error=retry.describe(exc))
+        metrics.emit(svc.settings, "LaunchFailures", 1, record.get("class_name"))
+        job_id = int(record["job_id"])
         try:
             svc.store.release(job_id, owner, f"launch attempt failed: {retry.describe(exc)}")
         except Exception as release_error:  # the lease then ends with this invocation's time
@@ -231,6 +244,7 @@ def launch_under_lease(record: dict[str, Any], svc: Services, owner: str, resume
         if not svc.store.record_task(job_id, owner, launched.task_arn, **provider):
             log.warning("lease expired before the task was recorded", task_arn=launched.task_arn)
         svc.store.transition(job_id, "starting", task_arn=launched.task_arn)
+    metrics.emit(s, "RunnersLaunched", 1, record["class_name"])
     log.info(
         "runner launched",
         task_arn=launched.task_arn,

@@ -11,6 +11,8 @@
   From RUNNING on, ECS has read the task's JIT config file: its S3 object is deleted then (or on
   STOPPED, for a task that never started); the cleanup deletes what a failed delete left.
 
+Each also records what it measures (measure.py: queue wait, job time, start time, cost).
+
 Events arrive out of order and more than once: `StateStore.transition` only moves forwards;
 a late event keeps its facts (conclusion, exit code, stop reason) without moving the status.
 """
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from control_plane import displacement, jit_config, log, recovery, retry
+from control_plane import displacement, jit_config, log, measure, recovery, retry
 from control_plane.cleanup import policy
 from control_plane.launcher import CONTAINER
 from control_plane.services import Services
@@ -48,11 +50,17 @@ def on_workflow_job(job: WorkflowJob, svc: Services) -> dict[str, Any]:
         return displacement.on_job_without_our_runner(job, svc)
     log.bind(runner_name=job.runner_name, record_job_id=record_job)
     if record_job != job.job_id:
-        return displacement.on_other_job(job, record_job, svc)
-    if job.action == "in_progress":
-        return _apply(svc, record_job, "busy", runner=job.runner_name)
-    fields = {"conclusion": job.conclusion}
-    return _apply(svc, record_job, "completed", fields=fields, runner=job.runner_name)
+        result = displacement.on_other_job(job, record_job, svc)
+    elif job.action == "in_progress":
+        result = _apply(svc, record_job, "busy", runner=job.runner_name)
+    else:
+        fields = {"conclusion": job.conclusion}
+        result = _apply(svc, record_job, "completed", fields=fields, runner=job.runner_name)
+    if job.action == "in_progress":  # the job's own record, whichever runner took it
+        measure.job_started(job, svc)
+    else:
+        measure.job_completed(job, svc)
+    return result
 
 
 def stopped_outcome(detail: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -92,10 +100,13 @@ def on_task_state_change(event: dict[str, Any], svc: Services) -> dict[str, Any]
     if last_status in STARTING_STATES:
         return _apply(svc, job_id, "starting", task_arn=task_arn)
     if last_status == "RUNNING":
-        return _apply(svc, job_id, "running", task_arn=task_arn)
+        result = _apply(svc, job_id, "running", task_arn=task_arn)
+        measure.task_running(detail, svc, job_id)
+        return result
     if last_status == "STOPPED":
         status, facts = stopped_outcome(detail)
         result = _apply(svc, job_id, status, task_arn=task_arn, fields=facts)
+        measure.task_stopped(detail, svc, job_id)
         if status != "completed":  # a redelivered event finishes what a failed one began
             result["recovery"] = _recover_interrupted(svc, job_id)
         return result

@@ -83,11 +83,17 @@ class _StdoutHandler(logging.Handler):
             self.handleError(record)
 
 
+def timestamp(epoch: float) -> str:
+    """A line's time: ISO 8601 UTC to the millisecond."""
+    return (
+        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch)) + f".{int(epoch * 1000) % 1000:03d}Z"
+    )
+
+
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "time": timestamp(record.created),
             "level": record.levelname.lower(),
             "msg": redact(record.getMessage()),
         }
@@ -123,6 +129,11 @@ def bound(**fields: Any) -> Iterator[None]:
         yield
     finally:
         _fields.reset(token)
+
+
+def context() -> dict[str, Any]:
+    """The fields bound for the current event, redacted (for lines written beside the log's)."""
+    return _redacted(_fields.get() or {})
 
 
 def bind(**fields: Any) -> None:

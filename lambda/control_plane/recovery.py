@@ -24,7 +24,7 @@ import uuid
 from functools import partial
 from typing import Any
 
-from control_plane import jit_config, jobs, log, state
+from control_plane import jit_config, jobs, log, metrics, state
 from control_plane.cleanup import policy
 from control_plane.services import Services
 from control_plane.state import DISPLACEMENTS, RELAUNCHES, in_flight, launch_attempt
@@ -90,6 +90,7 @@ def recover(
         log.info("relaunch decided elsewhere already")
         return "decided"
     log.warning("relaunching", reason=decision.reason, new_runner_name=name)
+    metrics.emit(svc.settings, "Relaunches", 1, record.get("class_name"))
     if launch_reopened(svc, reopened, owner) is None:
         # The record is pending with its lease released: the event's redelivery resumes it
         # (resume), else the cleanup's stalled-launch step.
@@ -112,7 +113,7 @@ def launch_reopened(svc: Services, record: dict[str, Any], owner: str) -> str | 
     task ARN, or None: the failure released the lease with the reason (the cleanup resumes it)."""
     launch = partial(jobs.launch_under_lease, record, svc, owner, True)
     try:
-        task_arn = jobs.guarded(int(record["job_id"]), svc, owner, launch)
+        task_arn = jobs.guarded(record, svc, owner, launch)
     except Exception:  # logged, and the lease released with the reason
         return None
     log.info("runner launched", task_arn=task_arn, attempt=launch_attempt(record))

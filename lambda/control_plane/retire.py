@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from control_plane import launcher, log, retry
+from control_plane import launcher, log, metrics, retry
 from control_plane.cleanup.policy import STOP_REASON_PREFIX, WAITING
 from control_plane.github import GitHubError
 from control_plane.services import Services
@@ -49,12 +49,14 @@ def retire(svc: Services, record: dict[str, Any], reason: str, kind: str) -> boo
             max_attempts=3,
             what="ecs:StopTask",
         )
-        svc.store.transition(
+        moved = svc.store.transition(
             int(record["job_id"]),
             "stopped",
             reason=reason,
             task_arn=task_arn,
             fields={"stopped_by": kind},
         )
+        if moved and kind == "spare":  # counted once, by whoever stopped it first
+            metrics.emit(svc.settings, "SpareRunnersStopped", 1, record.get("class_name"))
         log.info("runner deregistered and stopped", kind=kind, reason=reason)
         return True

@@ -7,10 +7,10 @@ warm Lambda environment reuses them; this object only wires them for the current
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 
-from control_plane import aws, parameters
+from control_plane import aws, metrics, parameters
 from control_plane.classes import ClassSizes
 from control_plane.github import GitHubClient
 from control_plane.pacing import Pacer
@@ -66,5 +66,9 @@ class Services:
     @cached_property
     def github(self) -> GitHubClient:
         return GitHubClient.from_settings(
-            self.settings, parameters.secret, self.deadline, pacer=self.pacer
+            self.settings,
+            parameters.secret,
+            self.deadline,
+            pacer=self.pacer,
+            on_rate_limit=partial(metrics.emit, self.settings, "GitHubRateLimitRemaining"),
         )

@@ -9,8 +9,9 @@ import math
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from control_plane.cost import Prices, PricesError
 from control_plane.images.refs import (
     DEFAULT_ALLOWED_BASE_IMAGES,
     DEFAULT_MAX_AGE_DAYS,
@@ -96,6 +97,11 @@ class Settings:
     webhook_secret_previous_grace_seconds: int = 86400
     # the fleet-wide pace of GitHub JIT config creation (pacing.py)
     github_jit_configs_per_minute: float = 150.0
+    # observability (metrics.py, cost.py): the EMF namespace, the price table, and how long a
+    # job may wait queued on GitHub before the cleanup counts it stranded
+    metrics_namespace: str = "AWSRunnerFleet"
+    fargate_prices: Prices = field(default_factory=Prices)
+    stranded_job_seconds: int = 900
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -122,6 +128,10 @@ class Settings:
                 f"CAPACITY_STRATEGY must be one of {', '.join(CAPACITY_STRATEGIES)}, "
                 f"not {strategy!r}"
             )
+        try:
+            prices = Prices.from_json(get("FARGATE_PRICES", "{}"))
+        except PricesError as exc:
+            raise SettingsError(str(exc)) from exc
         try:
             group = int(get("RUNNER_GROUP_ID", "1"))
         except ValueError as exc:
@@ -192,6 +202,9 @@ class Settings:
                 "WEBHOOK_SECRET_PREVIOUS_GRACE_SECONDS", "86400", 1
             ),
             github_jit_configs_per_minute=positive("GITHUB_JIT_CONFIGS_PER_MINUTE", "150"),
+            metrics_namespace=get("METRICS_NAMESPACE", "AWSRunnerFleet"),
+            fargate_prices=prices,
+            stranded_job_seconds=minimum("STRANDED_JOB_SECONDS", "900", 1),
         )
         if settings.image_build_project:
             needed = ["ECR_REPOSITORY_URL", "RUNNER_IMAGE_FINGERPRINT"]

@@ -522,7 +522,10 @@ class StateStore:
         else:
             status = "#status IN (:stopped, :failed)"
             removed = ""
-        removed += "task_arn, capacity_provider, stop_reason, exit_code, stopped_by, not_relaunched"
+        removed += (
+            "task_arn, capacity_provider, stop_reason, exit_code, stopped_by, not_relaunched, "
+            "start_seconds"
+        )
         return self._update_record(
             job_id,
             UpdateExpression=f"{sets} REMOVE {removed}",
@@ -535,10 +538,15 @@ class StateStore:
         )
 
     def annotate(
-        self, job_id: int, fields: Mapping[str, Any], task_arn: str | None = None
+        self,
+        job_id: int,
+        fields: Mapping[str, Any],
+        task_arn: str | None = None,
+        unless_set: str | None = None,
     ) -> dict[str, Any] | None:
-        """Sets `fields` on an existing record (with `task_arn`: only while that is its task),
-        whatever its status; the record, or None."""
+        """Sets `fields` on an existing record (with `task_arn`: only while that is its task;
+        with `unless_set`: only if the record has no such attribute yet, so that a measurement
+        is recorded once), whatever its status; the record, or None."""
         names: dict[str, str] = {}
         values: dict[str, Any] = {":at": _value(iso(self.clock()))}
         sets = ["updated_at = :at", *_set_fields(fields, names, values)]
@@ -546,10 +554,49 @@ class StateStore:
         if task_arn:
             values[":task"] = _value(task_arn)
             condition += " AND task_arn = :task"
+        if unless_set:
+            names["#once"] = unless_set
+            condition += " AND attribute_not_exists(#once)"
         return self._update_record(
             job_id,
             UpdateExpression="SET " + ", ".join(sets),
             ConditionExpression=condition,
+            **({"ExpressionAttributeNames": names} if names else {}),
+            ExpressionAttributeValues=values,
+        )
+
+    def add_bill(
+        self, job_id: int, task_arn: str, bill: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        """Adds a stopped task's `billed_seconds` and `cost_usd` to the job's totals (a relaunched
+        job pays for each of its tasks) and sets the task's size fields, once per task
+        (`billed_tasks`); the record, or None if that task was billed already or is none of
+        the record's tasks (its current one, or one a relaunch retired)."""
+        totals = ("billed_seconds", "cost_usd")
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {
+            ":at": _value(iso(self.clock())),
+            ":zero": _value(0),
+            ":empty": _value([]),
+            ":tasks": _value([task_arn]),
+            ":task": _value(task_arn),
+        }
+        sets = [
+            "updated_at = :at",
+            "billed_tasks = list_append(if_not_exists(billed_tasks, :empty), :tasks)",
+        ]
+        for index, name in enumerate(totals):
+            names[f"#t{index}"] = name
+            values[f":t{index}"] = _value(bill[name])
+            sets.append(f"#t{index} = if_not_exists(#t{index}, :zero) + :t{index}")
+        sets += _set_fields({k: v for k, v in bill.items() if k not in totals}, names, values)
+        return self._update_record(
+            job_id,
+            UpdateExpression="SET " + ", ".join(sets),
+            ConditionExpression=(
+                "(task_arn = :task OR contains(retired_tasks, :task)) "
+                "AND NOT contains(billed_tasks, :task)"
+            ),
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
         )

@@ -32,6 +32,10 @@ class WorkflowJob:
     labels: tuple[str, ...]
     runner_name: str | None
     conclusion: str | None
+    # GitHub's times (ISO 8601): queued, taken by a runner, finished
+    created_at: str | None = None
+    started_at: str | None = None
+    completed_at: str | None = None
 
     @classmethod
     def from_payload(cls, payload: Any) -> WorkflowJob:
@@ -66,6 +70,9 @@ class WorkflowJob:
             labels=tuple(labels),
             runner_name=_optional_text(job, "runner_name"),
             conclusion=_optional_text(job, "conclusion"),
+            created_at=_time(job, "created_at"),
+            started_at=_time(job, "started_at"),
+            completed_at=_time(job, "completed_at"),
         )
         # JSON may escape a lone surrogate (\ud83d), which no UTF-8 API (DynamoDB) accepts
         texts = (parsed.action, full_name, parsed.workflow_name, parsed.job_name, *labels)
@@ -92,6 +99,12 @@ def _optional_text(job: dict[str, Any], name: str) -> str | None:
     if value is not None and not isinstance(value, str):
         raise PayloadError(f"workflow_job.{name} is not a string")
     return value or None
+
+
+def _time(job: dict[str, Any], name: str) -> str | None:
+    """A time GitHub gives, for metrics only: anything but a string counts as absent."""
+    value = job.get(name)
+    return value if isinstance(value, str) and value else None
 
 
 def runner_name(prefix: str, job_id: int, run_attempt: int) -> str:

@@ -39,6 +39,7 @@ COUNTS = (
     "dlq_left",
     "queued_jobs_launched",
     "queued_jobs_rejected",
+    "jobs_stranded",
     "registrations_deleted",
     "jit_configs_deleted",
     "builds_reconciled",

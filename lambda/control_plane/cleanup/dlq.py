@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from control_plane import aws, log, retry
+from control_plane import aws, log, metrics, retry
 from control_plane.cleanup.context import CleanupRun
 from control_plane.services import Services
 
@@ -73,4 +73,5 @@ def _replay(message: dict[str, Any], route: Route, svc: Services) -> str:
             log.error("cleanup: replay failed, the dead letter stays", error=retry.describe(exc))
             return "left"
         log.info("cleanup: dead letter replayed", outcome=result.get("result"))
+        metrics.emit(svc.settings, "DeadLettersReplayed", 1)
         return "replayed"

@@ -8,6 +8,9 @@
   in the state table, wrapping around at the end of GitHub's listing), then the repositories
   of recent records not yet looked at. The listing goes first: it alone reaches a repository
   whose every delivery failed, and the recent ones are in it too.
+- Stranded jobs: of the jobs the scan sees, those queued longer than STRANDED_JOB_SECONDS are
+  counted (metric JobsStranded, published each run: a lower bound in org scope, whose scan
+  covers part of the organization per run).
 - Stale registrations: this fleet's runners (name `${name_prefix}-${job_id}[-${n}]`) that
   are offline, have no live task, and whose record is missing, ended, or another attempt's.
 """
@@ -18,7 +21,7 @@ import itertools
 import time
 from typing import Any
 
-from control_plane import jobs, log, retry
+from control_plane import jobs, log, metrics, retry
 from control_plane.cleanup import policy
 from control_plane.cleanup.context import CleanupRun
 from control_plane.cleanup.tasks import live_tasks
@@ -34,7 +37,14 @@ REFUSED = (403, 404)  # GitHub will not show a repository's runs: skip it, do no
 
 
 def launch_lost_jobs(run: CleanupRun) -> None:
-    """Launches queued jobs this fleet serves that have no record (bounded per run)."""
+    """Launches queued jobs this fleet serves that have no record (bounded per run), and
+    publishes how many of the jobs it saw are stranded (JobsStranded, 0 included, so that the
+    alarm sees the count fall)."""
+    _scan_scope(run)
+    metrics.emit(run.svc.settings, "JobsStranded", run.counts["jobs_stranded"])
+
+
+def _scan_scope(run: CleanupRun) -> None:
     settings = run.svc.settings
     if settings.github_scope == "repo":
         _scan(run, settings.scope_name)
@@ -126,12 +136,21 @@ def _scan_runs(run: CleanupRun, repository: str) -> bool:
             if not run.take("github_reads"):
                 return False
             for job in github.run_jobs(repository, int(workflow_run["id"])):
+                _note_stranded(run, job)
                 if not _lost(run, job):
                     continue
                 if not run.take("launches"):
                     return False
                 _launch(run, repository, job)
     return True
+
+
+def _note_stranded(run: CleanupRun, job: dict[str, Any]) -> None:
+    settings = run.svc.settings
+    extra, limit = settings.runner_extra_labels, settings.stranded_job_seconds
+    if policy.stranded_job(job, run.now, extra, limit):
+        run.count("jobs_stranded")
+        log.warning("cleanup: job queued on GitHub past the stranded limit", job_id=job.get("id"))
 
 
 def _lost(run: CleanupRun, job: dict[str, Any]) -> bool:

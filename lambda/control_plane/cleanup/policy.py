@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from control_plane import labels
@@ -20,6 +19,7 @@ from control_plane.state import (  # noqa: F401 - part of the policy
     TERMINAL,
     launch_attempt,
 )
+from control_plane.times import epoch
 
 TASK_GONE = "TaskGone"  # stop_reason code of a record whose task ECS no longer knows
 WAITING = ("pending", "starting", "running")  # the runner has not taken a job (yet)
@@ -41,20 +41,6 @@ class Thresholds:
             timeout_s=settings.runner_timeout_minutes * 60.0,
             idle_s=settings.runner_idle_minutes * 60.0,
         )
-
-
-def epoch(value: Any) -> float | None:
-    """Seconds since the epoch of a datetime (boto3), an ISO 8601 string (records) or a number."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        return value.timestamp()
-    if isinstance(value, int | float):
-        return float(value)
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 def _minutes(seconds: float) -> int:
@@ -307,14 +293,30 @@ def leftover_config(key: str, record: Mapping[str, Any] | None) -> str | None:
     return None
 
 
+def queued_for(job: Mapping[str, Any], now: float, extra_labels: Iterable[str]) -> float | None:
+    """How long GitHub has shown a job with labels this fleet serves queued (inf when GitHub
+    gives no time); None for a job not queued, or not this fleet's."""
+    if job.get("status") != "queued":
+        return None
+    if not labels.select(job.get("labels") or [], extra_labels).ours:
+        return None
+    created = epoch(job.get("created_at"))
+    return float("inf") if created is None else now - created
+
+
 def lost_job(
     job: Mapping[str, Any], now: float, extra_labels: Iterable[str], limits: Thresholds
 ) -> bool:
     """A job GitHub shows queued, with labels this fleet serves, old enough that its webhook
     should have been handled (the caller then checks that it has no record)."""
-    if job.get("status") != "queued":
-        return False
-    if not labels.select(job.get("labels") or [], extra_labels).ours:
-        return False
-    created = epoch(job.get("created_at"))
-    return created is None or now - created >= limits.queued_job_min_age_s
+    waited = queued_for(job, now, extra_labels)
+    return waited is not None and waited >= limits.queued_job_min_age_s
+
+
+def stranded_job(
+    job: Mapping[str, Any], now: float, extra_labels: Iterable[str], after_seconds: float
+) -> bool:
+    """A job of this fleet that GitHub has shown queued for longer than `after_seconds`: no
+    runner has taken it, whatever the fleet's records say (the stranded-jobs alarm)."""
+    waited = queued_for(job, now, extra_labels)
+    return waited is not None and waited > after_seconds

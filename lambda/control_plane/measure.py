@@ -1,0 +1,79 @@
+"""A job's times and cost: recorded once on its state record, and published as metrics.
+
+| measurement        | from                                   | when                         |
+|--------------------|----------------------------------------|------------------------------|
+| queue_wait_seconds | GitHub created_at → started_at         | the job's `in_progress`      |
+| job_seconds        | GitHub started_at → completed_at       | the job's `completed`        |
+| start_seconds      | ECS createdAt (RunTask) → startedAt    | the task's RUNNING           |
+| billed_seconds, cost_usd | cost.py: pull start → stop, prices | the task's STOPPED        |
+
+Each write is conditional (the attribute not set yet; for a bill, the task not billed yet), and
+the metric follows only a write that happened: a repeated event neither measures nor counts
+twice. A measurement that fails is logged and never fails the event.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from control_plane import cost, log, metrics, retry
+from control_plane.services import Services
+from control_plane.times import seconds_between
+from control_plane.workflow_job import WorkflowJob
+
+METRIC_OF = {
+    "queue_wait_seconds": "QueueWaitSeconds",
+    "job_seconds": "JobSeconds",
+    "start_seconds": "StartSeconds",
+}
+
+
+def _record_once(
+    svc: Services, job_id: int, name: str, value: float | None, task_arn: str | None = None
+) -> None:
+    if value is None:
+        return
+    try:
+        record = svc.store.annotate(
+            job_id, {name: cost.decimal(value)}, task_arn=task_arn, unless_set=name
+        )
+    except Exception as exc:
+        log.warning("measurement not recorded", measurement=name, error=retry.describe(exc))
+        return
+    if record is not None:
+        metrics.emit(svc.settings, METRIC_OF[name], value, record.get("class_name"))
+
+
+def job_started(job: WorkflowJob, svc: Services) -> None:
+    """A runner of this fleet took `job`: how long it waited in GitHub's queue."""
+    _record_once(
+        svc, job.job_id, "queue_wait_seconds", seconds_between(job.created_at, job.started_at)
+    )
+
+
+def job_completed(job: WorkflowJob, svc: Services) -> None:
+    """A runner of this fleet finished `job`: how long it ran."""
+    _record_once(svc, job.job_id, "job_seconds", seconds_between(job.started_at, job.completed_at))
+
+
+def task_running(detail: dict[str, Any], svc: Services, job_id: int) -> None:
+    """The job's task runs: how long Fargate took to provision it and pull its image."""
+    start = seconds_between(detail.get("createdAt"), detail.get("startedAt"))
+    _record_once(svc, job_id, "start_seconds", start, task_arn=detail.get("taskArn"))
+
+
+def task_stopped(detail: dict[str, Any], svc: Services, job_id: int) -> None:
+    """The job's task stopped: what it cost, added to the job's total once."""
+    task_arn = str(detail.get("taskArn") or "")
+    try:
+        record = svc.store.get(job_id)
+        if record is None:
+            return
+        bill = cost.bill(detail, record, svc.settings.fargate_prices)
+        billed = svc.store.add_bill(job_id, task_arn, bill.fields())
+    except Exception as exc:
+        log.warning("cost not recorded", error=retry.describe(exc))
+        return
+    if billed is not None:
+        log.info("task billed", billed_seconds=bill.billed_seconds, cost_usd=bill.cost_usd)
+        metrics.emit(svc.settings, "JobCostUSD", round(bill.cost_usd, 6), record.get("class_name"))
