@@ -31,6 +31,7 @@ COMMANDS: tuple[click.Command, ...] = (
     runs.runs,
     fleet.list_class_sizes,
     fleet.cluster,
+    fleet.fleet_stats,
     images.images,
 )
 STATE_TABLE_OPERATIONS = {"Query", "GetItem", "UpdateItem", "PutItem", "DescribeTable"}
@@ -120,6 +121,7 @@ def cli(ctx: click.Context) -> None:
       ecsrunner runs list --repo octo-org/app
       ecsrunner list-class-sizes
       ecsrunner cluster status runner-fleet
+      ecsrunner stats --since 7d
     """
     ctx.ensure_object(Config)
 

@@ -1,4 +1,5 @@
-"""The fleet as a whole: `list-class-sizes` (SSM) and `cluster status` (ECS + state table)."""
+"""The fleet as a whole: `list-class-sizes` (SSM), `cluster status` (ECS + state table) and
+`stats` (state table)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections import Counter
 import click
 from control_plane.classes import ClassSizesError, parse_class_sizes
 
-from ecsrunner import records, tasks
+from ecsrunner import records, stats, tasks
 from ecsrunner.config import (
     AWS,
     CLASS_SIZES,
@@ -19,9 +20,11 @@ from ecsrunner.config import (
     ConfigError,
     uses,
 )
-from ecsrunner.output import emit, memory, since_time, table, vcpu
+from ecsrunner.output import duration, emit, memory, since_time, spread, table, usd, vcpu
 
 DEFAULT_SINCE = "24h"
+STATS_SINCE = "7d"
+RECENT = "1h"  # `cluster status`: the queue wait of the jobs created this recently
 
 
 @click.command("list-class-sizes")
@@ -85,8 +88,9 @@ def cluster() -> None:
 def status(cluster_name: str | None, since: str) -> None:
     """Tasks running and pending per class and capacity provider, and runners by status.
 
-    Task counts come from ECS (tasks meant to run); runner counts from the state table.
-    CLUSTER defaults to $CLUSTER_NAME.
+    Task counts come from ECS (tasks meant to run); runner counts, and the queue wait
+    (p50, p90) of the jobs created in the last hour, from the state table. CLUSTER defaults
+    to $CLUSTER_NAME.
 
     \b
     Examples:
@@ -101,6 +105,9 @@ def status(cluster_name: str | None, since: str) -> None:
     counted = Counter(r.get("status") for r in records.store().newest(since=since_iso))
     by_status = {s: counted.get(s, 0) for s in records.STATUSES}
     totals = {p: sum(row[p] for row in by_class) for p in ("running", "pending", "stopping")}
+    recent = since_time(RECENT)
+    recent_wait = stats.summarize(records.store().newest(since=recent))["queue_wait_seconds"]
+    queue_wait = {"since": recent, "p50": recent_wait["p50"], "p90": recent_wait["p90"]}
 
     def render() -> str:
         rows = [
@@ -110,9 +117,11 @@ def status(cluster_name: str | None, since: str) -> None:
         rows.append(["total", "", totals["running"], totals["pending"], totals["stopping"]])
         headers = ["CLASS", "CAPACITY PROVIDER", "RUNNING", "PENDING", "STOPPING"]
         statuses = table([[s, n] for s, n in by_status.items()], ["STATUS", "RUNNERS"], [1])
+        waits = ", ".join(f"{p} {duration(queue_wait[p])}" for p in ("p50", "p90"))
         return (
             f"Cluster {cluster_name}: tasks\n{table(rows, headers, [2, 3, 4])}\n\n"
-            f"Runners created since {since_iso} (table {cfg.table})\n{statuses}"
+            f"Runners created since {since_iso} (table {cfg.table})\n{statuses}\n\n"
+            f"Queue wait of the jobs created in the last hour: {waits}"
         )
 
     emit(
@@ -121,6 +130,66 @@ def status(cluster_name: str | None, since: str) -> None:
             "tasks": by_class,
             "totals": totals,
             "runners": {"table": cfg.table, "since": since_iso, "by_status": by_status},
+            "queue_wait_seconds": queue_wait,
         },
         render,
+    )
+
+
+@click.command("stats")
+@click.option(
+    "--since",
+    default=STATS_SINCE,
+    show_default=True,
+    metavar="WHEN",
+    help="The jobs created within this span (30m, 12h, 7d, 2w) or since an ISO 8601 date/time.",
+)
+@click.option("--repo", metavar="OWNER/REPO", help="Only jobs of this repository.")
+@click.option("--class", "class_name", metavar="CLASS", help="Only jobs of this class.")
+@uses(TABLE, AWS, OUTPUT)
+def fleet_stats(since: str, repo: str | None, class_name: str | None) -> None:
+    """Job outcomes, queue wait, start time and cost, overall and by class.
+
+    Of the jobs created since --since: how many ended how (in-flight: not finished), the
+    p50 / p90 / max of their queue wait (GitHub's created to started) and start time (RunTask
+    to the task running), and the total and mean estimated Fargate cost of those with a cost.
+    Read from the state table only.
+
+    \b
+    Examples:
+      ecsrunner stats
+      ecsrunner stats --since 24h --class large
+      ecsrunner stats --repo octo-org/app --since 2026-11-01 --output json
+    """
+    since_iso = since_time(since)
+    found, _ = records.newest(since=since_iso, repo=repo, class_name=class_name)
+    summary = stats.summarize(found)
+    filters = [f"repository {repo}" if repo else "", f"class {class_name}" if class_name else ""]
+    title = ", ".join([f"Jobs created since {since_iso}", *filter(None, filters)])
+    emit({"since": since_iso, **summary}, lambda: _stats_text(title, summary))
+
+
+def _stats_text(title: str, summary: dict) -> str:
+    if not summary["jobs"]:
+        return f"{title}: none"
+    rows = {**summary["by_class"], "all": summary}
+    outcomes = [
+        [name, s["jobs"], *(s["outcomes"][o] for o in stats.OUTCOMES)] for name, s in rows.items()
+    ]
+    headers = ["CLASS", "JOBS", *(o.upper() for o in stats.OUTCOMES)]
+    times = [
+        [
+            name,
+            spread(s["queue_wait_seconds"]),
+            spread(s["start_seconds"]),
+            usd(s["cost_usd"]["total"]),
+            usd(s["cost_usd"]["per_job_mean"]),
+        ]
+        for name, s in rows.items()
+    ]
+    return (
+        f"{title} (table {Config.current().table})\n"
+        f"{table(outcomes, headers, range(1, len(headers)))}\n\n"
+        "Queue wait and start time (p50 / p90 / max); cost of the jobs that have one\n"
+        f"{table(times, ['CLASS', 'QUEUE WAIT', 'START', 'COST', 'PER JOB'])}"
     )

@@ -138,6 +138,18 @@ def since_time(text: str | None, now: float | None = None) -> str | None:
     return iso(moment)
 
 
+def spread(values: dict[str, float | None]) -> str:
+    """Durations' p50 / p90 / max: `4s / 9s / 12s` (`-` when there are none)."""
+    if values["max"] is None:
+        return EMPTY
+    return " / ".join(duration(values[name]) for name in ("p50", "p90", "max"))
+
+
+def usd(amount: float | None) -> str:
+    """An estimated cost in US dollars, to a hundredth of a cent: $0.0123."""
+    return EMPTY if amount is None else f"${amount:.4f}"
+
+
 # ---------------------------------------------------------------------- sizes
 
 

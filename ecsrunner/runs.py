@@ -6,9 +6,9 @@ from typing import Any
 
 import click
 
-from ecsrunner import records
+from ecsrunner import records, stats
 from ecsrunner.config import AWS, LIMIT, OUTPUT, SINCE, TABLE, ConfigError, uses
-from ecsrunner.output import age, duration, emit, jsonable, parse_time, since_time, table
+from ecsrunner.output import age, duration, emit, jsonable, parse_time, since_time, table, usd
 
 RAN = tuple(s for s in records.STATUSES if s != "rejected")  # a rejected job had no runner
 
@@ -42,8 +42,15 @@ def run_of(record: dict[str, Any]) -> dict[str, Any]:
             "started_at": started,
             "finished_at": finished,
             "duration_seconds": took,
+            **stats.measures(record),
         }
     )
+
+
+def shown_duration(run: dict[str, Any]) -> float | None:
+    """The job's own duration on GitHub (started to completed) when recorded, else how long
+    the runner had it."""
+    return run["job_seconds"] if run["job_seconds"] is not None else run["duration_seconds"]
 
 
 @click.group()
@@ -65,8 +72,9 @@ def list_runs(
 ) -> None:
     """List jobs with their conclusion and duration (--runner-id or --repo).
 
-    The duration runs from when the runner took the job to when it finished. Jobs the fleet
-    rejected had no runner: --all lists them too.
+    DURATION is the job's time on GitHub (started to completed) as the control plane
+    recorded it, else from when the runner took the job to when it finished. COST is the
+    job's estimated Fargate cost. Jobs the fleet rejected had no runner: --all lists them too.
 
     \b
     Examples:
@@ -99,12 +107,23 @@ def list_runs(
                 r["runner_name"],
                 r["status"],
                 r["conclusion"],
-                duration(r["duration_seconds"]),
+                duration(shown_duration(r)),
+                usd(r["cost_usd"]),
                 age(r["created_at"]),
             ]
             for r in shown
         ]
-        headers = ["JOB", "NAME", "REPOSITORY", "RUNNER", "STATUS", "CONCLUSION", "DURATION", "AGE"]
+        headers = [
+            "JOB",
+            "NAME",
+            "REPOSITORY",
+            "RUNNER",
+            "STATUS",
+            "CONCLUSION",
+            "DURATION",
+            "COST",
+            "AGE",
+        ]
         text = table(rows, headers)
         if truncated:
             text += f"\n({len(shown)} shown; more match: raise --limit or use --since)"

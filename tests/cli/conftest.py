@@ -9,10 +9,12 @@ import json
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import pytest
 import requests
+from boto3.dynamodb.types import TypeSerializer
 from click.testing import CliRunner, Result
 
 from ecsrunner.cli import cli
@@ -41,6 +43,11 @@ RUN_FIELDS = [
     "started_at",
     "finished_at",
     "duration_seconds",
+    "job_seconds",
+    "queue_wait_seconds",
+    "start_seconds",
+    "billed_seconds",
+    "cost_usd",
 ]
 
 
@@ -170,3 +177,19 @@ def task_exits(fleet: Fleet, job_id: int, exit_code: int = 0, **detail: Any) -> 
     detail.setdefault("stopCode", "EssentialContainerExited")
     detail.setdefault("stoppedReason", "Essential container in task exited")
     fleet.invoke(task_state_change(fleet, task_arn, "STOPPED", exit_code=exit_code, **detail))
+
+
+def measure(fleet: Fleet, job_id: int, **fields: float | str) -> None:
+    """Sets fields of a job's record as the control plane stores them (docs/CONTRACTS.md):
+    its measures (`queue_wait_seconds`, `cost_usd`..., numbers), or `created_at` (ISO 8601)."""
+    serialize = TypeSerializer().serialize
+    fleet.client("dynamodb").update_item(
+        TableName=f"{fleet.prefix}-state",
+        Key={"pk": {"S": f"job#{job_id}"}},
+        UpdateExpression="SET " + ", ".join(f"#{name} = :{name}" for name in fields),
+        ExpressionAttributeNames={f"#{name}": name for name in fields},
+        ExpressionAttributeValues={
+            f":{name}": serialize(value if isinstance(value, str) else Decimal(str(value)))
+            for name, value in fields.items()
+        },
+    )

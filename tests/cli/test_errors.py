@@ -27,6 +27,7 @@ TABLE_COMMANDS = {
     "runners exec": ("runners", "exec", "42"),
     "runs list": ("runs", "list", "--repo", REPO),
     "cluster status": ("cluster", "status"),
+    "stats": ("stats",),
 }
 # The first AWS call of each (what an IAM policy must allow first).
 FIRST_CALL = {
@@ -37,6 +38,7 @@ FIRST_CALL = {
     "runs list": ("dynamodb", "Query"),
     "cluster status": ("ecs", "ListTasks"),
     "list-class-sizes": ("ssm", "GetParameter"),
+    "stats": ("dynamodb", "Query"),
 }
 EVERY_COMMAND = {**TABLE_COMMANDS, "list-class-sizes": ("list-class-sizes",)}
 
@@ -200,6 +202,7 @@ def test_every_read_command_keeps_its_json_shape(fleet: Fleet, run: Cli) -> None
         "runs list": run.json("runs", "list", "--repo", REPO),
         "list-class-sizes": run.json("list-class-sizes"),
         "cluster status": run.json("cluster", "status"),
+        "stats": run.json("stats"),
     }
 
     assert list(documents["runners list"]) == ["runners", "truncated"]
@@ -228,7 +231,7 @@ def test_every_read_command_keeps_its_json_shape(fleet: Fleet, run: Cli) -> None
     assert list(sizes) == ["parameter", "default_class", "classes"]
     assert list(sizes["classes"][0]) == ["name", "cpu", "memory", "vcpu", "memory_gib", "default"]
     status = documents["cluster status"]
-    assert list(status) == ["cluster", "tasks", "totals", "runners"]
+    assert list(status) == ["cluster", "tasks", "totals", "runners", "queue_wait_seconds"]
     assert list(status["tasks"][0]) == [
         "class",
         "capacity_provider",
@@ -237,8 +240,23 @@ def test_every_read_command_keeps_its_json_shape(fleet: Fleet, run: Cli) -> None
         "stopping",
     ]
     assert list(status["runners"]) == ["table", "since", "by_status"]
+    assert list(status["queue_wait_seconds"]) == ["since", "p50", "p90"]
+    summary = ["jobs", "outcomes", "queue_wait_seconds", "start_seconds", "cost_usd"]
+    stats = documents["stats"]
+    assert list(stats) == ["since", *summary, "by_class"]
+    assert list(stats["by_class"]["medium"]) == summary
+    assert list(stats["outcomes"]) == ["completed", "failed", "stopped", "rejected", "in-flight"]
+    assert (
+        list(stats["queue_wait_seconds"]) == list(stats["start_seconds"]) == ["p50", "p90", "max"]
+    )
+    assert list(stats["cost_usd"]) == ["total", "per_job_mean"]
 
     found = {path: value for doc in documents.values() for path, value in times(doc)}
-    assert {".runner.expires_at", ".runner.history[3].at", ".runs[0].finished_at"} <= set(found)
+    assert {
+        ".runner.expires_at",
+        ".runner.history[3].at",
+        ".runs[0].finished_at",
+        ".queue_wait_seconds.since",
+    } <= set(found)
     for path, value in found.items():
         assert value is None or ISO.fullmatch(value), (path, value)

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import pytest
-from control_plane.state import ORDER, TERMINAL
+from control_plane.state import ORDER, TERMINAL, iso
 
-from tests.cli.conftest import Cli, advance, queue, task_exits
+from ecsrunner.output import parse_time
+from tests.cli.conftest import Cli, advance, measure, queue, task_exits
 from tests.control_plane.harness import ACCOUNT, REGION, Fleet
 
 STATUSES = [*ORDER, *TERMINAL]  # every status the control plane writes, in its order
@@ -152,8 +154,38 @@ def test_cluster_status(fleet: Fleet, run: Cli, busy_fleet: dict[str, int]) -> N
     ]
     assert lines[8].startswith("Runners created since ")
     assert lines[8].endswith(f"(table {fleet.prefix}-state)")
-    counts = dict(line.split() for line in lines[11:])
+    counts = dict(line.split() for line in lines[11 : 11 + len(STATUSES)])
     assert counts == {status: str(n) for status, n in runners["by_status"].items()}
+    # no job of the last hour has a recorded queue wait (older control planes: none at all)
+    assert status["queue_wait_seconds"] == {
+        "since": status["queue_wait_seconds"]["since"],
+        "p50": None,
+        "p90": None,
+    }
+    assert lines[11 + len(STATUSES) :] == [
+        "",
+        "Queue wait of the jobs created in the last hour: p50 -, p90 -",
+    ]
+
+
+def test_the_last_hours_queue_wait(fleet: Fleet, run: Cli) -> None:
+    waits = [12, 3, 45, 7, 30, 1, 60, 5, 20, 9]  # sorted: 1 3 5 7 9 12 20 30 45 60
+    for wait in waits:
+        measure(fleet, queue(fleet), queue_wait_seconds=wait)
+    two_hours_ago = iso(time.time() - 7200)
+    measure(fleet, queue(fleet), queue_wait_seconds=3600, created_at=two_hours_ago)
+    before = time.time()
+
+    status = run.json("cluster", "status", fleet.prefix)
+
+    recent = status["queue_wait_seconds"]
+    assert (recent["p50"], recent["p90"]) == (9.0, 45.0)  # nearest rank; the older job left out
+    assert abs((parse_time(recent["since"]) or 0) - (before - 3600)) < 60
+    assert status["runners"]["by_status"]["starting"] == 11  # --since 24h: the older job too
+    text = run("cluster", "status", fleet.prefix)
+    assert text.stdout.splitlines()[-1] == (
+        "Queue wait of the jobs created in the last hour: p50 9s, p90 45s"
+    )
 
 
 def test_tasks_being_placed_count_as_pending(fleet: Fleet, run: Cli) -> None:

@@ -8,10 +8,19 @@ import re
 import pytest
 
 from ecsrunner.output import parse_time
-from tests.cli.conftest import RUN_FIELDS, Cli, advance, queue, task_exits
+from tests.cli.conftest import RUN_FIELDS, Cli, advance, measure, queue, task_exits
 from tests.control_plane.harness import OWNER, REPO, Fleet, job_payload
 
 OTHER_REPO = f"{OWNER}/Other-Repo"
+# What the control plane records of a finished job (docs/CONTRACTS.md), as DynamoDB numbers.
+MEASURES = {
+    "job_seconds": 65,
+    "queue_wait_seconds": 4.5,
+    "start_seconds": 31.25,
+    "billed_seconds": 96,
+    "cost_usd": 0.0123,
+}
+NO_MEASURES = dict.fromkeys(MEASURES)
 
 
 def entered(record: dict, status: str) -> str:
@@ -30,6 +39,7 @@ def jobs(fleet: Fleet, monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
         "waiting": queue(fleet),
     }
     advance(fleet, jobs["passed"], "completed")
+    measure(fleet, jobs["passed"], **MEASURES)
     advance(fleet, jobs["elsewhere"], "completed", conclusion="cancelled")
     advance(fleet, jobs["crashed"], "busy")
     task_exits(fleet, jobs["crashed"], exit_code=137, stoppedReason="OutOfMemoryError")
@@ -62,9 +72,17 @@ def test_runs_of_a_repository_newest_first_with_conclusion_and_duration(
         "started_at": started,
         "finished_at": finished,
         "duration_seconds": round(parse_time(finished) - parse_time(started), 3),
+        # floats, whether DynamoDB holds 65 or 4.5
+        "job_seconds": 65.0,
+        "queue_wait_seconds": 4.5,
+        "start_seconds": 31.25,
+        "billed_seconds": 96.0,
+        "cost_usd": 0.0123,
     }
+    assert all(isinstance(runs[2][name], float) for name in MEASURES)
     assert (runs[1]["status"], runs[1]["conclusion"]) == ("failed", None)
     assert runs[1]["duration_seconds"] is not None
+    assert {name: runs[1][name] for name in MEASURES} == NO_MEASURES  # an older record
     waiting = runs[0]
     assert (waiting["status"], waiting["started_at"], waiting["duration_seconds"]) == (
         "starting",
@@ -86,6 +104,7 @@ def test_the_table(fleet: Fleet, run: Cli, jobs: dict[str, int]) -> None:
         "STATUS",
         "CONCLUSION",
         "DURATION",
+        "COST",
         "AGE",
     ]
     assert set(rule) == {"-", " "}
@@ -100,8 +119,20 @@ def test_the_table(fleet: Fleet, run: Cli, jobs: dict[str, int]) -> None:
         "completed",
     ]
     assert cells[7] == "cancelled"
-    assert re.fullmatch(r"\d+s", cells[8])  # duration
-    assert re.fullmatch(r"\d+s", cells[9])  # age, not a time stamp
+    # no job_seconds recorded: how long the runner had the job; no cost recorded
+    assert re.fullmatch(r"\d+s", cells[8])
+    assert cells[9] == "-"
+    assert re.fullmatch(r"\d+s", cells[10])  # age, not a time stamp
+
+
+def test_duration_and_cost_as_recorded(fleet: Fleet, run: Cli, jobs: dict[str, int]) -> None:
+    result = run("runs", "list", "--repo", REPO)
+
+    assert result.exit_code == 0, result.output
+    rows = {row.split()[0]: row.split() for row in result.stdout.splitlines()[2:]}
+    # GitHub's started → completed (not the runner's few seconds here), and the cost
+    assert rows[str(jobs["passed"])][-4:-1] == ["1m", "05s", "$0.0123"]
+    assert rows[str(jobs["waiting"])][-3:-1] == ["-", "-"]  # not started: no duration, cost
 
 
 def test_all_lists_rejected_jobs_too(fleet: Fleet, run: Cli, jobs: dict[str, int]) -> None:
@@ -126,6 +157,7 @@ def test_all_lists_rejected_jobs_too(fleet: Fleet, run: Cli, jobs: dict[str, int
         "started_at": None,
         "finished_at": record["created_at"],
         "duration_seconds": None,
+        **NO_MEASURES,
     }
     result = run("runs", "list", "--repo", REPO, "--all")
     rows = result.stdout.splitlines()[2:]
