@@ -205,7 +205,7 @@ def runtask_times(moto_url: str) -> dict[int, float]:
 
 def latency(jobs: int = JOBS, seed: int = 7) -> dict[str, Any]:
     rng = random.Random(seed)  # noqa: S311
-    moto = MotoServer.start()
+    moto = MotoServer.start(ecs_created_at=True)
     proxy = bench.RandomAwsFaults(moto.url, seed + 1).start()
     github = bench.flaky_github(seed + 2)
     runs = {"cold": False, "without_faults": False, "with_faults": True}

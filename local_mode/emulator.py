@@ -29,14 +29,17 @@ for listing. Here, at the emulator's edge:
   environment with StartBuild's environment variable overrides, its source, timeout and log
   stream (moto drops the overrides and keeps placeholders). moto runs no build: local mode's
   local_mode/codebuild.py plays one;
-- an ECS task has its `createdAt`, the time the emulator took its RunTask, as ECS reports it
+- with LOCAL_MODE_ECS_CREATED_AT=1 (the local stack's and the latency bench's emulator), an
+  ECS task has its `createdAt`, the time the emulator took its RunTask, as ECS reports it
   (moto keeps none): the runner simulator's events and the bench's latency start from it.
+  Off by default: the control-plane and CLI tests model task ages without it.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import json
+import os
 import re
 import threading
 from typing import Any
@@ -53,6 +56,8 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.s3.models import FakeBucket, s3_backends
 from moto.server import main
 from moto.sts.models import sts_backends
+
+from local_mode.moto_server import ECS_CREATED_AT
 
 _request = threading.local()
 _dynamodb = threading.Lock()
@@ -336,7 +341,8 @@ def install_ecs_created_at() -> None:
 
 def install() -> None:
     install_codebuild()
-    install_ecs_created_at()
+    if os.environ.get(ECS_CREATED_AT) == "1":
+        install_ecs_created_at()
     FakeBucket.get_permission = get_permission
     kms_responses.validate_policy = validate_key_policy
     original = DomainDispatcherApplication.__call__

@@ -166,8 +166,9 @@ def test_task_state_change_has_the_shape_ecs_sends() -> None:
 
 @pytest.fixture
 def sim_fleet(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[MotoServer, dict]]:
-    """An emulator of its own (the simulator holds its tasks' states) with a seeded fleet."""
-    server = MotoServer.start()
+    """An emulator of its own (the simulator holds its tasks' states; its tasks have
+    createdAt, as the local stack's) with a seeded fleet."""
+    server = MotoServer.start(ecs_created_at=True)
     try:
         for key, value in server.client_env("us-east-1").items():
             monkeypatch.setenv(key, value)
