@@ -169,11 +169,23 @@ def job(
         sys.exit(1)
 
 
+def await_cost(watcher: follow.Watcher, timeout: float = 10.0) -> None:
+    """The task's STOPPED event, which prices the job, may land just after GitHub's
+    `completed`: wait (a little) for the record's cost before the stats read it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        record = watcher.store.get(watcher.job_id)
+        if record and "cost_usd" in record:
+            return
+        time.sleep(follow.POLL_SECONDS)
+
+
 @main.command()
 @click.option("--labels", default=DEMO_LABELS, show_default=True)
 @click.option("--restart", is_flag=True, help="Start from a fresh stack.")
 def demo(labels: str, restart: bool) -> None:
-    """Up, a job for [self-hosted, class:medium] becoming a runner, the CLI's view of it."""
+    """Up, a job for [self-hosted, class:medium] becoming a runner, the CLI's view of it,
+    and the stats of the jobs the stack ran."""
     started = time.monotonic()
     click.secho("== 1. The stack", bold=True)
     try:
@@ -205,6 +217,10 @@ def demo(labels: str, restart: bool) -> None:
     runner = (watcher.record or {}).get("runner_name") or str(delivery.job_id)
     run_cli(current, "runners", "details", runner)
 
+    click.secho("\n== 5. What the fleet's jobs waited for and cost", bold=True)
+    await_cost(watcher)
+    run_cli(current, "stats", "--since", "1h")
+
     elapsed = time.monotonic() - started
     env = stack.env_file()
     click.secho(f"\n== Done in {elapsed:.0f}s. The stack keeps running; try:", bold=True)
@@ -218,8 +234,9 @@ def demo(labels: str, restart: bool) -> None:
   ecsrunner runners list                         # every runner and its status
   ecsrunner runners details <runner name>        # one runner's timeline
   ecsrunner list-class-sizes                     # the classes from SSM
+  ecsrunner stats --since 1h -o json             # queue wait, start time, cost
   python -m local_mode status                    # the stack's processes and URLs
-Logs: {current["logs"]}
+Logs: {current["logs"]} (the Lambda's log lines and EMF metrics: webhook.log)
 Stop it with: make local-down"""
     )
 

@@ -28,19 +28,26 @@ for listing. Here, at the emulator's edge:
 - a CodeBuild build keeps what CodeBuild's BatchGetBuilds reports it ran with: the project's
   environment with StartBuild's environment variable overrides, its source, timeout and log
   stream (moto drops the overrides and keeps placeholders). moto runs no build: local mode's
-  local_mode/codebuild.py plays one.
+  local_mode/codebuild.py plays one;
+- with LOCAL_MODE_ECS_CREATED_AT=1 (the local stack's and the latency bench's emulator), an
+  ECS task has its `createdAt`, the time the emulator took its RunTask, as ECS reports it
+  (moto keeps none): the runner simulator's events and the bench's latency start from it.
+  Off by default: the control-plane and CLI tests model task ages without it.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import json
+import os
 import re
 import threading
 from typing import Any
 
 from moto.codebuild.responses import CodeBuildResponse
 from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.utils import utcnow
+from moto.ecs.models import Task as EcsTask
 from moto.iam.access_control import PermissionResult
 from moto.iam.models import iam_backends
 from moto.kms import responses as kms_responses
@@ -49,6 +56,8 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.s3.models import FakeBucket, s3_backends
 from moto.server import main
 from moto.sts.models import sts_backends
+
+from local_mode.moto_server import ECS_CREATED_AT
 
 _request = threading.local()
 _dynamodb = threading.Lock()
@@ -320,8 +329,20 @@ def install_codebuild() -> None:
     CodeBuildResponse.start_build = start_build
 
 
+def install_ecs_created_at() -> None:
+    original = EcsTask.__init__
+
+    def init(self: EcsTask, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        self.created_at = utcnow()  # DescribeTasks/RunTask/StopTask answer it as createdAt
+
+    EcsTask.__init__ = init
+
+
 def install() -> None:
     install_codebuild()
+    if os.environ.get(ECS_CREATED_AT) == "1":
+        install_ecs_created_at()
     FakeBucket.get_permission = get_permission
     kms_responses.validate_policy = validate_key_policy
     original = DomainDispatcherApplication.__call__

@@ -575,6 +575,9 @@ class GitHubState:
             conclusion=job.get("conclusion"),
             job_name=job["name"],
             workflow_name=job["workflow_name"],
+            created_at=job["created_at"],
+            started_at=job.get("started_at"),
+            completed_at=job.get("completed_at"),
         )
         self.outboxes[job["id"] % SENDERS].put(payload)
 

@@ -13,6 +13,8 @@ from typing import Any
 
 import requests
 
+ECS_CREATED_AT = "LOCAL_MODE_ECS_CREATED_AT"  # read by local_mode/emulator.py
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -48,10 +50,16 @@ class MotoServer:
 
     @classmethod
     def start(
-        cls, port: int | None = None, timeout: float = 30.0, log_path: Path | None = None
+        cls,
+        port: int | None = None,
+        timeout: float = 30.0,
+        log_path: Path | None = None,
+        ecs_created_at: bool = False,
     ) -> MotoServer:
-        """Starts moto in its own process group (it outlives this process unless stopped)."""
+        """Starts moto in its own process group (it outlives this process unless stopped);
+        `ecs_created_at`: its ECS tasks have createdAt (local_mode/emulator.py)."""
         port = port or free_port()
+        env = {**os.environ, ECS_CREATED_AT: "1" if ecs_created_at else ""}
         if log_path is None:
             output = subprocess.DEVNULL
         else:
@@ -64,6 +72,7 @@ class MotoServer:
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                env=env,
             )
         finally:
             if log_path is not None:

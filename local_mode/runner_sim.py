@@ -111,13 +111,64 @@ def decode_jit_config(encoded: str) -> dict:
     return info
 
 
-def task_state_change(task: dict, last_status: str, **overrides: Any) -> dict:
-    """An "ECS Task State Change" event shaped as ECS emits it to EventBridge."""
+@dataclass
+class Timeline:
+    """When one task went through its states (epoch seconds), as all its events report them.
+
+    ECS's fields (the ECS API's Task): createdAt is RunTask; pullStartedAt/pullStoppedAt the
+    image pull; startedAt the move to RUNNING; stoppingAt the move to STOPPING,
+    executionStoppedAt the containers' exit, stoppedAt the move to STOPPED. A task that never
+    started has no pull or start times. Fargate bills from pullStartedAt to stoppedAt.
+    """
+
+    created: float
+    pull_started: float | None = None
+    pull_stopped: float | None = None
+    started: float | None = None
+    stopping: float | None = None
+    stopped: float | None = None
+
+    @classmethod
+    def of(cls, task: dict) -> Timeline:
+        """A new task's timeline: created when the emulator took its RunTask."""
+        return cls(created=_epoch(task.get("createdAt")) or time.time())
+
+    def start(self) -> None:
+        """The image pulled (instantly here: there is no image) and the container started."""
+        self.pull_started = self.pull_stopped = self.started = time.time()
+
+    def stop(self) -> None:
+        self.stopping = self.stopped = time.time()
+
+    def fields(self) -> dict[str, str]:
+        times = {
+            "createdAt": self.created,
+            "connectivityAt": self.pull_started,
+            "pullStartedAt": self.pull_started,
+            "pullStoppedAt": self.pull_stopped,
+            "startedAt": self.started,
+            "stoppingAt": self.stopping,
+            "executionStoppedAt": self.stopped,
+            "stoppedAt": self.stopped,
+        }
+        return {name: iso(moment) for name, moment in times.items() if moment is not None}
+
+
+def task_state_change(
+    task: dict, last_status: str, timeline: Timeline | None = None, **overrides: Any
+) -> dict:
+    """An "ECS Task State Change" event shaped as ECS emits it to EventBridge, with the
+    task's `timeline` (by default: started, and if STOPPED stopped, just now)."""
     task_arn = task["taskArn"]
     region = task_arn.split(":")[3]
     account = task_arn.split(":")[4]
     now = iso()
     stopped = last_status == "STOPPED"
+    if timeline is None:
+        timeline = Timeline.of(task)
+        timeline.start()
+        if stopped:
+            timeline.stop()
     exit_code = overrides.pop("exit_code", 0 if stopped else None)
     container = {
         "containerArn": f"arn:aws:ecs:{region}:{account}:container/{uuid.uuid4()}",
@@ -137,7 +188,6 @@ def task_state_change(task: dict, last_status: str, **overrides: Any) -> dict:
         "availabilityZone": task.get("availabilityZone", f"{region}a"),
         "clusterArn": task["clusterArn"],
         "containers": [container],
-        "createdAt": iso(_epoch(task.get("createdAt"))),
         "launchType": task.get("launchType") or "FARGATE",
         "capacityProviderName": task.get("capacityProviderName") or "FARGATE",
         "cpu": str(task.get("cpu", "")),
@@ -147,10 +197,7 @@ def task_state_change(task: dict, last_status: str, **overrides: Any) -> dict:
         "lastStatus": last_status,
         "overrides": task.get("overrides", {}),
         "connectivity": "CONNECTED",
-        "connectivityAt": now,
-        "pullStartedAt": now,
-        "pullStoppedAt": now,
-        "startedAt": now,
+        **timeline.fields(),
         "startedBy": task.get("startedBy", ""),
         "taskArn": task_arn,
         "taskDefinitionArn": task["taskDefinitionArn"],
@@ -161,9 +208,6 @@ def task_state_change(task: dict, last_status: str, **overrides: Any) -> dict:
     if stopped:
         detail.update(
             {
-                "executionStoppedAt": now,
-                "stoppingAt": now,
-                "stoppedAt": now,
                 "stopCode": "EssentialContainerExited",
                 "stoppedReason": EXIT_REASON,
                 "version": 4,
@@ -325,6 +369,7 @@ class Tracked:
     ended: float = 0.0  # when its STOPPED event was sent (monotonic)
     stopping_by_us: bool = False
     task: dict = field(default_factory=dict)
+    timeline: Timeline = field(default_factory=lambda: Timeline(created=time.time()))
     runner: dict = field(default_factory=dict)
     job: dict = field(default_factory=dict)  # the job GitHub gave its runner
 
@@ -454,14 +499,13 @@ class RunnerSimulator:
                 cluster=self.settings.cluster_name, task=arn, reason=reason
             )
             self.finish(
-                stopped["task"],
-                exit_code=None,
-                stopCode="TaskFailedToStart",
-                stoppedReason=reason,
-                startedAt=None,  # it never started
-            )
+                stopped["task"], exit_code=None, stopCode="TaskFailedToStart", stoppedReason=reason
+            )  # it never started: no pull or start times
             return
-        self.deliver_event(task_state_change(task, "RUNNING"))
+        with self.lock:
+            timeline = self.tracked[arn].timeline
+            timeline.start()
+        self.deliver_event(task_state_change(task, "RUNNING", timeline))
         fate = self.fate(task)
         if fate == SPOT:
             self.interrupt(task)
@@ -523,12 +567,13 @@ class RunnerSimulator:
                 return
             tracked.finished = True
             tracked.ended = time.monotonic()
+            tracked.timeline.stop()
         overrides: dict[str, Any] = {"exit_code": exit_code, **stopped}
         if external:
             overrides.update(
                 stopCode="UserInitiated", stoppedReason=task.get("stoppedReason") or "Task stopped"
             )
-        self.deliver_event(task_state_change(task, "STOPPED", **overrides))
+        self.deliver_event(task_state_change(task, "STOPPED", tracked.timeline, **overrides))
         LOG.info("task %s stopped (exit %s)", task["taskArn"].rsplit("/", 1)[-1], exit_code)
 
     def safe(self, target: Callable[..., None], *args: Any) -> None:
@@ -543,7 +588,9 @@ class RunnerSimulator:
         if new:
             for task in self.describe(new):
                 with self.lock:
-                    self.tracked[task["taskArn"]] = Tracked(task["taskArn"], task=task)
+                    self.tracked[task["taskArn"]] = Tracked(
+                        task["taskArn"], task=task, timeline=Timeline.of(task)
+                    )
                 LOG.info("task %s is RUNNING (%s)", task["taskArn"], task.get("startedBy"))
                 threading.Thread(target=self.safe, args=(self.run_task, task), daemon=True).start()
         with self.lock:

@@ -131,8 +131,16 @@ def workflow_job_payload(
     conclusion: str | None = None,
     job_name: str = "build",
     workflow_name: str = "CI",
+    created_at: str | None = None,
+    started_at: str | None = None,
+    completed_at: str | None = None,
 ) -> dict:
-    """A `workflow_job` payload for action queued / in_progress / completed."""
+    """A `workflow_job` payload for action queued / in_progress / completed.
+
+    Timestamps as GitHub sets them: `created_at` when the job was queued; `started_at` equal
+    to it while queued, then the time a runner took the job (in_progress and completed);
+    `completed_at` on completed. Each defaults to now (ISO 8601, seconds, UTC).
+    """
     fixture = {
         "queued": "workflow_job/queued",
         "in_progress": "workflow_job/in_progress",
@@ -159,13 +167,13 @@ def workflow_job_payload(
         }
     )
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    job["created_at"] = created_at or now
     if action == "queued":
         job.update(
             {
                 "status": "queued",
                 "conclusion": None,
-                "created_at": now,
-                "started_at": now,
+                "started_at": job["created_at"],
                 "completed_at": None,
                 "runner_id": None,
                 "runner_name": None,
@@ -184,10 +192,11 @@ def workflow_job_payload(
                 "runner_group_name": "Default",
             }
         )
+        job["started_at"] = started_at or now
         if action == "in_progress":
-            job.update({"started_at": now, "conclusion": None, "completed_at": None})
+            job.update({"conclusion": None, "completed_at": None})
         else:
-            job.update({"conclusion": conclusion or "success", "completed_at": now})
+            job.update({"conclusion": conclusion or "success", "completed_at": completed_at or now})
     return payload
 
 

@@ -533,7 +533,9 @@ def _up(say: Say, job_seconds: float | None, fail_builds: list[str]) -> dict:
     save(stack)
     try:
         say(f"Starting moto server on {stack['aws_endpoint_url']}")
-        moto = MotoServer.start(port=ports["moto"], log_path=log_dir() / "moto.log")
+        moto = MotoServer.start(
+            port=ports["moto"], log_path=log_dir() / "moto.log", ecs_created_at=True
+        )
         stack["pids"]["moto"] = moto.process.pid
         save(stack)
         hold_ecs_tasks(moto.url)

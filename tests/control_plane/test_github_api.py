@@ -229,6 +229,32 @@ def test_webhooks_name_the_runner_that_ran_the_job(github: GitHubAPI, jobs: Jobs
     assert sent[1]["workflow_job"]["conclusion"] == "success"
 
 
+def test_webhooks_carry_the_jobs_timestamps_like_github(
+    github: GitHubAPI, jobs: Jobs, call
+) -> None:
+    """created_at when queued, started_at when a runner took the job (in_progress and
+    completed alike), completed_at on completed: the control plane's queue wait and job time."""
+    sent: list[dict] = []
+    github.state.deliver = sent.append
+    jobs.queue(1, "self-hosted")  # created 2026-01-01T00:00:01Z
+    runner = jobs.runner("fleet-5", "self-hosted")
+    assert jobs.job_of(runner) == 1
+    started = jobs.status(1)["started_at"]
+    assert call("POST", f"/_local/runners/{runner}/finish", {"conclusion": "success"}).ok
+    deadline = time.monotonic() + 5
+    while len(sent) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    in_progress, completed = (p["workflow_job"] for p in sent)
+    times = ("created_at", "started_at", "completed_at")
+    assert [in_progress[k] for k in times] == ["2026-01-01T00:00:01Z", started, None]
+    assert [completed[k] for k in times] == [
+        "2026-01-01T00:00:01Z",
+        started,
+        jobs.status(1)["completed_at"],
+    ]
+    assert "2026-01-01T00:00:01Z" < started <= completed["completed_at"]
+
+
 def test_a_runner_lost_in_its_job_fails_it_and_an_idle_one_goes_offline(
     jobs: Jobs, call: Caller
 ) -> None:

@@ -9,13 +9,16 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import boto3
 import pytest
 import requests
 
 from local_mode import follow, runner_sim, send_job, stack, webhook_server
-from local_mode.moto_server import free_port
+from local_mode.moto_server import MotoServer, free_port, hold_ecs_tasks
+from local_mode.seed import seed_fleet
 
 CLUSTER_ARN = "arn:aws:ecs:us-east-1:123456789012:cluster/runner-fleet"
 TASK_ARN = "arn:aws:ecs:us-east-1:123456789012:task/runner-fleet/0123456789abcdef"
@@ -85,6 +88,39 @@ def test_payloads_follow_githubs_schema(action: str, github_fixtures: Path) -> N
     assert job["status"] == action
 
 
+def test_payload_timestamps_are_githubs() -> None:
+    def job(action: str, **times: str) -> dict:
+        payload = send_job.workflow_job_payload(
+            action, labels=["self-hosted"], job_id=1, repository="o/r", **times
+        )
+        return {k: payload["workflow_job"][k] for k in ("created_at", "started_at", "completed_at")}
+
+    created, started, completed = (
+        "2026-01-01T00:00:00Z",
+        "2026-01-01T00:01:00Z",
+        "2026-01-01T00:03:00Z",
+    )
+    # GitHub's queued payload has started_at = created_at (its example payload too)
+    assert job("queued", created_at=created) == {
+        "created_at": created,
+        "started_at": created,
+        "completed_at": None,
+    }
+    assert job("in_progress", created_at=created, started_at=started) == {
+        "created_at": created,
+        "started_at": started,
+        "completed_at": None,
+    }
+    assert job("completed", created_at=created, started_at=started, completed_at=completed) == {
+        "created_at": created,
+        "started_at": started,
+        "completed_at": completed,
+    }
+    now = job("completed")  # no fixture's 2021 dates: each defaults to now
+    assert now["created_at"] == now["started_at"] == now["completed_at"]
+    assert now["created_at"][:10] == time.strftime("%Y-%m-%d", time.gmtime())
+
+
 def test_queued_delivery_is_signed_over_the_exact_body() -> None:
     current = {"webhook_url": "http://x/webhook", "webhook_secret": "s3cret", "github_repo": "o/r"}
     delivery = send_job.queued_job(current, "self-hosted, class:large", job_id=99)
@@ -126,6 +162,93 @@ def test_task_state_change_has_the_shape_ecs_sends() -> None:
         moto_task(), "STOPPED", exit_code=143, stopCode="UserInitiated"
     )["detail"]
     assert killed["containers"][0]["exitCode"] == 143 and killed["stopCode"] == "UserInitiated"
+
+
+@pytest.fixture
+def sim_fleet(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[MotoServer, dict]]:
+    """An emulator of its own (the simulator holds its tasks' states; its tasks have
+    createdAt, as the local stack's) with a seeded fleet."""
+    server = MotoServer.start(ecs_created_at=True)
+    try:
+        for key, value in server.client_env("us-east-1").items():
+            monkeypatch.setenv(key, value)
+        env = seed_fleet("simfleet", repository="o/r", secrets={}, image="runner:test")
+        hold_ecs_tasks(server.url)
+        yield server, env
+    finally:
+        server.stop()
+
+
+def run_runner_task(env: dict, env_file: str | None = None) -> dict:
+    override = {"name": "runner"}
+    if env_file:
+        override["environmentFiles"] = [{"value": env_file, "type": "s3"}]
+    return boto3.client("ecs").run_task(
+        cluster=env["CLUSTER_NAME"],
+        taskDefinition="simfleet-small",
+        launchType="FARGATE",
+        startedBy="simfleet-1",
+        overrides={"containerOverrides": [override]},
+        networkConfiguration={
+            "awsvpcConfiguration": {
+                "subnets": [env["SUBNET_IDS"]],
+                "securityGroups": [env["SECURITY_GROUP_IDS"]],
+            }
+        },
+    )["tasks"][0]
+
+
+def test_a_tasks_events_carry_one_timeline_like_ecs(sim_fleet: tuple[MotoServer, dict]) -> None:
+    server, env = sim_fleet
+    ran = run_runner_task(env)
+    never = run_runner_task(env, env_file="arn:aws:s3:::simfleet-jit/jit/missing.env")
+    sent: list[dict] = []
+
+    def post(url: str, json: dict, timeout: float) -> requests.Response:
+        sent.append(json)
+        response = requests.Response()
+        response.status_code = 202
+        return response
+
+    settings = runner_sim.Settings(
+        region="us-east-1",
+        aws_endpoint_url=server.url,
+        cluster_name=env["CLUSTER_NAME"],
+        webhook_url="",
+        events_url="http://events",
+        webhook_secret="",
+        github_api_url="http://github",
+        github_repo="o/r",
+        real_entrypoint=False,
+    )
+    time.sleep(0.05)  # RunTask before the simulator sees the task, as a poll would
+    simulator = runner_sim.RunnerSimulator(settings, post=post, fate=lambda task: runner_sim.DIE)
+    simulator.poll_once()
+    deadline = time.monotonic() + 20
+    while sum(e["detail"]["lastStatus"] == "STOPPED" for e in sent) < 2:
+        assert time.monotonic() < deadline, sent
+        time.sleep(0.05)
+
+    def events(task: dict) -> list[dict]:
+        return [e["detail"] for e in sent if e["detail"]["taskArn"] == task["taskArn"]]
+
+    running, stopped = events(ran)
+    assert (running["lastStatus"], stopped["lastStatus"]) == ("RUNNING", "STOPPED")
+    # createdAt is RunTask's (the emulator's), and the start times are the same in both events
+    assert running["createdAt"] == runner_sim.iso(ran["createdAt"].timestamp())
+    start = ("createdAt", "connectivityAt", "pullStartedAt", "pullStoppedAt", "startedAt")
+    assert {k: running[k] for k in start} == {k: stopped[k] for k in start}
+    assert not {"stoppingAt", "executionStoppedAt", "stoppedAt"} & running.keys()
+    order = [*start[:1], *start[2:], "stoppingAt", "executionStoppedAt", "stoppedAt"]
+    moments = [stopped[key] for key in order]
+    assert moments == sorted(moments), dict(zip(order, moments, strict=True))
+    assert stopped["createdAt"] < stopped["startedAt"]  # RunTask came before the start
+
+    (failed,) = events(never)  # it never started: only STOPPED, without pull or start times
+    assert failed["stopCode"] == "TaskFailedToStart"
+    assert failed["createdAt"] == runner_sim.iso(never["createdAt"].timestamp())
+    assert not {"pullStartedAt", "pullStoppedAt", "startedAt", "connectivityAt"} & failed.keys()
+    assert failed["createdAt"] <= failed["stoppingAt"] <= failed["stoppedAt"]
 
 
 def test_ecs_rule_pattern_matches_only_our_cluster() -> None:
