@@ -97,6 +97,7 @@ SECONDARY_LIMIT_MESSAGE = (
 )
 JWT_MAX_LIFETIME = 600  # GitHub: exp no more than 10 minutes into the future
 CLOCK_SKEW = 30
+PRIMARY_RATE_LIMIT = 5000  # requests an hour of a PAT (an App installation gets 5,000 or more)
 SENDERS = 16  # webhook sender threads; a job's events always go through the same one
 LOST_RUNNER_CONCLUSION = "failure"  # GitHub fails a job whose runner it lost
 
@@ -258,6 +259,7 @@ class GitHubState:
         self.sequence = 0  # connection and queueing order
         self.assignments: list[tuple[int, str]] = []  # (job id, runner name), as GitHub gave
         self.archived: set[str] = set()  # repositories (lowercase) listed as archived
+        self.rate_window = (0.0, 0)  # primary rate limit: (window end, requests in it)
 
     # ---------------------------------------------------------------- auth
 
@@ -619,6 +621,25 @@ class GitHubState:
         self.assign()
         return {"jobs": seeded}
 
+    def rate_headers(self) -> dict[str, str]:
+        """Counts one API request against the primary rate limit and returns the headers GitHub
+        sends with every answer (a fault's own headers replace them). Reported, not enforced:
+        a fault models an exhausted limit.
+        https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api"""
+        now = time.time()
+        end, used = self.rate_window
+        if now >= end:
+            end, used = now + 3600, 0
+        used += 1
+        self.rate_window = (end, used)
+        return {
+            "x-ratelimit-limit": str(PRIMARY_RATE_LIMIT),
+            "x-ratelimit-remaining": str(max(0, PRIMARY_RATE_LIMIT - used)),
+            "x-ratelimit-used": str(used),
+            "x-ratelimit-reset": str(int(end)),
+            "x-ratelimit-resource": "core",
+        }
+
     def runs(self, repo: str, status: str | None) -> dict[str, Any]:
         runs: dict[int, dict[str, Any]] = {}
         for job in self.jobs.values():
@@ -687,6 +708,7 @@ class Handler(BaseHTTPRequestHandler):
             fault = None if local else self._take_fault(state, path)
             if not local:
                 state.requests.append(record)
+                rate = state.rate_headers()
         if fault is not None and not fault.after:
             response = Response(fault.status, fault.body, fault.headers)
         else:
@@ -694,6 +716,8 @@ class Handler(BaseHTTPRequestHandler):
             if fault is not None:
                 response = Response(fault.status, fault.body, fault.headers)
         record["status"] = response.status
+        if not local:
+            response = Response(response.status, response.body, {**rate, **response.headers})
         self._send(response)
 
     def _take_fault(self, state: GitHubState, path: str) -> Fault | None:

@@ -57,6 +57,11 @@ def job_events(fleet: Fleet, job_id: int, task_arn: str) -> list[dict[str, Any]]
     ]
 
 
+def job_measurements(out: str) -> list[emf.Measurement]:
+    """The metrics of `out` about jobs (not GitHub's rate limit, one per API call)."""
+    return [m for m in emf.measurements(out) if m.name != "GitHubRateLimitRemaining"]
+
+
 def send(fleet: Fleet, event: dict[str, Any]) -> dict[str, Any]:
     return fleet.invoke(event) if "source" in event else fleet.deliver(event)
 
@@ -91,7 +96,8 @@ def test_a_job_publishes_each_measurement_once_and_its_record_holds_its_times_an
     out = capsys.readouterr().out
 
     expected_cost = MEDIUM_ON_DEMAND_HOURLY * 401 / 3600  # 400.2 s billed as 401
-    published = {m.name: m for m in emf.measurements(out)}
+    measured = job_measurements(out)
+    published = {m.name: m for m in measured}
     assert sorted(published) == sorted(
         [
             "JobsQueued",
@@ -102,7 +108,7 @@ def test_a_job_publishes_each_measurement_once_and_its_record_holds_its_times_an
             "JobCostUSD",
         ]
     )
-    assert len(emf.measurements(out)) == len(published)  # each once
+    assert len(measured) == len(published)  # each once
     assert published["QueueWaitSeconds"].value == 95
     assert published["StartSeconds"].value == 42.5
     assert published["JobSeconds"].value == 300
@@ -129,10 +135,10 @@ def test_a_job_publishes_each_measurement_once_and_its_record_holds_its_times_an
     fleet.deliver(queued)
     for event in events:
         send(fleet, event)
-    assert emf.measurements(capsys.readouterr().out) == []
+    assert job_measurements(capsys.readouterr().out) == []
     again = fleet.record(job_id)
-    measured = ("queue_wait_seconds", "start_seconds", "job_seconds", "billed_seconds", "cost_usd")
-    assert {k: again[k] for k in measured} == {k: record[k] for k in measured}
+    fields = ("queue_wait_seconds", "start_seconds", "job_seconds", "billed_seconds", "cost_usd")
+    assert {k: again[k] for k in fields} == {k: record[k] for k in fields}
 
 
 def test_a_relaunched_job_pays_for_both_of_its_tasks(fleet: Fleet, capsys) -> None:
@@ -195,6 +201,14 @@ def test_rejections_and_failed_launches_are_counted(fleet: Fleet, capsys) -> Non
     failures = emf.named(out, "LaunchFailures")
     assert [m.dimensions.get("Class") for m in failures] == ["medium"]
     assert not emf.named(out, "RunnersLaunched")
+
+
+def test_githubs_rate_limit_is_published_as_github_reports_it(fleet: Fleet, capsys) -> None:
+    fleet.deliver(job_payload(labels=LABELS))  # generate-jitconfig: one API call
+    fleet.github.add_fault("generate-jitconfig", status=403, rate_limit_reset_in=1, count=1)
+    fleet.deliver(job_payload(labels=LABELS))  # rate-limited once, then the call passes
+    remaining = [m.value for m in emf.named(capsys.readouterr().out, "GitHubRateLimitRemaining")]
+    assert remaining == [4999, 0, 4997]  # the refused call counts too
 
 
 def test_the_cleanup_publishes_the_stranded_jobs_it_sees(
