@@ -30,6 +30,7 @@ from control_plane.state import RANK
 from local_mode import send_job
 from local_mode import stack as local_stack
 from local_mode.github_api import DEFAULT_PAT
+from tests.control_plane import emf
 
 pytestmark = pytest.mark.e2e
 
@@ -290,6 +291,30 @@ def test_full_lifecycle_reaches_completed_and_the_task_stops(stack: Stack) -> No
     job = github_job(stack, delivery.job_id)
     took = datetime.fromisoformat(job["completed_at"]) - datetime.fromisoformat(job["started_at"])
     assert took.total_seconds() >= stack.data["job_seconds"] == 3, job
+
+
+def test_a_job_that_ran_shows_its_wait_start_and_cost_in_stats_and_metrics(stack: Stack) -> None:
+    """Issue 13's end to end: the finished job's queue wait, start time and a non-zero cost in
+    `ecsrunner stats -o json`, and the Lambda's EMF lines in the stack's log, all valid."""
+    delivery: send_job.Delivery = stack.notes["delivery"]
+    record = wait_for(
+        lambda: (r := stack.record(delivery.job_id)) and r.get("cost_usd") and r,
+        timeout=60,
+        what=f"job {delivery.job_id} to be billed",
+    )
+    result = ecsrunner(stack, "stats", "--since", "1h", "-o", "json")
+    assert result.returncode == 0, result.stderr
+    shown = json.loads(result.stdout)["by_class"][record["class_name"]]
+    assert shown["outcomes"]["completed"] >= 1
+    assert shown["queue_wait_seconds"]["max"] >= float(record["queue_wait_seconds"]) > 0
+    assert shown["start_seconds"]["max"] is not None
+    assert shown["cost_usd"]["total"] >= float(record["cost_usd"]) > 0
+
+    log = (stack.state_dir / "logs" / "webhook.log").read_text(encoding="utf-8")
+    lines = [line for line in log.splitlines() if line.startswith("{") and '"_aws"' in line]
+    published = emf.measurements("\n".join(lines))
+    names = {m.name for m in published if m.dimensions.get("Class") == record["class_name"]}
+    assert {"JobsQueued", "RunnersLaunched", "QueueWaitSeconds", "JobCostUSD"} <= names
 
 
 def test_a_hostile_job_step_cannot_touch_another_runners_pending_config(
