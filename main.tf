@@ -171,5 +171,13 @@ module "control_plane" {
   api_throttling_rate_limit   = var.api_throttling_rate_limit
   api_throttling_burst_limit  = var.api_throttling_burst_limit
 
+  metrics_namespace          = var.metrics_namespace
+  fargate_prices             = var.fargate_prices
+  dashboard_enabled          = var.dashboard_enabled
+  alarms_enabled             = var.alarms_enabled
+  alarm_sns_topic_arn        = var.alarm_sns_topic_arn
+  alarm_queue_wait_seconds   = var.alarm_queue_wait_seconds
+  alarm_stranded_job_seconds = var.alarm_stranded_job_seconds
+
   tags = var.tags
 }

@@ -128,3 +128,13 @@ output "jit_bucket_name" {
   description = "S3 bucket of the one-shot JIT runner configs (readable only by the task execution role)."
   value       = module.control_plane.jit_bucket_name
 }
+
+output "dashboard_name" {
+  description = "Name of the CloudWatch dashboard of the fleet (null when dashboard_enabled is false)."
+  value       = module.control_plane.dashboard_name
+}
+
+output "alarm_arns" {
+  description = "Alarm key (dlq-not-empty, lambda-errors, queue-wait-p90, jobs-stranded) => ARN; empty when alarms_enabled is false."
+  value       = module.control_plane.alarm_arns
+}

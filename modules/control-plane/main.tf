@@ -530,6 +530,12 @@ resource "aws_lambda_function" "control_plane" {
 
         # image tags derive from it (docs/CONTRACTS.md "Runner image tags")
         RUNNER_IMAGE_FINGERPRINT = local.image_builds ? var.runner_image_fingerprint : ""
+
+        # EMF metrics: their namespace, the price table of each job's cost, and the age past
+        # which the cleanup counts a queued job as stranded (monitoring.tf alarms on it)
+        METRICS_NAMESPACE    = var.metrics_namespace
+        FARGATE_PRICES       = jsonencode(var.fargate_prices)
+        STRANDED_JOB_SECONDS = tostring(var.alarm_stranded_job_seconds)
       },
       local.pat_auth ? { GITHUB_PAT_PARAM = local.parameter_names.github_pat } : {},
       local.previous_secret_given ? {

@@ -97,3 +97,13 @@ output "jit_bucket_name" {
   description = "S3 bucket of the one-shot JIT runner configs (readable only by the task execution role)."
   value       = aws_s3_bucket.jit.id
 }
+
+output "dashboard_name" {
+  description = "Name of the CloudWatch dashboard (null when dashboard_enabled is false)."
+  value       = one(aws_cloudwatch_dashboard.this[*].dashboard_name)
+}
+
+output "alarm_arns" {
+  description = "Alarm key (dlq-not-empty, lambda-errors, queue-wait-p90, jobs-stranded) => ARN; empty when alarms_enabled is false."
+  value       = { for key, alarm in aws_cloudwatch_metric_alarm.this : key => alarm.arn }
+}

@@ -385,3 +385,87 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+################################################################################
+# Observability and cost (monitoring.tf)
+################################################################################
+
+variable "metrics_namespace" {
+  description = "CloudWatch namespace of the control plane's metrics (EMF lines on the Lambda's stdout), the dashboard and the alarms."
+  type        = string
+  default     = "AWSRunnerFleet"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[0-9A-Za-z._/#: -]{1,255}$", var.metrics_namespace)) && trimspace(var.metrics_namespace) != "" && !startswith(var.metrics_namespace, ":") && !startswith(var.metrics_namespace, "AWS/")
+    error_message = "metrics_namespace must be 1-255 letters, digits, spaces or . _ - / # :, not only spaces, not starting with ':' or with 'AWS/' (reserved for AWS services)."
+  }
+}
+
+variable "fargate_prices" {
+  description = "Fargate prices the control plane estimates each job's cost with, in USD: per vCPU-hour and GB-hour for x86_64 and arm64, per GB-hour of ephemeral storage beyond the free 20 GB, and spot_discount, the fraction Fargate Spot takes off on-demand. The defaults are us-east-1 Linux on-demand prices from the AWS Fargate pricing page; spot_discount is an estimate (Spot prices move). Set them for your region or contract."
+  type = object({
+    x86_64_vcpu_hour          = optional(number, 0.04048)
+    x86_64_gb_hour            = optional(number, 0.004445)
+    arm64_vcpu_hour           = optional(number, 0.03238)
+    arm64_gb_hour             = optional(number, 0.00356)
+    ephemeral_storage_gb_hour = optional(number, 0.000111)
+    spot_discount             = optional(number, 0.7)
+  })
+  default  = {}
+  nullable = false
+
+  validation {
+    condition     = alltrue([for name, price in var.fargate_prices : price >= 0 if name != "spot_discount"]) && var.fargate_prices.spot_discount >= 0 && var.fargate_prices.spot_discount < 1
+    error_message = "fargate_prices: every price must be >= 0, and spot_discount a fraction from 0 up to (not including) 1."
+  }
+}
+
+variable "dashboard_enabled" {
+  description = "Create the CloudWatch dashboard `<name_prefix>` (queue wait, start time, launches, failures, dead letters, Lambda errors, running tasks, cost)."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "alarms_enabled" {
+  description = "Create the CloudWatch alarms: dead-letter queue not empty, Lambda errors, queue wait p90 too long, jobs stranded."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "alarm_sns_topic_arn" {
+  description = "SNS topic the alarms notify when they go into and out of alarm (null: the alarms notify no one)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.alarm_sns_topic_arn == null || can(regex("^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$", var.alarm_sns_topic_arn))
+    error_message = "alarm_sns_topic_arn must be null or a standard SNS topic ARN (arn:aws:sns:<region>:<account>:<topic>)."
+  }
+}
+
+variable "alarm_queue_wait_seconds" {
+  description = "The queue wait alarm fires when the p90 of jobs' queue wait (GitHub created_at to started_at) stays above this many seconds for 10 minutes."
+  type        = number
+  default     = 300
+  nullable    = false
+
+  validation {
+    condition     = var.alarm_queue_wait_seconds > 0
+    error_message = "alarm_queue_wait_seconds must be a number of seconds above 0."
+  }
+}
+
+variable "alarm_stranded_job_seconds" {
+  description = "A job GitHub shows queued, with labels this fleet serves, for longer than this many seconds is stranded: the cleanup counts such jobs (JobsStranded), and the stranded-jobs alarm fires on any."
+  type        = number
+  default     = 900
+  nullable    = false
+
+  validation {
+    condition     = var.alarm_stranded_job_seconds >= 60 && floor(var.alarm_stranded_job_seconds) == var.alarm_stranded_job_seconds
+    error_message = "alarm_stranded_job_seconds must be a whole number of seconds, at least 60."
+  }
+}

@@ -177,6 +177,117 @@ def test_seed_example_wires_its_vpc_security_group_and_token(
     assert examples["default"].outputs["state_table_name"] == "runner-fleet-state"
 
 
+FARGATE_PRICES = {  # the contract's defaults (us-east-1, Linux)
+    "x86_64_vcpu_hour": 0.04048,
+    "x86_64_gb_hour": 0.004445,
+    "arm64_vcpu_hour": 0.03238,
+    "arm64_gb_hour": 0.00356,
+    "ephemeral_storage_gb_hour": 0.000111,
+    "spot_discount": 0.7,
+}
+
+
+def dashboard_metrics(emulator: Emulator, name: str, region: str) -> dict[str, list[list[Any]]]:
+    """Widget title => its metric lines, as CloudWatch holds the dashboard."""
+    body = emulator.client("cloudwatch", region).get_dashboard(DashboardName=name)
+    widgets = json.loads(body["DashboardBody"])["widgets"]
+    return {widget["properties"]["title"]: widget["properties"]["metrics"] for widget in widgets}
+
+
+def alarms_by_name(emulator: Emulator, prefix: str, region: str) -> dict[str, dict[str, Any]]:
+    alarms = emulator.client("cloudwatch", region).describe_alarms(AlarmNamePrefix=f"{prefix}-")
+    return {alarm["AlarmName"]: alarm for alarm in alarms["MetricAlarms"]}
+
+
+def test_seed_example_has_the_dashboard_over_every_class(
+    examples: dict[str, Deployment], emulator: Emulator
+) -> None:
+    widgets = dashboard_metrics(emulator, "runner-fleet", "us-east-1")
+    lines = [line for metrics in widgets.values() for line in metrics]
+    fleet_lines = [line for line in lines if line[0] == "AWSRunnerFleet"]
+    assert {line[1] for line in fleet_lines} == {
+        "QueueWaitSeconds",
+        "StartSeconds",
+        "RunnersLaunched",
+        "JobsRejected",
+        "LaunchFailures",
+        "Relaunches",
+        "JobCostUSD",
+    }
+    assert all(line[2:4] == ["Fleet", "runner-fleet"] for line in fleet_lines)
+    queue_wait = [line for line in fleet_lines if line[1] == "QueueWaitSeconds"]
+    assert sorted((line[5], line[6]["stat"]) for line in queue_wait) == [
+        (name, stat) for name in ["large", "medium", "small"] for stat in ["p50", "p90"]
+    ]
+    cost = [line for line in fleet_lines if line[1] == "JobCostUSD"]
+    assert sorted(line[5] for line in cost if len(line) == 7) == ["large", "medium", "small"]
+    running = [line for line in lines if line[0] == "ECS/ContainerInsights"]
+    # image builds are on: each class runs under its family and its `-img` family
+    assert sorted(line[5] for line in running) == sorted(
+        f"runner-fleet-{name}{suffix}"
+        for name in ["small", "medium", "large"]
+        for suffix in ["", "-img"]
+    )
+    assert [
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+        "QueueName",
+        "runner-fleet-events-dlq",
+    ] in [line[:4] for line in lines]
+    assert {tuple(line[:4]) for line in lines if line[0] == "AWS/Lambda"} == {
+        ("AWS/Lambda", metric, "FunctionName", "runner-fleet-control-plane")
+        for metric in ["Errors", "Throttles"]
+    }
+
+
+def test_seed_example_has_the_four_alarms_notifying_no_one(
+    examples: dict[str, Deployment], emulator: Emulator
+) -> None:
+    alarms = alarms_by_name(emulator, "runner-fleet", "us-east-1")
+    summary = {
+        name: (
+            alarm["Namespace"],
+            alarm["MetricName"],
+            alarm.get("Statistic") or alarm.get("ExtendedStatistic"),
+            alarm["Threshold"],
+        )
+        for name, alarm in alarms.items()
+    }
+    assert summary == {
+        "runner-fleet-dlq-not-empty": (
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            "Maximum",
+            0,
+        ),
+        "runner-fleet-lambda-errors": ("AWS/Lambda", "Errors", "Sum", 0),
+        "runner-fleet-queue-wait-p90": ("AWSRunnerFleet", "QueueWaitSeconds", "p90", 300),
+        "runner-fleet-jobs-stranded": ("AWSRunnerFleet", "JobsStranded", "Maximum", 0),
+    }
+    assert {name: alarm["Dimensions"] for name, alarm in alarms.items()} == {
+        "runner-fleet-dlq-not-empty": [{"Name": "QueueName", "Value": "runner-fleet-events-dlq"}],
+        "runner-fleet-lambda-errors": [
+            {"Name": "FunctionName", "Value": "runner-fleet-control-plane"}
+        ],
+        "runner-fleet-queue-wait-p90": [{"Name": "Fleet", "Value": "runner-fleet"}],
+        "runner-fleet-jobs-stranded": [{"Name": "Fleet", "Value": "runner-fleet"}],
+    }
+    for alarm in alarms.values():
+        assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+        assert alarm["TreatMissingData"] == "notBreaching"
+        assert (alarm["AlarmActions"], alarm["OKActions"]) == ([], [])
+    assert alarms["runner-fleet-jobs-stranded"]["Period"] == 300  # the cleanup's 5 minutes
+
+
+def test_seed_example_gives_the_lambda_the_metrics_settings(
+    examples: dict[str, Deployment], emulator: Emulator
+) -> None:
+    env = lambda_environment(emulator, "runner-fleet-control-plane", "us-east-1")
+    assert env["METRICS_NAMESPACE"] == "AWSRunnerFleet"
+    assert json.loads(env["FARGATE_PRICES"]) == FARGATE_PRICES
+    assert env["STRANDED_JOB_SECONDS"] == "900"
+
+
 # ----------------------------------------------------------------------------- image-builds
 
 
@@ -238,3 +349,7 @@ def test_destroy_leaves_nothing_behind(examples: dict[str, Deployment], emulator
         assert not [arn for arn in arns["taskDefinitionArns"] if f"/{family}" in arn]
     buckets = emulator.client("s3", "eu-west-1").list_buckets()["Buckets"]
     assert not [b for b in buckets if b["Name"].startswith(("ci-runners-", "runner-fleet-"))]
+    for region, prefix in [("us-east-1", "runner-fleet"), ("eu-west-1", "ci-runners")]:
+        cloudwatch = emulator.client("cloudwatch", region)
+        assert not cloudwatch.list_dashboards(DashboardNamePrefix=prefix)["DashboardEntries"]
+        assert not alarms_by_name(emulator, prefix, region)

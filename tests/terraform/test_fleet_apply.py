@@ -33,6 +33,7 @@ CLASSES = {
 TAGS = {"team": "ci", "cost-center": "42"}
 WEBHOOK_SECRET = "tf-test-webhook-secret-0123456789"  # as in fleet/main.tf
 PREVIOUS_WEBHOOK_SECRET = "tf-test-previous-webhook-secret-01"
+NAMESPACE = "CI/Runners"  # metrics_namespace, as in fleet/main.tf
 ACCOUNT = "123456789012"  # moto's
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/runner-fleet"  # the roles' ARN prefix (iam_role_path)
 # Actions without resource-level permissions: the only ones allowed on "*".
@@ -451,6 +452,18 @@ def test_lambda_runs_the_package_with_names_not_secrets_in_its_environment(
         "RUNNER_IMAGE_FINGERPRINT": runner_fingerprint(
             {name: (REPO_ROOT / "runner" / name).read_bytes() for name in FINGERPRINT_FILES}
         ),
+        "METRICS_NAMESPACE": NAMESPACE,
+        "FARGATE_PRICES": env["FARGATE_PRICES"],  # below
+        "STRANDED_JOB_SECONDS": "900",
+    }
+    # the given prices, the defaults for the others
+    assert json.loads(env["FARGATE_PRICES"]) == {
+        "x86_64_vcpu_hour": 0.04048,
+        "x86_64_gb_hour": 0.004445,
+        "arm64_vcpu_hour": 0.03,
+        "arm64_gb_hour": 0.00356,
+        "ephemeral_storage_gb_hour": 0.000111,
+        "spot_discount": 0.65,
     }
     for value in env.values():
         assert WEBHOOK_SECRET not in value
@@ -699,6 +712,53 @@ def test_outputs_name_everything_and_hold_no_secret(
     assert PREVIOUS_WEBHOOK_SECRET not in serialized
     assert "PRIVATE KEY" not in serialized
     assert app_private_key.splitlines()[1] not in serialized
+
+
+# ----------------------------------------------------------------------------- monitoring
+
+
+def test_alarms_notify_the_topic_and_watch_the_given_namespace(
+    fleet: Any, emulator: Emulator, outputs: dict[str, Any]
+) -> None:
+    topic = f"arn:aws:sns:us-east-1:{ACCOUNT}:{PREFIX}-alarms"
+    alarms = emulator.client("cloudwatch").describe_alarms(AlarmNamePrefix=f"{PREFIX}-")
+    alarms = {alarm["AlarmName"]: alarm for alarm in alarms["MetricAlarms"]}
+    assert set(alarms) == {
+        f"{PREFIX}-{key}"
+        for key in ["dlq-not-empty", "lambda-errors", "queue-wait-p90", "jobs-stranded"]
+    }
+    assert outputs["alarm_arns"] == {
+        key.removeprefix(f"{PREFIX}-"): alarm["AlarmArn"] for key, alarm in alarms.items()
+    }
+    for alarm in alarms.values():
+        assert (alarm["AlarmActions"], alarm["OKActions"]) == ([topic], [topic])
+    queue_wait = alarms[f"{PREFIX}-queue-wait-p90"]
+    assert (queue_wait["Namespace"], queue_wait["ExtendedStatistic"]) == (NAMESPACE, "p90")
+    assert queue_wait["Threshold"] == 120  # alarm_queue_wait_seconds
+    assert queue_wait["EvaluateLowSampleCountPercentile"] == "evaluate"
+    stranded = alarms[f"{PREFIX}-jobs-stranded"]
+    assert (stranded["Namespace"], stranded["MetricName"]) == (NAMESPACE, "JobsStranded")
+    assert stranded["Period"] == 60  # a window per cleanup run (cleanup_interval_minutes)
+
+
+def test_dashboard_charts_the_given_namespace_for_every_class(
+    fleet: Any, emulator: Emulator, outputs: dict[str, Any]
+) -> None:
+    assert outputs["dashboard_name"] == PREFIX
+    body = emulator.client("cloudwatch").get_dashboard(DashboardName=PREFIX)["DashboardBody"]
+    lines = [line for w in json.loads(body)["widgets"] for line in w["properties"]["metrics"]]
+    ours = [line for line in lines if line[0] not in ("AWS/SQS", "AWS/Lambda")]
+    assert {line[0] for line in ours} == {NAMESPACE, "ECS/ContainerInsights"}
+    for name in CLASSES:
+        assert [NAMESPACE, "QueueWaitSeconds", "Fleet", PREFIX, "Class", name] in [
+            line[:6] for line in ours
+        ]
+        assert [NAMESPACE, "JobCostUSD", "Fleet", PREFIX, "Class", name] in [
+            line[:6] for line in ours
+        ]
+        assert ["ClusterName", PREFIX, "TaskDefinitionFamily", f"{PREFIX}-{name}"] in [
+            line[2:6] for line in ours
+        ]
 
 
 def fleet_terraform(fleet: Any, *args: str) -> str:

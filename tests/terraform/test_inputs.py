@@ -133,6 +133,28 @@ BAD_VALUES = {
         "allowed_base_images must be a non-empty list of patterns",
     ),
     "fractional image max age": ({"image_max_age_days": 2.5}, "image_max_age_days must be"),
+    "metrics namespace reserved by AWS": (
+        {"metrics_namespace": "AWS/Runners"},
+        "metrics_namespace must be 1-255 letters",
+    ),
+    "metrics namespace with a comma": (
+        {"metrics_namespace": "CI,Runners"},
+        "metrics_namespace must be 1-255 letters",
+    ),
+    "negative price": ({"fargate_prices": {"x86_64_vcpu_hour": -0.04}}, "every price must be >= 0"),
+    "Spot discount of 100%": (
+        {"fargate_prices": {"spot_discount": 1}},
+        "spot_discount a fraction from 0 up to (not including) 1",
+    ),
+    "SNS topic not an ARN": (
+        {"alarm_sns_topic_arn": "ops-alerts"},
+        "alarm_sns_topic_arn must be null or a standard SNS topic ARN",
+    ),
+    "no queue wait": ({"alarm_queue_wait_seconds": 0}, "alarm_queue_wait_seconds must be"),
+    "stranded after seconds": (
+        {"alarm_stranded_job_seconds": 30},
+        "alarm_stranded_job_seconds must be a whole number of seconds, at least 60",
+    ),
 }
 
 # Rules across variables: preconditions (see main.tf), one plan each.
@@ -373,3 +395,29 @@ def test_image_build_hardening_reaches_the_control_plane(default_plan: PlanResul
         "DeregisterImageTaskDefinitions",
         "ListImageTaskDefinitions",
     } <= sids
+
+
+def monitoring(result: PlanResult) -> tuple[list[str], set[str]]:
+    """Names of the planned dashboards and alarms."""
+    assert result.returncode == 0, result.output
+    dashboards = [
+        r["change"]["after"]["dashboard_name"] for r in result.resources("aws_cloudwatch_dashboard")
+    ]
+    alarms = {
+        r["change"]["after"]["alarm_name"] for r in result.resources("aws_cloudwatch_metric_alarm")
+    }
+    return dashboards, alarms
+
+
+def test_the_dashboard_and_four_alarms_are_planned_and_each_flag_turns_its_part_off(
+    planner: ModulePlanner, default_plan: PlanResult
+) -> None:
+    alarms = {
+        "runner-fleet-dlq-not-empty",
+        "runner-fleet-lambda-errors",
+        "runner-fleet-queue-wait-p90",
+        "runner-fleet-jobs-stranded",
+    }
+    assert monitoring(default_plan) == (["runner-fleet"], alarms)
+    assert monitoring(plan(planner, dashboard_enabled=False)) == ([], alarms)
+    assert monitoring(plan(planner, alarms_enabled=False)) == (["runner-fleet"], set())

@@ -1,5 +1,5 @@
 # The fleet module applied to the emulator with every optional part on: GitHub App auth,
-# organization scope, GHES, image builds, Spot, reserved concurrency, tags.
+# organization scope, GHES, image builds, Spot, reserved concurrency, tags, alarm notifications.
 # tests/terraform/test_fleet_apply.py asserts on what it creates (pytest-terraform fixture).
 
 terraform {
@@ -49,6 +49,11 @@ resource "aws_iam_policy" "boundary" {
   })
 }
 
+# Where the fleet's alarms notify.
+resource "aws_sns_topic" "alarms" {
+  name = "tf-test-alarms"
+}
+
 resource "aws_security_group" "runners" {
   name        = "tf-test-runners"
   description = "Runner tasks: egress only"
@@ -94,6 +99,11 @@ module "fleet" {
   lambda_reserved_concurrency = 5
   log_retention_days          = 14
   ecr_force_delete            = true
+
+  metrics_namespace        = "CI/Runners"
+  fargate_prices           = { arm64_vcpu_hour = 0.03, spot_discount = 0.65 }
+  alarm_sns_topic_arn      = aws_sns_topic.alarms.arn
+  alarm_queue_wait_seconds = 120
 
   runner_job_policy_arns   = [aws_iam_policy.job.arn]
   iam_role_path            = "/runner-fleet/"

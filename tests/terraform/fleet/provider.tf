@@ -12,6 +12,7 @@ provider "aws" {
 
   endpoints {
     apigateway = var.aws_endpoint_url
+    cloudwatch = var.aws_endpoint_url
     codebuild  = var.aws_endpoint_url
     dynamodb   = var.aws_endpoint_url
     ec2        = var.aws_endpoint_url
@@ -23,6 +24,7 @@ provider "aws" {
     lambda     = var.aws_endpoint_url
     logs       = var.aws_endpoint_url
     s3         = var.aws_endpoint_url
+    sns        = var.aws_endpoint_url
     sqs        = var.aws_endpoint_url
     ssm        = var.aws_endpoint_url
     sts        = var.aws_endpoint_url
