@@ -32,8 +32,8 @@ def measures(record: Mapping[str, Any]) -> dict[str, float | None]:
 
 
 def percentile(values: Sequence[float], p: int) -> float | None:
-    """Nearest rank: the value at index ceil(p/100 * n) - 1 of the sorted values (integer
-    arithmetic, so that p90 of 10 values is the 9th, not the 10th by a rounding error)."""
+    """Nearest rank: the value at index ceil(p/100 * n) - 1 of the sorted values (the bench
+    uses it too)."""
     if not values:
         return None
     ordered = sorted(values)

@@ -24,16 +24,15 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import random
 import threading
 import time
 import uuid
-from collections.abc import Iterable
 from typing import Any
 
 import boto3
 
+from ecsrunner.stats import percentile
 from local_mode import bench, send_job, webhook_server
 from local_mode.moto_server import MotoServer
 from local_mode.webhook_server import EventRouter, LambdaRuntime, WebhookServer
@@ -44,14 +43,6 @@ TARGET_P99_SECONDS = 1.0
 ATTEMPTS = bench.LAMBDA_ASYNC_ATTEMPTS
 BUS = f"{bench.PREFIX}-github"
 EVENT_SOURCE = "aws-runner-fleet.github"  # the module's (modules/control-plane/main.tf)
-
-
-def percentile(values: Iterable[float], p: float) -> float:
-    """Nearest-rank: the value at index ceil(p/100 * n) - 1 of the sorted values."""
-    ordered = sorted(values)
-    if not ordered:
-        raise ValueError("no values")
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
 def latencies(received: dict[int, float], issued: dict[int, float]) -> list[float]:
@@ -65,7 +56,7 @@ def summary(received: dict[int, float], issued: dict[int, float]) -> dict[str, A
     if found:
         figures.update(
             {
-                name: round(percentile(found, p), 3)
+                name: round(float(percentile(found, p)), 3)
                 for name, p in (("p50_seconds", 50), ("p99_seconds", 99))
             }
         )

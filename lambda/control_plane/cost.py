@@ -16,9 +16,9 @@ from dataclasses import dataclass, fields
 from decimal import Decimal
 from typing import Any
 
+from control_plane.classes import ARCHITECTURES
 from control_plane.times import epoch
 
-ARCHITECTURES = ("x86_64", "arm64")
 INCLUDED_STORAGE_GIB = 20
 MINIMUM_BILLED_SECONDS = 60
 SPOT_PROVIDERS = ("FARGATE_SPOT",)
@@ -50,7 +50,8 @@ class Prices:
             raise PricesError(f"FARGATE_PRICES is not JSON: {exc}") from exc
         known = {f.name for f in fields(cls)}
         if not isinstance(document, dict) or set(document) - known:
-            raise PricesError(f"FARGATE_PRICES must be an object with keys {', '.join(known)}")
+            keys = ", ".join(sorted(known))
+            raise PricesError(f"FARGATE_PRICES must be an object with keys {keys}")
         values = {k: v for k, v in document.items() if v is not None}
         for name, value in values.items():
             if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
@@ -73,21 +74,21 @@ class Bill:
     cost_usd: float
 
     def fields(self) -> dict[str, Any]:
-        """As the state table stores them (DynamoDB takes no float)."""
+        """As the state table stores them (DynamoDB takes no float). The capacity provider is
+        the launch's to record (a late event of an earlier task must not change it)."""
         return {
             "billed_seconds": self.billed_seconds,
+            "cost_usd": decimal(self.cost_usd),
             "vcpu": decimal(self.vcpu),
             "memory_gb": decimal(self.memory_gb),
             "architecture": self.architecture,
-            "capacity_provider": self.capacity_provider,
-            "cost_usd": decimal(self.cost_usd),
         }
 
 
 def decimal(value: float) -> Decimal:
-    """A measurement as DynamoDB takes it (no float), to the micro-unit; a whole number
-    without decimals."""
-    number = Decimal(str(round(value, 6)))
+    """A measurement as DynamoDB takes it (no float), to 9 decimals (a one-minute task costs
+    a few 1e-4 USD); a whole number without decimals."""
+    number = Decimal(str(round(value, 9)))
     whole = number.to_integral_value()
     return whole if number == whole else number
 

@@ -29,6 +29,7 @@ from control_plane.github import GitHubClient, JitConfig, RunnerNameTaken
 from control_plane.images import builds
 from control_plane.images.records import SUCCEEDED
 from control_plane.launcher import LaunchError, RunnerTask
+from control_plane.pacing import NoSlotInTime
 from control_plane.services import Services
 from control_plane.settings import Settings
 from control_plane.state import RESUMABLE, in_flight, launch_attempt
@@ -189,7 +190,8 @@ def guarded(record: dict[str, Any], svc: Services, owner: str, work: Callable[[]
         return work()
     except Exception as exc:
         log.error("launch failed: the job stays pending for a retry", error=retry.describe(exc))
-        metrics.emit(svc.settings, "LaunchFailures", 1, record.get("class_name"))
+        if not isinstance(exc, NoSlotInTime):  # the fleet's pace deferred it: no failure
+            metrics.emit(svc.settings, "LaunchFailures", 1, record.get("class_name"))
         job_id = int(record["job_id"])
         try:
             svc.store.release(job_id, owner, f"launch attempt failed: {retry.describe(exc)}")
@@ -239,12 +241,15 @@ def launch_under_lease(record: dict[str, Any], svc: Services, owner: str, resume
 
     launched = launcher.launch(svc.ecs, s, task, svc.deadline)
     provider = {"capacity_provider": launched.capacity_provider}
-    if not svc.store.record_task(job_id, owner, launched.task_arn, starting=True, **provider):
+    recorded = svc.store.record_task(job_id, owner, launched.task_arn, starting=True, **provider)
+    if not recorded:
         # The status moved on meanwhile (a task event came first) or the lease was lost.
-        if not svc.store.record_task(job_id, owner, launched.task_arn, **provider):
+        recorded = svc.store.record_task(job_id, owner, launched.task_arn, **provider)
+        if not recorded:
             log.warning("lease expired before the task was recorded", task_arn=launched.task_arn)
         svc.store.transition(job_id, "starting", task_arn=launched.task_arn)
-    metrics.emit(s, "RunnersLaunched", 1, record["class_name"])
+    if recorded:  # counted by the launch that holds the lease, once
+        metrics.emit(s, "RunnersLaunched", 1, record["class_name"])
     log.info(
         "runner launched",
         task_arn=launched.task_arn,

@@ -76,4 +76,6 @@ def task_stopped(detail: dict[str, Any], svc: Services, job_id: int) -> None:
         return
     if billed is not None:
         log.info("task billed", billed_seconds=bill.billed_seconds, cost_usd=bill.cost_usd)
-        metrics.emit(svc.settings, "JobCostUSD", round(bill.cost_usd, 6), record.get("class_name"))
+        if bill.billed_seconds:  # a task that never pulled its image costs nothing
+            cost_usd = round(bill.cost_usd, 9)
+            metrics.emit(svc.settings, "JobCostUSD", cost_usd, record.get("class_name"))

@@ -569,9 +569,10 @@ class StateStore:
         self, job_id: int, task_arn: str, bill: Mapping[str, Any]
     ) -> dict[str, Any] | None:
         """Adds a stopped task's `billed_seconds` and `cost_usd` to the job's totals (a relaunched
-        job pays for each of its tasks) and sets the task's size fields, once per task
-        (`billed_tasks`); the record, or None if that task was billed already or is none of
-        the record's tasks (its current one, or one a relaunch retired)."""
+        job pays for each of its tasks) and sets the size fields a first bill brings (a job's
+        tasks share their class), once per task (`billed_tasks`); the record, or None if that
+        task was billed already or is none of the record's tasks (its current one, or one a
+        relaunch retired)."""
         totals = ("billed_seconds", "cost_usd")
         names: dict[str, str] = {}
         values: dict[str, Any] = {
@@ -589,7 +590,10 @@ class StateStore:
             names[f"#t{index}"] = name
             values[f":t{index}"] = _value(bill[name])
             sets.append(f"#t{index} = if_not_exists(#t{index}, :zero) + :t{index}")
-        sets += _set_fields({k: v for k, v in bill.items() if k not in totals}, names, values)
+        for index, (name, value) in enumerate((k, v) for k, v in bill.items() if k not in totals):
+            names[f"#s{index}"] = name
+            values[f":s{index}"] = _value(value)
+            sets.append(f"#s{index} = if_not_exists(#s{index}, :s{index})")
         return self._update_record(
             job_id,
             UpdateExpression="SET " + ", ".join(sets),

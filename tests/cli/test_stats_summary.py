@@ -44,7 +44,7 @@ def test_spread_in_seconds_to_the_millisecond() -> None:
 
 def test_cost_summed_as_decimal_over_jobs_with_a_cost() -> None:
     records = [{"cost_usd": Decimal("0.1")} for _ in range(3)] + [{}, {"cost_usd": None}]
-    assert stats.cost(records) == {"total": 0.3, "per_job_mean": 0.1}  # not 0.30000000000000004
+    assert stats.cost(records) == {"total": 0.3, "per_job_mean": 0.1}
     third = [{"cost_usd": Decimal("0.01")}, {"cost_usd": Decimal("0.01")}, {"cost_usd": 0}]
     assert stats.cost(third) == {"total": 0.02, "per_job_mean": 0.006667}
     assert stats.cost([{}, {"status": "completed"}]) == {"total": None, "per_job_mean": None}

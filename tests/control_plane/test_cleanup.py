@@ -16,6 +16,7 @@ from control_plane.cleanup import github, jit, tasks
 from control_plane.cleanup.context import TIME_RESERVE_SECONDS, CleanupRun, Limits
 from control_plane.recovery import RelaunchFailed
 
+from tests.control_plane import emf
 from tests.control_plane.cleanup_helpers import (
     acted,
     age,
@@ -500,7 +501,7 @@ def test_two_overlapping_runs_never_undo_each_others_relaunch(fleet: Fleet) -> N
 # --------------------------------------------------------------------------- lost jobs
 
 
-def test_dead_letters_are_replayed_and_poison_stays(fleet: Fleet, dlq: str) -> None:
+def test_dead_letters_are_replayed_and_poison_stays(fleet: Fleet, dlq: str, capsys) -> None:
     payload = job_payload(labels=["self-hosted", "class:medium"])
     job_id = payload["workflow_job"]["id"]
     dead_letter(fleet, dlq, webhook(payload))
@@ -509,6 +510,7 @@ def test_dead_letters_are_replayed_and_poison_stays(fleet: Fleet, dlq: str) -> N
 
     summary = clean()
     assert acted(summary) == {"dlq_replayed": 1, "dlq_dropped": 1, "dlq_left": 1}
+    assert [m.value for m in emf.named(capsys.readouterr().out, "DeadLettersReplayed")] == [1]
     record = fleet.record(job_id)
     assert (record["status"], record["class_name"]) == ("starting", "medium")
     assert len(fleet.tasks(started_by=fleet.runner_name(job_id))) == 1

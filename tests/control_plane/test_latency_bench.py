@@ -4,21 +4,7 @@ from __future__ import annotations
 
 import os
 
-import pytest
-
 from local_mode import bench_latency
-
-
-def test_percentiles_are_nearest_rank() -> None:
-    values = [0.5, 0.1, 0.4, 0.2, 0.3]  # unsorted on purpose
-    assert bench_latency.percentile(values, 50) == 0.3  # ceil(2.5) = 3rd of 5
-    assert bench_latency.percentile(values, 99) == 0.5
-    assert bench_latency.percentile(values, 20) == 0.1  # ceil(1.0) = 1st
-    hundred = [float(n) for n in range(1, 101)]
-    assert bench_latency.percentile(hundred, 99) == 99.0  # not the max
-    assert bench_latency.percentile([7.0], 99) == 7.0
-    with pytest.raises(ValueError):
-        bench_latency.percentile([], 50)
 
 
 def test_latency_is_runtask_minus_webhook_for_launched_jobs_only() -> None:

@@ -4,6 +4,7 @@ GitHub's and ECS's own times, recorded and counted once however often an event a
 from __future__ import annotations
 
 import copy
+from collections import Counter
 from decimal import Decimal
 from typing import Any
 
@@ -16,7 +17,7 @@ from control_plane.state import iso
 
 from local_mode import fault_proxy
 from tests.control_plane import emf
-from tests.control_plane.cleanup_helpers import clean, seed_job
+from tests.control_plane.cleanup_helpers import clean, launch, seed_job
 from tests.control_plane.harness import Fleet, job_payload, task_state_change
 
 T0 = 1_790_000_000.0  # GitHub queued the job
@@ -185,6 +186,52 @@ def test_a_relaunched_job_pays_for_both_of_its_tasks(fleet: Fleet, capsys) -> No
     costs = [m.value for m in emf.named(out, "JobCostUSD")]
     assert costs == pytest.approx([spot, on_demand], abs=1e-6)
     assert [m.dimensions["Class"] for m in emf.named(out, "Relaunches")] == ["medium"]
+
+
+def test_a_runner_that_took_another_job_counts_the_relaunch_and_the_spare_once(
+    fleet: Fleet, capsys
+) -> None:
+    """GitHub gives job A to the runner made for job B (a large one): B is relaunched and A's
+    own runner retired, each counted once however often the event arrives; the handed-over
+    task's late bill leaves B's current capacity provider alone."""
+    small, large = ["self-hosted"], ["self-hosted", "class:large"]
+    job_a, job_b = launch(fleet, tuple(small)), launch(fleet, tuple(large))
+    seed_job(fleet, job_a, labels=small)
+    seed_job(fleet, job_b, labels=large)
+    for job in (job_a, job_b):
+        fleet.invoke(task_state_change(fleet, fleet.record(job)["task_arn"], "RUNNING"))
+    handed_over = fleet.record(job_b)["task_arn"]
+    capsys.readouterr()
+    took = job_payload(
+        "in_progress", labels=small, job_id=job_a, runner_name=fleet.runner_name(job_b)
+    )
+    for _ in range(2):
+        fleet.deliver(timed(took, created_at=0, started_at=30))
+    counted = Counter(
+        (m.name, m.dimensions.get("Class")) for m in job_measurements(capsys.readouterr().out)
+    )
+    assert counted == {
+        ("Relaunches", "large"): 1,
+        ("RunnersLaunched", "large"): 1,
+        ("SpareRunnersStopped", "small"): 1,
+        ("QueueWaitSeconds", "small"): 1,  # job A's own wait, whichever runner took it
+    }
+
+    provider = fleet.record(job_b)["capacity_provider"]
+    fleet.invoke(
+        task_state_change(
+            fleet,
+            handed_over,
+            "STOPPED",
+            exit_code=0,
+            pullStartedAt=at(0),
+            stoppedAt=at(300),
+            capacityProviderName="FARGATE_SPOT" if provider == "FARGATE" else "FARGATE",
+        )
+    )
+    record = fleet.record(job_b)
+    assert record["capacity_provider"] == provider  # still the new task's
+    assert record["billed_tasks"] == [handed_over] and record["billed_seconds"] == 300
 
 
 def test_rejections_and_failed_launches_are_counted(fleet: Fleet, capsys) -> None:

@@ -9,8 +9,9 @@
   of recent records not yet looked at. The listing goes first: it alone reaches a repository
   whose every delivery failed, and the recent ones are in it too.
 - Stranded jobs: of the jobs the scan sees, those queued longer than STRANDED_JOB_SECONDS are
-  counted (metric JobsStranded, published each run: a lower bound in org scope, whose scan
-  covers part of the organization per run).
+  counted (metric JobsStranded, published each run). A lower bound: the scan reads the newest
+  runs of each status, stops at the run's budgets, and in org scope covers part of the
+  organization per run.
 - Stale registrations: this fleet's runners (name `${name_prefix}-${job_id}[-${n}]`) that
   are offline, have no live task, and whose record is missing, ended, or another attempt's.
 """
@@ -39,9 +40,11 @@ REFUSED = (403, 404)  # GitHub will not show a repository's runs: skip it, do no
 def launch_lost_jobs(run: CleanupRun) -> None:
     """Launches queued jobs this fleet serves that have no record (bounded per run), and
     publishes how many of the jobs it saw are stranded (JobsStranded, 0 included, so that the
-    alarm sees the count fall)."""
-    _scan_scope(run)
-    metrics.emit(run.svc.settings, "JobsStranded", run.counts["jobs_stranded"])
+    alarm sees the count fall; a lower bound: the scan is bounded per run)."""
+    try:
+        _scan_scope(run)
+    finally:  # what a scan cut short (budget, an outage) saw still counts
+        metrics.emit(run.svc.settings, "JobsStranded", run.counts["jobs_stranded"])
 
 
 def _scan_scope(run: CleanupRun) -> None:
