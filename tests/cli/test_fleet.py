@@ -10,7 +10,8 @@ import time
 import pytest
 from control_plane.state import ORDER, TERMINAL, iso
 
-from ecsrunner.output import parse_time
+from ecsrunner.output import duration, parse_time
+from ecsrunner.stats import percentile
 from tests.cli.conftest import Cli, advance, measure, queue, task_exits
 from tests.control_plane.harness import ACCOUNT, REGION, Fleet
 
@@ -156,15 +157,19 @@ def test_cluster_status(fleet: Fleet, run: Cli, busy_fleet: dict[str, int]) -> N
     assert lines[8].endswith(f"(table {fleet.prefix}-state)")
     counts = dict(line.split() for line in lines[11 : 11 + len(STATUSES)])
     assert counts == {status: str(n) for status, n in runners["by_status"].items()}
-    # no job of the last hour has a recorded queue wait (older control planes: none at all)
+    # the busy jobs' queue waits, as the control plane measured them from in_progress events
+    waits = [float(r["queue_wait_seconds"]) for r in fleet.records() if "queue_wait_seconds" in r]
+    p50, p90 = percentile(waits, 50), percentile(waits, 90)
+    assert len(waits) == 2
     assert status["queue_wait_seconds"] == {
         "since": status["queue_wait_seconds"]["since"],
-        "p50": None,
-        "p90": None,
+        "p50": p50,
+        "p90": p90,
     }
     assert lines[11 + len(STATUSES) :] == [
         "",
-        "Queue wait of the jobs created in the last hour: p50 -, p90 -",
+        f"Queue wait of the jobs created in the last hour: p50 {duration(p50)}, "
+        f"p90 {duration(p90)}",
     ]
 
 

@@ -82,7 +82,16 @@ def test_runs_of_a_repository_newest_first_with_conclusion_and_duration(
     assert all(isinstance(runs[2][name], float) for name in MEASURES)
     assert (runs[1]["status"], runs[1]["conclusion"]) == ("failed", None)
     assert runs[1]["duration_seconds"] is not None
-    assert {name: runs[1][name] for name in MEASURES} == NO_MEASURES  # an older record
+    crashed = fleet.record(jobs["crashed"])  # measured by the control plane as it ran
+    assert {name: runs[1][name] for name in MEASURES} == {
+        name: None if crashed.get(name) is None else float(crashed[name]) for name in MEASURES
+    }
+    # its task stopped with no image pull (the test's ECS event has none): billed nothing
+    assert (runs[1]["billed_seconds"], runs[1]["cost_usd"], runs[1]["job_seconds"]) == (
+        0.0,
+        0.0,
+        None,
+    )
     waiting = runs[0]
     assert (waiting["status"], waiting["started_at"], waiting["duration_seconds"]) == (
         "starting",
