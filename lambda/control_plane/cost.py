@@ -13,7 +13,6 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from decimal import Decimal
 from typing import Any
 
 from control_plane.classes import ARCHITECTURES
@@ -74,23 +73,15 @@ class Bill:
     cost_usd: float
 
     def fields(self) -> dict[str, Any]:
-        """As the state table stores them (DynamoDB takes no float). The capacity provider is
-        the launch's to record (a late event of an earlier task must not change it)."""
+        """As the job's record keeps them. The capacity provider is the launch's to record (a
+        late event of an earlier task must not change it)."""
         return {
             "billed_seconds": self.billed_seconds,
-            "cost_usd": decimal(self.cost_usd),
-            "vcpu": decimal(self.vcpu),
-            "memory_gb": decimal(self.memory_gb),
+            "cost_usd": self.cost_usd,
+            "vcpu": self.vcpu,
+            "memory_gb": self.memory_gb,
             "architecture": self.architecture,
         }
-
-
-def decimal(value: float) -> Decimal:
-    """A measurement as DynamoDB takes it (no float), to 9 decimals (a one-minute task costs
-    a few 1e-4 USD); a whole number without decimals."""
-    number = Decimal(str(round(value, 9)))
-    whole = number.to_integral_value()
-    return whole if number == whole else number
 
 
 def billed_seconds(detail: Mapping[str, Any]) -> int:

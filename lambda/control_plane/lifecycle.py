@@ -106,17 +106,17 @@ def on_task_state_change(event: dict[str, Any], svc: Services) -> dict[str, Any]
     if last_status == "STOPPED":
         status, facts = stopped_outcome(detail)
         result = _apply(svc, job_id, status, task_arn=task_arn, fields=facts)
-        measure.task_stopped(detail, svc, job_id)
+        record = svc.store.get(job_id)  # after the move: for the bill and the recovery
+        measure.task_stopped(detail, svc, record)
         if status != "completed":  # a redelivered event finishes what a failed one began
-            result["recovery"] = _recover_interrupted(svc, job_id)
+            result["recovery"] = _recover_interrupted(svc, record)
         return result
     log.info("ignored: intermediate task state")
     return {"result": "ignored", "reason": f"lastStatus {last_status}"}
 
 
-def _recover_interrupted(svc: Services, job_id: int) -> str | None:
+def _recover_interrupted(svc: Services, record: dict[str, Any] | None) -> str | None:
     """A runner that stopped before it took a job: its job gets a new runner at once."""
-    record = svc.store.get(job_id)
     cause = policy.interruption(record)
     if cause is None:  # or a relaunch whose launch failed: this redelivery resumes it
         return recovery.resume(svc, record)

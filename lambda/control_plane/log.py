@@ -16,10 +16,11 @@ import json
 import logging
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import Any
+
+from control_plane.times import iso
 
 LOGGER_NAME = "control_plane"
 _fields: ContextVar[dict[str, Any] | None] = ContextVar("control_plane_log_fields", default=None)
@@ -83,17 +84,10 @@ class _StdoutHandler(logging.Handler):
             self.handleError(record)
 
 
-def timestamp(epoch: float) -> str:
-    """A line's time: ISO 8601 UTC to the millisecond."""
-    return (
-        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch)) + f".{int(epoch * 1000) % 1000:03d}Z"
-    )
-
-
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": timestamp(record.created),
+            "time": iso(record.created),
             "level": record.levelname.lower(),
             "msg": redact(record.getMessage()),
         }
@@ -131,11 +125,6 @@ def bound(**fields: Any) -> Iterator[None]:
         _fields.reset(token)
 
 
-def context() -> dict[str, Any]:
-    """The fields bound for the current event, redacted (for lines written beside the log's)."""
-    return _redacted(_fields.get() or {})
-
-
 def bind(**fields: Any) -> None:
     """Adds fields to the current context until the enclosing `bound` block ends."""
     _fields.set(_merged(fields))
@@ -145,6 +134,16 @@ def _log(level: int, msg: str, fields: dict[str, Any]) -> None:
     logger = _logger()
     if logger.isEnabledFor(level):
         logger.log(level, msg, extra={"fields": _merged(fields)})
+
+
+def always(msg: str, **fields: Any) -> None:
+    """An info line written whatever the log level (metrics.py: an EMF line is data)."""
+    logger = _logger()
+    logger.handle(
+        logger.makeRecord(
+            LOGGER_NAME, logging.INFO, "", 0, msg, (), None, extra={"fields": _merged(fields)}
+        )
+    )
 
 
 def info(msg: str, **fields: Any) -> None:

@@ -34,9 +34,7 @@ def _record_once(
     if value is None:
         return
     try:
-        record = svc.store.annotate(
-            job_id, {name: cost.decimal(value)}, task_arn=task_arn, unless_set=name
-        )
+        record = svc.store.annotate(job_id, {name: value}, task_arn=task_arn, unless_set=name)
     except Exception as exc:
         log.warning("measurement not recorded", measurement=name, error=retry.describe(exc))
         return
@@ -62,15 +60,14 @@ def task_running(detail: dict[str, Any], svc: Services, job_id: int) -> None:
     _record_once(svc, job_id, "start_seconds", start, task_arn=detail.get("taskArn"))
 
 
-def task_stopped(detail: dict[str, Any], svc: Services, job_id: int) -> None:
-    """The job's task stopped: what it cost, added to the job's total once."""
+def task_stopped(detail: dict[str, Any], svc: Services, record: dict[str, Any] | None) -> None:
+    """The task of the job `record` stopped: what it cost, added to the job's total once."""
+    if record is None:
+        return
     task_arn = str(detail.get("taskArn") or "")
     try:
-        record = svc.store.get(job_id)
-        if record is None:
-            return
         bill = cost.bill(detail, record, svc.settings.fargate_prices)
-        billed = svc.store.add_bill(job_id, task_arn, bill.fields())
+        billed = svc.store.add_bill(int(record["job_id"]), task_arn, bill.fields())
     except Exception as exc:
         log.warning("cost not recorded", error=retry.describe(exc))
         return

@@ -13,8 +13,6 @@ recorded it: a redelivered event, which finds the fact recorded, emits nothing a
 
 from __future__ import annotations
 
-import json
-import sys
 import time
 from typing import Any
 
@@ -78,18 +76,7 @@ def emit(settings: Any, name: str, value: float, class_name: str | None = None) 
     msg, the fields bound to the event: job id, runner name) that is also an EMF document. It
     is written whatever the log level, and never fails the work it measures."""
     try:
-        now = time.time()
-        fleet = settings.name_prefix
-        entry = document(
-            settings.metrics_namespace, fleet, name, value, class_name, int(now * 1000)
-        )
-        head = {"time": log.timestamp(now), "level": "info", "msg": f"metric {name}"}
-        line = json.dumps(
-            {**head, **log.context(), **entry},
-            default=str,
-            separators=(",", ":"),
-        )
-        sys.stdout.write(line + "\n")
-        sys.stdout.flush()
+        entry = document(settings.metrics_namespace, settings.name_prefix, name, value, class_name)
+        log.always(f"metric {name}", **entry)
     except Exception as exc:
         log.warning("metric not written", metric=name, error=str(exc))

@@ -33,13 +33,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from control_plane import log
+from control_plane.times import iso
 
 KIND = "runner"
 BY_KIND_CREATED = "by-kind-created"  # GSI: hash kind, range created_at (docs/CONTRACTS.md)
@@ -72,6 +73,11 @@ def launch_attempt(record: Mapping[str, Any]) -> int:
 
 
 def _value(value: Any) -> dict[str, Any]:
+    """`value` as DynamoDB takes it; a float (a measurement, a cost) as a Decimal to 9
+    decimals, a whole one without decimals (DynamoDB takes no float)."""
+    if isinstance(value, float):
+        number = Decimal(str(round(value, 9)))
+        value = number.to_integral_value() if number == number.to_integral_value() else number
     return _serializer.serialize(value)
 
 
@@ -112,11 +118,6 @@ def _set_fields(fields: Mapping[str, Any], names: dict, values: dict) -> list[st
 
 def _is_conditional_failure(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
-
-
-def iso(epoch: float) -> str:
-    moment = datetime.fromtimestamp(epoch, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@ events, GitHub payloads) and numbers, all as seconds since the epoch (pure)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 
@@ -27,3 +27,9 @@ def seconds_between(start: Any, end: Any) -> float | None:
     if begun is None or ended is None or ended < begun:
         return None
     return round(ended - begun, 3)
+
+
+def iso(epoch: float) -> str:
+    """ISO 8601 UTC to the millisecond, as records and log lines hold times."""
+    moment = datetime.fromtimestamp(epoch, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"

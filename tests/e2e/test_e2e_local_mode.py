@@ -142,6 +142,15 @@ def wait_for(
     pytest.fail(f"timed out after {timeout:.0f}s waiting for {what or check} (last: {value!r})")
 
 
+def finished(stack: Stack, job_id: int, timeout: float) -> dict:
+    """The job's record once its status is terminal."""
+    return wait_for(
+        lambda: (r := stack.record(job_id)) and r.get("status") in TERMINAL and r,
+        timeout=timeout,
+        what=f"job {job_id} to finish",
+    )
+
+
 def runner_name(stack: Stack, job_id: int) -> str:
     return f"{stack.data['name_prefix']}-{job_id}"
 
@@ -261,11 +270,7 @@ def test_bad_signature_adds_nothing(stack: Stack) -> None:
 
 def test_full_lifecycle_reaches_completed_and_the_task_stops(stack: Stack) -> None:
     delivery: send_job.Delivery = stack.notes["delivery"]
-    record = wait_for(
-        lambda: (r := stack.record(delivery.job_id)) and r.get("status") in TERMINAL and r,
-        timeout=60,
-        what=f"job {delivery.job_id} to finish",
-    )
+    record = finished(stack, delivery.job_id, timeout=60)
     assert record["status"] == "completed", record
     assert record["conclusion"] == "success"
 
@@ -477,11 +482,7 @@ def test_an_image_label_builds_the_image_and_the_job_runs_on_it(stack: Stack) ->
     and sends the build's events, and the runner's task runs that image."""
     delivery = send_job.queued_job(stack.data, ["self-hosted", "image:ubuntu:24.04"]).send()
     assert delivery.status == 202, delivery.response
-    record = wait_for(
-        lambda: (r := stack.record(delivery.job_id)) and r.get("status") in TERMINAL and r,
-        timeout=90,
-        what=f"job {delivery.job_id} to finish",
-    )
+    record = finished(stack, delivery.job_id, timeout=90)
     assert record["status"] == "completed", record
     history = [entry["status"] for entry in record["history"]]
     assert history[:3] == ["pending", "image-building", "starting"], history
@@ -508,11 +509,7 @@ def test_an_image_label_builds_the_image_and_the_job_runs_on_it(stack: Stack) ->
 def test_a_failed_build_fails_the_job_with_the_build_and_its_log(stack: Stack) -> None:
     delivery = send_job.queued_job(stack.data, ["self-hosted", "image:debian:bookworm"]).send()
     assert delivery.status == 202, delivery.response
-    record = wait_for(
-        lambda: (r := stack.record(delivery.job_id)) and r.get("status") in TERMINAL and r,
-        timeout=60,
-        what=f"job {delivery.job_id} to fail",
-    )
+    record = finished(stack, delivery.job_id, timeout=60)
     assert record["status"] == "failed", record
     assert record["reason"].startswith(
         f"image build {record['build_id']} FAILED (base docker.io/library/debian:bookworm); "
