@@ -12,7 +12,11 @@ for each new one, does what CodeBuild running runner/buildspec.yml does:
    role, then the SUCCEEDED event;
 3. on request, when the build's BASE_IMAGE matches a glob pattern of the stack's
    `fail_builds` (`python -m local_mode up --fail-builds`, or FAIL_BUILDS), the build fails:
-   nothing is pushed, and the FAILED event is sent.
+   nothing is pushed, and the FAILED event is sent;
+4. as the buildspec does, a build fails (nothing pushed) when its RUNNER_VARIANT is not
+   runner/docker, or its built tag's suffix names another variant or architecture than the
+   one it builds: RUNNER_VARIANT's Dockerfile target, on its environment's machine (arm64 on
+   ARM_CONTAINER, which StartBuild's overrides select; local_mode/emulator.py keeps them).
 
 The events go where the module's EventBridge rule sends CodeBuild's: the webhook endpoint's
 /events (the default bus; local_mode/webhook_server.py), as the runner simulator sends ECS's.
@@ -28,6 +32,7 @@ import fnmatch
 import hashlib
 import json
 import logging
+import re
 import signal
 import sys
 import threading
@@ -38,6 +43,7 @@ from typing import Any
 import boto3
 import requests
 from botocore.exceptions import ClientError
+from control_plane.images.refs import TAG_LENGTH, variant_suffix
 
 from local_mode.moto_server import role_session
 from local_mode.webhook_server import eventbridge_envelope
@@ -57,6 +63,29 @@ def fails(build: dict[str, Any], patterns: list[str]) -> bool:
     """Whether the build was asked to fail: its BASE_IMAGE matches one of `patterns`."""
     base = variables(build).get("BASE_IMAGE", "")
     return any(fnmatch.fnmatchcase(base, pattern) for pattern in patterns)
+
+
+def built_as(build: dict[str, Any]) -> tuple[bool, str]:
+    """(docker, architecture) of the image a build makes: the Dockerfile target its
+    RUNNER_VARIANT names, for the machine of its environment."""
+    docker = variables(build).get("RUNNER_VARIANT") == "docker"
+    arm = (build.get("environment") or {}).get("type") == "ARM_CONTAINER"
+    return docker, "arm64" if arm else "x86_64"
+
+
+def refusal(build: dict[str, Any]) -> str | None:
+    """Why runner/buildspec.yml's pre_build refuses the build's variant or tag, or None."""
+    env = variables(build)
+    if env.get("RUNNER_VARIANT", "") not in ("", "runner", "docker"):
+        return "RUNNER_VARIANT must be runner or docker"
+    tag = env.get("IMAGE_TAG", "")
+    docker, architecture = built_as(build)
+    expected = variant_suffix(docker, architecture)
+    if re.match(r"[0-9a-f]{32}", tag) and tag[TAG_LENGTH:] != expected:
+        return (
+            f"IMAGE_TAG {tag} is not a {'docker' if docker else 'runner'} image for {architecture}"
+        )
+    return None
 
 
 def image_manifest(tag: str) -> str:
@@ -210,12 +239,25 @@ class LocalCodeBuild:
 
     def play(self, build: dict[str, Any]) -> None:
         env = variables(build)
-        LOG.info("build %s: %s on %s", build["id"], env.get("IMAGE_TAG"), env.get("BASE_IMAGE"))
+        docker, architecture = built_as(build)
+        LOG.info(
+            "build %s: %s on %s (%s, %s)",
+            build["id"],
+            env.get("IMAGE_TAG"),
+            env.get("BASE_IMAGE"),
+            "docker" if docker else "runner",
+            architecture,
+        )
         self.send(build, IN_PROGRESS)
         if self.stop_event.wait(self.build_seconds):
             return
         if fails(build, self.fail_patterns()):
             LOG.info("build %s FAILED (its base matches fail_builds): nothing pushed", build["id"])
+            self.send(build, FAILED)
+            return
+        refused = refusal(build)
+        if refused:
+            LOG.info("build %s FAILED (buildspec: %s): nothing pushed", build["id"], refused)
             self.send(build, FAILED)
             return
         self.push(build)

@@ -26,8 +26,9 @@ for listing. Here, at the emulator's edge:
   only where moto checks them at all (DescribeKey): SSE-KMS is not enforced. Nor is the source
   of CopyObject; an access key moto does not know acts as the account root;
 - a CodeBuild build keeps what CodeBuild's BatchGetBuilds reports it ran with: the project's
-  environment with StartBuild's environment variable overrides, its source, timeout and log
-  stream (moto drops the overrides and keeps placeholders). moto runs no build: local mode's
+  environment with StartBuild's environment variable, type, image and compute type overrides
+  (an arm64 image build runs on ARM_CONTAINER), its source, timeout and log stream (moto drops
+  the overrides and keeps placeholders). moto runs no build: local mode's
   local_mode/codebuild.py plays one;
 - with LOCAL_MODE_ECS_CREATED_AT=1 (the local stack's and the latency bench's emulator), an
   ECS task has its `createdAt`, the time the emulator took its RunTask, as ECS reports it
@@ -284,13 +285,34 @@ def validate_key_policy(key: Any, action: str) -> None:
         raise KmsAccessDenied(f"{action} is denied by the key policy")
 
 
-def build_as_started(build: dict[str, Any], project: dict[str, Any], overrides: list) -> None:
+# StartBuild's overrides of the project's environment → the environment's own field
+ENVIRONMENT_OVERRIDES = {
+    "environmentTypeOverride": "type",
+    "imageOverride": "image",
+    "computeTypeOverride": "computeType",
+}
+
+
+def build_as_started(
+    build: dict[str, Any],
+    project: dict[str, Any],
+    overrides: list,
+    environment_overrides: dict[str, str] | None = None,
+) -> None:
     """A new build's description as CodeBuild gives it: the project's settings, with
-    StartBuild's environment variables replacing the project's of the same name."""
+    StartBuild's environment variables replacing the project's of the same name and its
+    type, image and compute type overrides (`environment_overrides`, by parameter name)
+    replacing the project's."""
     variables = {v["name"]: v for v in project["environment"].get("environmentVariables", [])}
     variables.update({v["name"]: {"type": "PLAINTEXT", **v} for v in overrides})
+    replaced = {
+        field: (environment_overrides or {})[name]
+        for name, field in ENVIRONMENT_OVERRIDES.items()
+        if (environment_overrides or {}).get(name)
+    }
     build["environment"] = {
         **project["environment"],
+        **replaced,
         "environmentVariables": list(variables.values()),
     }
     build["source"] = project["source"]
@@ -323,6 +345,7 @@ def install_codebuild() -> None:
             result.result["build"],
             self.codebuild_backend.codebuild_projects[name].project_metadata,
             self._get_param("environmentVariablesOverride") or [],
+            {name: self._get_param(name) for name in ENVIRONMENT_OVERRIDES},
         )
         return result
 

@@ -126,7 +126,12 @@ def _plan(
         architecture=size.architecture,
         ephemeral_storage_gib=size.ephemeral_storage_gib,
     )
-    image = builds.decide_image(selection.image, svc)
+    image = builds.decide_image(
+        selection.image,
+        svc,
+        docker=getattr(size, "docker", False),
+        architecture=size.architecture,
+    )
     fields.update(image.fields())
     return fields, image.rejection, image.ready
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from control_plane.cost import Prices, PricesError
+from control_plane.images import environments
 from control_plane.images.refs import (
     DEFAULT_ALLOWED_BASE_IMAGES,
     DEFAULT_MAX_AGE_DAYS,
@@ -91,6 +92,10 @@ class Settings:
     # and the age in days after which an image on a mutable base tag is built again (0: never)
     allowed_base_images: tuple[str, ...] = DEFAULT_ALLOWED_BASE_IMAGES
     image_max_age_days: int = DEFAULT_MAX_AGE_DAYS
+    # the CodeBuild environment of image builds per architecture (images/environments.py)
+    image_build_environments: Mapping[str, environments.BuildEnvironment] = field(
+        default_factory=dict
+    )
     # webhook secret rotation (parameters.py): the previous secret's parameter ("": none),
     # accepted for this long after the parameter was written
     webhook_secret_previous_param: str = ""
@@ -131,6 +136,10 @@ class Settings:
         try:
             prices = Prices.from_json(get("FARGATE_PRICES", "{}"))
         except PricesError as exc:
+            raise SettingsError(str(exc)) from exc
+        try:
+            build_environments = environments.parse(get("IMAGE_BUILD_ENVIRONMENTS", "{}"))
+        except environments.BuildEnvironmentsError as exc:
             raise SettingsError(str(exc)) from exc
         try:
             group = int(get("RUNNER_GROUP_ID", "1"))
@@ -197,6 +206,7 @@ class Settings:
                 get("ALLOWED_BASE_IMAGES", ",".join(DEFAULT_ALLOWED_BASE_IMAGES))
             ),
             image_max_age_days=minimum("IMAGE_MAX_AGE_DAYS", str(DEFAULT_MAX_AGE_DAYS), 0),
+            image_build_environments=build_environments,
             webhook_secret_previous_param=get("WEBHOOK_SECRET_PREVIOUS_PARAM", ""),
             webhook_secret_previous_grace_seconds=minimum(
                 "WEBHOOK_SECRET_PREVIOUS_GRACE_SECONDS", "86400", 1

@@ -12,6 +12,7 @@ to moto's ECR with PutImage (a manifest), as the buildspec's `docker push` would
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -39,18 +40,31 @@ FINGERPRINT = runner_fingerprint(RUNNER_FILES)
 DEFAULT_BASE = "public.ecr.aws/docker/library/ubuntu:22.04"
 
 
+# The image-build module's build_environments (IMAGE_BUILD_ENVIRONMENTS): arm64 builds run on
+# an ARM_CONTAINER environment.
+ARM64_ENVIRONMENT = {
+    "type": "ARM_CONTAINER",
+    "image": "aws/codebuild/amazonlinux-aarch64-standard:3.0",
+    "compute_type": "BUILD_GENERAL1_LARGE",
+}
+BUILD_ENVIRONMENTS = {"arm64": ARM64_ENVIRONMENT}
+
+
 def tag_of(
     base: str,
     fingerprint: str = FINGERPRINT,
     *,
     now: float | None = None,
     max_age_days: int = DEFAULT_MAX_AGE_DAYS,
+    docker: bool = False,
+    architecture: str = "x86_64",
 ) -> str:
     """The tag the control plane gives `base` at `now` (default: the current time), with its
-    max-age period for a mutable base tag (image_max_age_days, default 7)."""
+    max-age period for a mutable base tag (image_max_age_days, default 7), for a class of
+    `docker` and `architecture`."""
     ref = normalise(base)
     day = rebuild_day(ref, max_age_days, time.time() if now is None else now)
-    return image_tag(str(ref), fingerprint, day)
+    return image_tag(str(ref), fingerprint, day, docker=docker, architecture=architecture)
 
 
 @dataclass
@@ -80,6 +94,32 @@ class ImageFleet:
 
     def build_record(self, tag: str) -> dict[str, Any] | None:
         return self.fleet.item(f"build#{tag}")
+
+    def add_class(self, name: str, size: dict[str, Any], **definition: Any) -> None:
+        """A runner class as the module makes it: its entry in the class-sizes parameter and
+        its task definition `<prefix>-<name>` (the runner container, plus `definition`)."""
+        ssm = self.fleet.client("ssm")
+        parameter = f"/{self.fleet.prefix}/config/class-sizes"
+        sizes = json.loads(ssm.get_parameter(Name=parameter)["Parameter"]["Value"])
+        sizes["classes"][name] = size
+        ssm.put_parameter(Name=parameter, Value=json.dumps(sizes), Type="String", Overwrite=True)
+        container = definition.pop("container", {})
+        self.fleet.client("ecs").register_task_definition(
+            family=f"{self.fleet.prefix}-{name}",
+            networkMode="awsvpc",
+            cpu=str(size["cpu"]),
+            memory=str(size["memory"]),
+            containerDefinitions=[
+                {
+                    "name": "runner",
+                    "image": "runner:test",
+                    "memory": size["memory"],
+                    "essential": True,
+                    **container,
+                }
+            ],
+            **{"requiresCompatibilities": ["FARGATE"], **definition},
+        )
 
     # ---------------------------------------------------------------- what CodeBuild does
 
@@ -157,6 +197,7 @@ def image_fleet_fixture(
         "RUNNER_IMAGE": "",
         "DEFAULT_BASE_IMAGE": DEFAULT_BASE,
         "RUNNER_IMAGE_FINGERPRINT": FINGERPRINT,
+        "IMAGE_BUILD_ENVIRONMENTS": json.dumps(BUILD_ENVIRONMENTS),
         "AWS_ENDPOINT_URL_CODEBUILD": codebuild_proxy.url,
     }
     for key, value in env.items():

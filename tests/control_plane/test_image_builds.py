@@ -245,7 +245,9 @@ def test_first_job_starts_one_build_and_launches_when_it_succeeds(image_fleet: I
         {"name": "IMAGE_TAG", "value": tag, "type": "PLAINTEXT"},
         {"name": "ECR_REPOSITORY_URL", "value": image_fleet.repository_url, "type": "PLAINTEXT"},
         {"name": "RUNNER_IMAGE_FINGERPRINT", "value": FINGERPRINT, "type": "PLAINTEXT"},
+        {"name": "RUNNER_VARIANT", "value": "runner", "type": "PLAINTEXT"},
     ]
+    assert "environmentTypeOverride" not in request  # x86_64: the project's own environment
     build = image_fleet.build_record(tag)
     assert build["kind"] == "build" and build["status"] == "building"
     assert build["request_id"] == request["idempotencyToken"]

@@ -109,18 +109,21 @@ class Project:
             logsConfig={"cloudWatchLogs": {"status": "ENABLED", "groupName": "/builds"}},
         )
 
-    def start(self, base: str, tag: str) -> str:
-        """StartBuild as the control plane makes it (control_plane/images/builds.py)."""
+    def start(self, base: str, tag: str, variant: str | None = None, **environment: str) -> str:
+        """StartBuild as the control plane makes it (control_plane/images/builds.py), with
+        RUNNER_VARIANT if given and `environment` (environmentTypeOverride, ...)."""
         overrides = {
             "BASE_IMAGE": base,
             "IMAGE_TAG": tag,
             "ECR_REPOSITORY_URL": self.repository_url,
+            **({"RUNNER_VARIANT": variant} if variant else {}),
         }
         return self.codebuild.start_build(
             projectName=self.name,
             environmentVariablesOverride=[
                 {"name": n, "value": v, "type": "PLAINTEXT"} for n, v in overrides.items()
             ],
+            **environment,
         )["build"]["id"]
 
     def tags(self) -> list[str]:
@@ -247,3 +250,66 @@ def test_fail_patterns_match_the_normalised_base() -> None:
     assert codebuild.fails(build("ghcr.io/acme/ci/base:1"), patterns)  # `*` spans `/`
     assert not codebuild.fails(build("docker.io/library/ubuntu:24.04"), patterns)
     assert not codebuild.fails(build("docker.io/library/debian:bookworm"), [])
+
+
+ARM64 = {
+    "environmentTypeOverride": "ARM_CONTAINER",
+    "imageOverride": "aws/codebuild/amazonlinux-aarch64-standard:3.0",
+    "computeTypeOverride": "BUILD_GENERAL1_LARGE",
+}
+
+
+def test_an_arm64_docker_build_runs_on_arm_and_pushes_its_tag(
+    tmp_path: Path, moto_server: MotoServer, recorder: Recorder, project: Project
+) -> None:
+    """An arm64 Docker class's image (control_plane/images/builds.py): RUNNER_VARIANT=docker
+    and the arm64 environment's overrides, which BatchGetBuilds and the events report."""
+    player = local_codebuild(tmp_path, moto_server, recorder, project)
+    tag = "0123456789abcdef" * 2 + "-docker-arm64"
+    build_id = project.start("docker.io/library/ubuntu:24.04", tag, variant="docker", **ARM64)
+
+    (build,) = project.codebuild.batch_get_builds(ids=[build_id])["builds"]
+    environment = build["environment"]
+    assert (environment["type"], environment["image"], environment["computeType"]) == (
+        "ARM_CONTAINER",
+        ARM64["imageOverride"],
+        "BUILD_GENERAL1_LARGE",
+    )
+    assert environment["privilegedMode"] is True  # the project's, kept
+    assert codebuild.variables(build)["RUNNER_VARIANT"] == "docker"
+    assert codebuild.built_as(build) == (True, "arm64")
+    for build in player.new_builds():
+        player.play(build)
+
+    assert project.tags() == [tag]
+    event = recorder.events[-1]
+    assert event["detail"]["build-status"] == "SUCCEEDED"
+    reported = event["detail"]["additional-information"]["environment"]
+    assert (reported["type"], reported["compute-type"]) == ("ARM_CONTAINER", "BUILD_GENERAL1_LARGE")
+
+
+@pytest.mark.parametrize(
+    ("suffix", "variant"),
+    [
+        ("-arm64", "runner"),  # an arm64 tag on the project's x86_64 environment
+        ("-docker", "runner"),  # a docker tag built as the runner target
+        ("", "docker"),
+        ("-docker-arm64", "docker"),  # no arm64 environment asked for
+        ("", "dind"),  # not a target
+    ],
+)
+def test_a_build_of_another_variant_or_architecture_fails_and_pushes_nothing(
+    tmp_path: Path,
+    moto_server: MotoServer,
+    recorder: Recorder,
+    project: Project,
+    suffix: str,
+    variant: str,
+) -> None:
+    player = local_codebuild(tmp_path, moto_server, recorder, project)
+    project.start("docker.io/library/ubuntu:24.04", "ab" * 16 + suffix, variant=variant)
+    for build in player.new_builds():
+        player.play(build)
+
+    assert project.tags() == []
+    assert recorder.events[-1]["detail"]["build-status"] == "FAILED"

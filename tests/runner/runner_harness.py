@@ -34,12 +34,49 @@ printf '%s' "$$" > "$out/pid"
 for arg in "$@"; do printf '%s\0' "$arg" >> "$out/argv"; done
 cat /proc/$$/environ > "$out/environ"
 cat /proc/$$/cmdline > "$out/cmdline"
+if [ -n "${DOCKER_HOST:-}" ]; then  # the docker path: was dockerd's socket there already?
+  if [ -S "${DOCKER_HOST#unix://}" ]; then echo present; else echo absent; fi > "$out/socket"
+fi
 if [ -n "${FAKE_RUNNER_WAIT:-}" ]; then
   trap 'echo TERM > "$out/signal"; exit 143' TERM
   echo ready > "$out/ready"
   while :; do sleep 0.05; done
 fi
 exit "${FAKE_RUNNER_EXIT:-0}"
+"""
+
+
+# Stand-ins at the edge of the entrypoint's process, for the docker image's path (a test does
+# not run as root and has no Docker engine). `dockerd` (which gets an empty environment: its
+# settings are written into it) records its argv and environment, then creates the socket of
+# its --host after DELAY seconds ("never": it does not; "exit": it fails at once), and lives
+# until its parent (the runner, after exec) has gone.
+FAKE_DOCKERD = r"""#!/bin/bash
+out="@OUT@"
+printf '%s\0' "$@" > "$out/dockerd-argv"
+cat /proc/$$/environ > "$out/dockerd-environ"
+case "@DELAY@" in
+  exit) echo "dockerd: failed to start" >&2; exit 1 ;;
+  never) ;;
+  *)
+    sleep "@DELAY@"
+    "@PYTHON@" -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' \
+      "${1#--host=unix://}"
+    echo created > "$out/socket-created" ;;
+esac
+exec > /dev/null 2>&1  # the test's pipes close with the runner, which is then reaped
+parent=$PPID
+while kill -0 "$parent" 2> /dev/null; do sleep 0.1; done
+"""
+# `id -u` answers FAKE_UID; `setpriv` records its options and runs the command after `--`.
+FAKE_ID = r"""#!/bin/bash
+if [ "${1:-}" = "-u" ]; then echo "$FAKE_UID"; else exec /usr/bin/id "$@"; fi
+"""
+FAKE_SETPRIV = r"""#!/bin/bash
+: > "$FAKE_DOCKERD_OUT/setpriv-argv"
+while [ "$1" != "--" ]; do printf '%s\0' "$1" >> "$FAKE_DOCKERD_OUT/setpriv-argv"; shift; done
+shift
+exec "$@"
 """
 
 
@@ -85,6 +122,18 @@ class EntrypointResult:
     def runner_cmdline(self) -> bytes:
         return (self.out / "cmdline").read_bytes()
 
+    def recorded(self, name: str) -> list[str] | None:
+        """A NUL-separated record of the fakes (`dockerd-argv`, `setpriv-argv`), or None."""
+        path = self.out / name
+        if not path.exists():
+            return None
+        return [item.decode() for item in path.read_bytes().split(b"\0") if item]
+
+    def dockerd_environ(self) -> dict[str, str]:
+        raw = (self.out / "dockerd-environ").read_bytes()
+        pairs = (item.split(b"=", 1) for item in raw.split(b"\0") if item)
+        return {key.decode(): value.decode() for key, value in pairs}
+
 
 @dataclass
 class EntrypointHarness:
@@ -104,6 +153,28 @@ class EntrypointHarness:
         env["FAKE_RUNNER_OUT"] = str(self.out)
         env.update(extra)
         return env
+
+    def fake_docker_tools(self, *, uid: int = 0, dockerd: str | None = "0.5") -> dict[str, str]:
+        """A bin folder with fake `id`, `setpriv` (and `dockerd`) first on PATH, and a cgroup
+        root of its own, so no test ever touches /sys/fs/cgroup: the environment to add."""
+        bin_dir = self.tmp_path / "bin"
+        bin_dir.mkdir(exist_ok=True)
+        tools = {"id": FAKE_ID, "setpriv": FAKE_SETPRIV}
+        if dockerd is not None:  # its start-up delay in seconds, or "never", or "exit"
+            tools["dockerd"] = (
+                FAKE_DOCKERD.replace("@OUT@", str(self.out))
+                .replace("@DELAY@", dockerd)
+                .replace("@PYTHON@", sys.executable)
+            )
+        for name, text in tools.items():
+            (bin_dir / name).write_text(text)
+            (bin_dir / name).chmod(0o755)
+        return {
+            "PATH": f"{bin_dir}:{BASE_ENV['PATH']}",
+            "FAKE_UID": str(uid),
+            "FAKE_DOCKERD_OUT": str(self.out),
+            "RUNNER_DOCKER_CGROUP": str(self.tmp_path / "cgroup"),
+        }
 
     def popen(self, extra: Mapping[str, str], args: tuple[str, ...] = ()) -> subprocess.Popen:
         return subprocess.Popen(

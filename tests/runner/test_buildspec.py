@@ -65,7 +65,13 @@ def pre_build_check(pattern_of: str) -> re.Pattern[str]:
 def test_the_control_plane_overrides_exactly_the_buildspec_variables() -> None:
     declared = set(load()["env"]["variables"])
     assert set(overrides("ubuntu")) == declared
-    assert declared == {"BASE_IMAGE", "IMAGE_TAG", "ECR_REPOSITORY_URL", "RUNNER_IMAGE_FINGERPRINT"}
+    assert declared == {
+        "BASE_IMAGE",
+        "IMAGE_TAG",
+        "ECR_REPOSITORY_URL",
+        "RUNNER_IMAGE_FINGERPRINT",
+        "RUNNER_VARIANT",
+    }
 
 
 @pytest.mark.parametrize("base", BASES)
@@ -106,3 +112,36 @@ def test_another_context_is_refused_before_anything_is_built(tmp_path: Path) -> 
     assert "PHASE_FAILED pre_build" in run.stderr
     assert f"is not the one IMAGE_TAG was derived from ({FINGERPRINT})" in run.stderr
     assert run.tool_calls("docker") == []
+
+
+@pytest.mark.parametrize(
+    ("docker", "architecture", "machine", "target"),
+    [
+        (False, "x86_64", "x86_64", "runner"),
+        (False, "arm64", "aarch64", "runner"),
+        (True, "x86_64", "x86_64", "docker"),
+        (True, "arm64", "aarch64", "docker"),
+    ],
+)
+def test_each_class_variant_builds_its_target_under_its_tag(
+    tmp_path: Path, docker: bool, architecture: str, machine: str, target: str
+) -> None:
+    """What the control plane sends for a class's image (its variant and architecture) builds
+    that Dockerfile target on the machine of that architecture, and nothing else does."""
+    context_with_runner_files(tmp_path)
+    base = str(normalise("ubuntu:24.04"))
+    tag = image_tag(base, FINGERPRINT, docker=docker, architecture=architecture)
+    sent = {v["name"]: v["value"] for v in build_environment(SETTINGS, base, tag)}
+    assert sent["RUNNER_VARIANT"] == target
+
+    run = run_buildspec(tmp_path, sent | {"STUB_MACHINE": machine})
+
+    assert run.returncode == 0, run.stderr
+    build = run.tool_calls("docker")[1]
+    assert build[build.index("--target") + 1] == target
+    assert build[build.index("-t") + 1] == f"{REPO_URL}:{tag}"
+    other = "x86_64" if machine == "aarch64" else "aarch64"
+    (tmp_path / "other").mkdir()
+    context_with_runner_files(tmp_path / "other")
+    refused = run_buildspec(tmp_path / "other", sent | {"STUB_MACHINE": other})
+    assert refused.returncode != 0 and refused.tool_calls("docker") == []

@@ -20,7 +20,7 @@ TAG = "b3f1c2d4e5f60718293a4b5c6d7e8f90"
 BASE = "public.ecr.aws/docker/library/ubuntu:22.04"
 
 # Stubs: each call appends one line "tool<US>arg<US>arg..." to $STUB_LOG; docker login also
-# records what it read on stdin.
+# records what it read on stdin; `uname -m` answers STUB_MACHINE (the build machine).
 STUB = r"""#!/bin/bash
 tool="$(basename "$0")"
 line="$tool"
@@ -30,6 +30,7 @@ case "$tool $1 $2" in
   "aws ecr get-login-password") printf 'ecr-password\n' ;;
   "aws ecr describe-images") printf '%s\n' "${STUB_DIGEST}" ;;
   "docker login "*) printf 'stdin\x1f%s\n' "$(cat)" >> "$STUB_LOG" ;;
+  "uname -m "*) printf '%s\n' "${STUB_MACHINE:-x86_64}" ;;
 esac
 exit "${STUB_EXIT:-0}"
 """
@@ -77,7 +78,7 @@ class BuildRun:
 def run_buildspec(tmp_path: Path, overrides: dict[str, str], digest: str = DIGEST) -> BuildRun:
     stubs = tmp_path / "bin"
     stubs.mkdir(exist_ok=True)
-    for tool in ("aws", "docker"):
+    for tool in ("aws", "docker", "uname"):
         (stubs / tool).write_text(STUB)
         (stubs / tool).chmod(0o755)
     workdir = tmp_path / "src"
@@ -130,6 +131,7 @@ def test_commands():
     )
     assert 'AWS_REGION="${AWS_REGION:-${AWS_DEFAULT_REGION:-}}"' in pre
     assert '--build-arg BASE_IMAGE="$BASE_IMAGE"' in build
+    assert '--target "$RUNNER_VARIANT"' in build
     assert '-t "$ECR_REPOSITORY_URL:$IMAGE_TAG" .' in build
     assert 'docker push "$ECR_REPOSITORY_URL:$IMAGE_TAG"' in post
     assert "imageDetail.json" in post
@@ -220,6 +222,7 @@ def test_build_logs_in_builds_pushes_and_writes_the_digest(tmp_path: Path):
     assert f"BASE_IMAGE={BASE}" in build
     assert build[build.index("--build-arg") + 1] == f"BASE_IMAGE={BASE}"
     assert build[build.index("-t") + 1] == f"{REPO_URL}:{TAG}"
+    assert build[build.index("--target") + 1] == "runner"  # RUNNER_VARIANT empty: runner
     assert build[-1] == "."
 
     assert run.tool_calls("docker")[2] == ["push", f"{REPO_URL}:{TAG}"]
@@ -273,6 +276,8 @@ def test_invalid_base_image_is_refused_before_any_docker_command(tmp_path: Path,
         ("IMAGE_TAG", "tag;rm"),
         ("ECR_REPOSITORY_URL", ""),
         ("ECR_REPOSITORY_URL", "no-repository"),
+        ("RUNNER_VARIANT", "dind"),
+        ("RUNNER_VARIANT", "docker;rm"),
     ],
 )
 def test_other_invalid_inputs_are_refused(tmp_path: Path, name, value):
@@ -293,3 +298,48 @@ def test_post_build_does_not_push_after_a_failed_build(tmp_path: Path):
     run = run_buildspec(tmp_path, GOOD | {"CODEBUILD_BUILD_SUCCEEDING": "0"})
     assert run.returncode != 0
     assert ["push", f"{REPO_URL}:{TAG}"] not in run.tool_calls("docker")
+
+
+@pytest.mark.parametrize(
+    ("variant", "machine", "suffix"),
+    [
+        ("runner", "x86_64", ""),
+        ("runner", "aarch64", "-arm64"),
+        ("docker", "x86_64", "-docker"),
+        ("docker", "aarch64", "-docker-arm64"),
+    ],
+)
+def test_each_variant_builds_its_target_on_its_machine(tmp_path: Path, variant, machine, suffix):
+    tag = TAG + suffix
+    run = run_buildspec(
+        tmp_path,
+        GOOD | {"IMAGE_TAG": tag, "RUNNER_VARIANT": variant, "STUB_MACHINE": machine},
+    )
+    assert run.returncode == 0, run.stderr
+    build = run.tool_calls("docker")[1]
+    assert build[build.index("--target") + 1] == variant
+    assert build[build.index("-t") + 1] == f"{REPO_URL}:{tag}"
+    assert run.tool_calls("docker")[2] == ["push", f"{REPO_URL}:{tag}"]
+
+
+@pytest.mark.parametrize(
+    ("variant", "machine", "suffix"),
+    [
+        ("runner", "x86_64", "-arm64"),  # an arm64 tag built on an x86_64 environment
+        ("runner", "aarch64", ""),
+        ("docker", "x86_64", ""),  # a plain tag built as the docker variant
+        ("runner", "x86_64", "-docker"),
+        ("docker", "aarch64", "-docker"),
+    ],
+)
+def test_a_tag_of_another_variant_or_architecture_is_refused(
+    tmp_path: Path, variant, machine, suffix
+):
+    run = run_buildspec(
+        tmp_path,
+        GOOD | {"IMAGE_TAG": TAG + suffix, "RUNNER_VARIANT": variant, "STUB_MACHINE": machine},
+    )
+    assert run.returncode != 0
+    assert "PHASE_FAILED pre_build" in run.stderr
+    assert f"is not a {variant} image for {machine}" in run.stderr
+    assert run.tool_calls("docker") == []

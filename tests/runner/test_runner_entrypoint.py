@@ -122,5 +122,6 @@ def test_entrypoint_never_traces_and_always_execs():
     text = ENTRYPOINT.read_text()
     assert "set +x" in text.splitlines()[:40]
     assert "set -x" not in text
-    assert text.rstrip().splitlines()[-1] == 'exec ./run.sh "$@"'
+    # run.sh itself, or through setpriv (a root start): never a child of a shell
+    assert text.rstrip().splitlines()[-1] == 'exec "${as_runner[@]}" ./run.sh "$@"'
     assert os.access(ENTRYPOINT, os.X_OK)

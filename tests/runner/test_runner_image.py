@@ -1,5 +1,7 @@
 """runner/Dockerfile, checked without a Docker engine: hadolint, and the pins, checksum, user,
-signals and entrypoint read from the file itself."""
+signals and entrypoint read from the file itself, for both targets (`runner`, `docker`).
+
+There is no Docker daemon on the test machines, so neither image is built here."""
 
 from __future__ import annotations
 
@@ -33,18 +35,29 @@ def instructions() -> list[tuple[str, str]]:
     return result
 
 
-def args() -> dict[str, str]:
-    found = {}
+def stage(name: str) -> list[tuple[str, str]]:
+    """The instructions of the build stage `name` (from its FROM to the next one)."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    current: list[tuple[str, str]] = []
     for keyword, rest in instructions():
+        if keyword == "FROM":
+            current = found.setdefault(rest.split(" AS ")[-1], [])
+        current.append((keyword, rest))
+    return found[name]
+
+
+def args(target: str = "runner") -> dict[str, str]:
+    found = {}
+    for keyword, rest in instructions() if target == "runner" else stage(target):
         if keyword == "ARG":
             name, _, default = rest.partition("=")
             found[name] = default.strip('"')
     return found
 
 
-def run_body() -> str:
-    runs = [rest for keyword, rest in instructions() if keyword == "RUN"]
-    assert len(runs) == 1, "one RUN keeps the runner in a single layer"
+def run_body(target: str = "runner") -> str:
+    runs = [rest for keyword, rest in stage(target) if keyword == "RUN"]
+    assert len(runs) == 1, "one RUN keeps each stage in a single layer"
     return runs[0]
 
 
@@ -59,8 +72,9 @@ def test_hadolint_clean():
 def test_base_image_is_a_build_argument():
     ins = instructions()
     assert ins[0] == ("ARG", "BASE_IMAGE=ubuntu:22.04")
-    assert ins[1] == ("FROM", "${BASE_IMAGE}")
-    assert [keyword for keyword, _ in ins].count("FROM") == 1
+    assert ins[1] == ("FROM", "${BASE_IMAGE} AS runner")
+    froms = [rest for keyword, rest in ins if keyword == "FROM"]
+    assert froms == ["${BASE_IMAGE} AS runner", "runner AS docker"]
 
 
 def test_runner_release_is_pinned_with_real_looking_checksums():
@@ -135,13 +149,13 @@ def test_runs_as_non_root_user_runner_uid_1001():
     assert "groupadd --gid 1001 runner" in body
     assert "useradd --uid 1001 --gid 1001 --home-dir /home/runner" in body
     assert "chown -R 1001:1001 /home/runner" in body
-    users = [rest for keyword, rest in instructions() if keyword == "USER"]
+    users = [rest for keyword, rest in stage("runner") if keyword == "USER"]
     assert users and users[-1] == "1001:1001"
     assert "sudo" not in body
 
 
 def test_signals_entrypoint_and_no_cmd():
-    ins = instructions()
+    ins = stage("runner")
     envs = " ".join(rest for keyword, rest in ins if keyword == "ENV")
     assert "RUNNER_MANUALLY_TRAP_SIG=1" in envs
     assert ("COPY", "entrypoint.sh /usr/local/bin/runner-entrypoint.sh") in ins
@@ -157,6 +171,7 @@ def test_image_stays_small():
     assert args()["EXTRA_PACKAGES"] == ""
     for heavy in ("awscli", "python3", "docker", "unzip"):
         assert heavy not in body
+    assert "VOLUME" not in [keyword for keyword, _ in stage("runner")]
 
 
 def test_dockerignore_sends_only_the_entrypoint():
@@ -168,3 +183,62 @@ def test_dockerignore_sends_only_the_entrypoint():
     assert lines == ["*", "!entrypoint.sh"]
     copies = [rest.split()[0] for keyword, rest in instructions() if keyword in ("COPY", "ADD")]
     assert copies == ["entrypoint.sh"]
+
+
+# ---------------------------------------------------------------------- the `docker` target
+
+
+def test_docker_target_builds_on_the_runner_target_and_starts_as_root():
+    ins = stage("docker")
+    assert ins[0] == ("FROM", "runner AS docker")
+    # dockerd needs root: the entrypoint (inherited, not replaced) drops to uid 1001 itself
+    assert [rest for keyword, rest in ins if keyword == "USER"] == ["0:0"]
+    assert not [keyword for keyword, _ in ins if keyword in ("ENTRYPOINT", "CMD", "COPY", "ADD")]
+    assert ("VOLUME", "/var/lib/docker") in ins  # the task-scoped volume of the task definition
+
+
+def test_docker_engine_from_the_distribution_and_checked():
+    body = run_body("docker")
+    assert "docker_packages=(docker.io iptables)" in body
+    assert 'apt-get install -y --no-install-recommends "${docker_packages[@]}"' in body
+    # the build fails unless the engine, its runtime, the CLI and setpriv are all there
+    assert "command -v dockerd containerd runc docker iptables setpriv" in body
+    assert "usermod -aG docker runner" in body  # the socket's group (dockerd --group=docker)
+    assert "rm -rf /var/lib/apt/lists/*" in body
+
+
+def test_buildx_is_pinned_and_verified_before_it_is_installed():
+    pinned = args("docker")
+    assert re.fullmatch(r"0\.\d+\.\d+", pinned["BUILDX_VERSION"])
+    amd64, arm64 = pinned["BUILDX_SHA256_AMD64"], pinned["BUILDX_SHA256_ARM64"]
+    for checksum in (amd64, arm64):
+        assert re.fullmatch(r"[0-9a-f]{64}", checksum) and len(set(checksum)) > 8
+    assert amd64 != arm64
+    body = run_body("docker")
+    url = (
+        "https://github.com/docker/buildx/releases/download/v${BUILDX_VERSION}/"
+        "buildx-v${BUILDX_VERSION}.linux-${buildx_arch}"
+    )
+    assert url in body
+    check = body.index('echo "${buildx_sha256}  /tmp/docker-buildx" | sha256sum -c -')
+    assert check < body.index("install -D -m 0755 /tmp/docker-buildx")
+    assert "/usr/local/libexec/docker/cli-plugins/docker-buildx" in body
+
+
+@pytest.mark.parametrize(
+    ("targetarch", "buildx_arch", "sha_arg"),
+    [("amd64", "amd64", "BUILDX_SHA256_AMD64"), ("arm64", "arm64", "BUILDX_SHA256_ARM64")],
+)
+def test_docker_target_selects_buildx_by_architecture(targetarch, buildx_arch, sha_arg):
+    body = run_body("docker")
+    selection = body[body.index("case ") : body.index("esac") + len("esac")]
+    env = {**args("docker"), "PATH": "/usr/bin:/bin", "TARGETARCH": targetarch}
+    script = selection + '\nprintf "%s %s" "$buildx_arch" "$buildx_sha256"'
+    out = subprocess.run(
+        ["bash", "-c", script], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    assert out == f"{buildx_arch} {args('docker')[sha_arg]}"
+    bad = subprocess.run(
+        ["bash", "-c", selection], env={**env, "TARGETARCH": "s390x"}, capture_output=True
+    )
+    assert bad.returncode != 0 and b"unsupported architecture: s390x" in bad.stderr

@@ -1,7 +1,11 @@
 """Runner images for `image:<ref>` labels and the default image: found in ECR, or built once.
 
-A job's runner image is runner/Dockerfile built on a base image, tagged by a digest of the
-normalised base and the runner files' fingerprint (images/refs.py). For each queued job:
+A job's runner image is runner/Dockerfile built on a base image as its class's variant
+(target `runner`, or `docker` for a Docker class) and architecture, tagged by a digest of the
+normalised base, the runner files' fingerprint, the variant and the architecture, plus the
+variant's suffix (images/refs.py). One build per tag, so per (base, variant, architecture); an
+arm64 build runs on the CodeBuild environment IMAGE_BUILD_ENVIRONMENTS names for arm64
+(images/environments.py). For each queued job:
 
 1. `decide_image` (no side effect): the class's own task definition when the fleet pins an
    image (RUNNER_IMAGE, or image builds off) and the job has no `image:` label; otherwise the
@@ -30,6 +34,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from control_plane import aws, launcher, log, retry
+from control_plane.images.environments import PROJECT_ARCHITECTURE
 from control_plane.images.records import BUILDING, FAILED, SUCCEEDED, BuildStore
 from control_plane.images.refs import (
     InvalidReference,
@@ -37,6 +42,8 @@ from control_plane.images.refs import (
     image_tag,
     normalise,
     rebuild_day,
+    tag_variant,
+    variant,
 )
 from control_plane.services import Services
 from control_plane.settings import Settings
@@ -91,9 +98,16 @@ class ImageDecision:
         return {"base_image": self.base_image, "image_tag": self.image_tag}
 
 
-def resolve(image_ref: str | None, settings: Settings, now: float | None = None) -> ImageDecision:
-    """The base image and tag a job needs at epoch time `now` (default: the current time; no
-    AWS call; `ready` not yet known)."""
+def resolve(
+    image_ref: str | None,
+    settings: Settings,
+    now: float | None = None,
+    *,
+    docker: bool = False,
+    architecture: str = "x86_64",
+) -> ImageDecision:
+    """The base image and tag a job of a class with `docker` and `architecture` needs at epoch
+    time `now` (default: the current time; no AWS call; `ready` not yet known)."""
     if image_ref is None:
         if settings.runner_image or not settings.image_build_project:
             return ImageDecision()  # the pinned image of the class task definitions
@@ -114,14 +128,28 @@ def resolve(image_ref: str | None, settings: Settings, now: float | None = None)
             rejection=f"base image {base} is not allowed on this fleet: it matches none of "
             f"allowed_base_images ({', '.join(settings.allowed_base_images)})"
         )
+    # The project's own environment builds x86_64 images: any other needs one of its own.
+    if (
+        architecture != PROJECT_ARCHITECTURE
+        and architecture not in settings.image_build_environments
+    ):
+        return ImageDecision(
+            rejection=f"no CodeBuild environment builds {architecture} runner images: the "
+            f"image-build module's build_environments (IMAGE_BUILD_ENVIRONMENTS) has no "
+            f"{architecture!r} entry"
+        )
     day = rebuild_day(ref, settings.image_max_age_days, time.time() if now is None else now)
-    tag = image_tag(base, settings.runner_image_fingerprint, day)
+    tag = image_tag(
+        base, settings.runner_image_fingerprint, day, docker=docker, architecture=architecture
+    )
     return ImageDecision(base_image=base, image_tag=tag, ready=False)
 
 
-def decide_image(image_ref: str | None, svc: Services) -> ImageDecision:
+def decide_image(
+    image_ref: str | None, svc: Services, *, docker: bool = False, architecture: str = "x86_64"
+) -> ImageDecision:
     """`resolve`, and whether the image is in ECR already."""
-    decision = resolve(image_ref, svc.settings)
+    decision = resolve(image_ref, svc.settings, docker=docker, architecture=architecture)
     if decision.image_tag is None:
         return decision
     found = ImageBuilds.of(svc).find_image(decision.image_tag)
@@ -134,14 +162,31 @@ def decide_image(image_ref: str | None, svc: Services) -> ImageDecision:
 
 
 def build_environment(settings: Settings, base_image: str, tag: str) -> list[dict[str, str]]:
-    """StartBuild's environmentVariablesOverride: the variables runner/buildspec.yml reads."""
+    """StartBuild's environmentVariablesOverride: the variables runner/buildspec.yml reads
+    (RUNNER_VARIANT: the Dockerfile target the tag's suffix names)."""
+    docker, _ = tag_variant(tag)
     values = {
         "BASE_IMAGE": base_image,
         "IMAGE_TAG": tag,
         "ECR_REPOSITORY_URL": settings.ecr_repository_url,
         "RUNNER_IMAGE_FINGERPRINT": settings.runner_image_fingerprint,
+        "RUNNER_VARIANT": variant(docker),
     }
     return [{"name": name, "value": value, "type": "PLAINTEXT"} for name, value in values.items()]
+
+
+def start_build_arguments(settings: Settings, base_image: str, tag: str) -> dict[str, Any]:
+    """StartBuild's arguments for a tag but the idempotency token: the project, the buildspec's
+    variables and, for an architecture with an environment of its own, that environment."""
+    _, architecture = tag_variant(tag)
+    arguments: dict[str, Any] = {
+        "projectName": settings.image_build_project,
+        "environmentVariablesOverride": build_environment(settings, base_image, tag),
+    }
+    environment = settings.image_build_environments.get(architecture)
+    if environment is not None:
+        arguments |= environment.overrides()
+    return arguments
 
 
 @dataclass
@@ -219,10 +264,7 @@ class ImageBuilds:
         tag = record["image_tag"]
         try:
             build = self.codebuild.start_build(
-                projectName=self.settings.image_build_project,
-                environmentVariablesOverride=build_environment(
-                    self.settings, record["base_image"], tag
-                ),
+                **start_build_arguments(self.settings, record["base_image"], tag),
                 # a retry within 5 minutes (the starter died after StartBuild) gets the same build
                 idempotencyToken=record["request_id"],
             )["build"]
@@ -237,6 +279,7 @@ class ImageBuilds:
             base_image=record["base_image"],
             image_tag=tag,
             project=self.settings.image_build_project,
+            environment=(build.get("environment") or {}).get("type"),
         )
         return self.builds.record_started(tag, owner, build, timeout_at) or (
             self.builds.get(tag) or record

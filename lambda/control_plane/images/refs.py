@@ -9,9 +9,13 @@ Pure functions (docs/CONTRACTS.md "Runner image tags"):
   metacharacter, space or newline ever reaches the build.
 - `runner_fingerprint(files)`: the Python twin of the fingerprint Terraform computes over
   runner/Dockerfile and runner/entrypoint.sh (modules/image-build) and the buildspec checks.
-- `image_tag(normalised, fingerprint, rebuilt_on)`: THE tag of the runner image built on a
-  base; a changed Dockerfile, entrypoint or runner version (pinned in the Dockerfile) changes
-  the fingerprint, hence every tag, so nothing stale is ever reused.
+- `variant_suffix(docker, architecture)`: what ends the tag of a runner image of a variant
+  (`runner` or `docker`, runner/Dockerfile's targets) and architecture: "" for the plain
+  x86_64 image, "-arm64", "-docker", "-docker-arm64" (mirrored once in modules/ecs-fleet).
+- `image_tag(normalised, fingerprint, rebuilt_on, *, docker, architecture)`: THE tag of the
+  runner image built on a base; a changed Dockerfile, entrypoint or runner version (pinned in
+  the Dockerfile) changes the fingerprint, hence every tag, so nothing stale is ever reused.
+  `tag_variant(tag)` reads the variant and architecture back (what a build of it must make).
 - `rebuild_day(ref, max_age_days, now)`: the day the base's current max-age period began,
   part of the tag of a base with a mutable tag, so that its image is built again (new base
   layers, security patches) once that old; digest-pinned content never changes: no period.
@@ -44,6 +48,7 @@ FINGERPRINT_FILES = ("Dockerfile", "entrypoint.sh")  # runner/ files the tag dep
 # The Docker Official Images, on both registries that serve them (module input
 # allowed_base_images): the default of what `image:` labels may build on.
 DEFAULT_ALLOWED_BASE_IMAGES = ("public.ecr.aws/docker/library/*", "docker.io/library/*")
+ARCHITECTURES = ("x86_64", "arm64")  # the class architectures (ECS cpuArchitecture, lowercase)
 DAY_SECONDS = 86400
 DEFAULT_MAX_AGE_DAYS = 7  # module input image_max_age_days
 
@@ -137,16 +142,50 @@ def runner_fingerprint(files: Mapping[str, bytes]) -> str:
     return hashlib.sha256(listing.encode()).hexdigest()
 
 
-def image_tag(normalised: str, fingerprint: str, rebuilt_on: int | None = None) -> str:
+def variant(docker: bool) -> str:
+    """runner/Dockerfile's target for a class: `docker` (Docker classes) or `runner`."""
+    return "docker" if docker else "runner"
+
+
+def variant_suffix(docker: bool, architecture: str) -> str:
+    """The end of the tag of the runner image of a class: "" (plain, x86_64), "-arm64",
+    "-docker", "-docker-arm64". Pinned images are `<runner_image_tag><suffix>`."""
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"architecture must be one of {', '.join(ARCHITECTURES)}")
+    return ("-docker" if docker else "") + ("-arm64" if architecture == "arm64" else "")
+
+
+def tag_variant(tag: str) -> tuple[bool, str]:
+    """(docker, architecture) of a built tag (`image_tag`), from its suffix: what a build of
+    that tag must produce. A tag without a suffix is the plain x86_64 image."""
+    suffix = tag[TAG_LENGTH:]
+    for docker in (True, False):
+        for architecture in ARCHITECTURES:
+            if suffix == variant_suffix(docker, architecture):
+                return docker, architecture
+    raise ValueError(f"image tag {tag!r} ends in no known variant suffix")
+
+
+def image_tag(
+    normalised: str,
+    fingerprint: str,
+    rebuilt_on: int | None = None,
+    *,
+    docker: bool = False,
+    architecture: str = "x86_64",
+) -> str:
     """The tag of the runner image built on the base `normalised` (a `normalise` result) from
-    the runner files with `fingerprint`: 32 hex characters of sha256("<ref>\\n<fingerprint>"),
-    with "\\n<rebuilt_on>" appended for a base rebuilt by age (`rebuild_day`)."""
+    the runner files with `fingerprint`, as the variant and architecture of a class:
+    32 hex characters of sha256("<ref>\\n<fingerprint>\\n<variant>\\n<architecture>"), with
+    "\\n<rebuilt_on>" appended for a base rebuilt by age (`rebuild_day`), then the
+    `variant_suffix` (so a tag says what it runs on, and no two variants share one)."""
     if not _FINGERPRINT.fullmatch(fingerprint):
         raise ValueError("the runner fingerprint must be 64 lowercase hex digits")
-    text = f"{normalised}\n{fingerprint}"
+    suffix = variant_suffix(docker, architecture)
+    text = f"{normalised}\n{fingerprint}\n{variant(docker)}\n{architecture}"
     if rebuilt_on is not None:
         text += f"\n{rebuilt_on}"
-    return hashlib.sha256(text.encode()).hexdigest()[:TAG_LENGTH]
+    return hashlib.sha256(text.encode()).hexdigest()[:TAG_LENGTH] + suffix
 
 
 def rebuild_day(ref: ImageRef, max_age_days: int, now: float) -> int | None:
