@@ -130,7 +130,7 @@ def _plan(
     image = builds.decide_image(
         selection.image,
         svc,
-        docker=getattr(size, "docker", False),
+        docker=size.docker,
         architecture=size.architecture,
     )
     fields.update(image.fields())

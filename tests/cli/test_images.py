@@ -46,6 +46,7 @@ def test_build_starts_one_build_through_the_control_plane_path(
         "IMAGE_TAG": tag,
         "ECR_REPOSITORY_URL": image_fleet.repository_url,
         "RUNNER_IMAGE_FINGERPRINT": FINGERPRINT,
+        "RUNNER_VARIANT": "runner",
     }
     record = image_fleet.build_record(tag)
     assert record["status"] == "building" and "waiting_jobs" not in record

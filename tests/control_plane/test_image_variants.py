@@ -10,7 +10,6 @@ import json
 import re
 
 import pytest
-from control_plane.classes import parse_class_sizes
 from control_plane.images import builds
 from control_plane.images.builds import resolve
 from control_plane.images.refs import TAG_LENGTH, image_tag, tag_variant, variant_suffix
@@ -38,11 +37,15 @@ ARM_OVERRIDES = {
     "imageOverride": ARM64_ENVIRONMENT["image"],
     "computeTypeOverride": "BUILD_GENERAL1_LARGE",
 }
-# A class-sizes entry the Lambda parses as a Docker class (issue 14's classes.py).
-DOCKER_ARM = {"cpu": 2048, "memory": 8192, "architecture": "arm64", "docker": True}
-DOCKER_CLASSES = getattr(
-    parse_class_sizes(json.dumps({"classes": {"d": DOCKER_ARM}})).classes["d"], "docker", False
-)
+# A class-sizes entry of an arm64 Docker class (docs/CONTRACTS.md "Runner classes").
+DOCKER_ARM = {
+    "cpu": 2048,
+    "memory": 8192,
+    "architecture": "arm64",
+    "docker": True,
+    "capacity_provider": "fleet-docker-arm64",
+    "distinct_instance": True,
+}
 
 
 def queue(fleet: Fleet, *labels: str) -> tuple[int, dict]:
@@ -208,16 +211,11 @@ def test_one_base_on_an_x86_and_an_arm64_class_is_two_builds(image_fleet: ImageF
     assert image_fleet.build_record(arm_tag)["waiting_jobs"] == {arm, again}
 
 
-@pytest.mark.skipif(not DOCKER_CLASSES, reason="the class-sizes parser has no docker classes yet")
 def test_an_arm64_docker_class_starts_one_docker_build_on_arm(image_fleet: ImageFleet) -> None:
     fleet = image_fleet.fleet
     image_fleet.add_class(
         "dockerarm",
-        {
-            **DOCKER_ARM,
-            "capacity_provider": f"{fleet.prefix}-docker-arm64",
-            "distinct_instance": True,
-        },
+        {**DOCKER_ARM, "capacity_provider": f"{fleet.prefix}-docker-arm64"},
         requiresCompatibilities=["EC2"],
         runtimePlatform={"cpuArchitecture": "ARM64", "operatingSystemFamily": "LINUX"},
     )
