@@ -30,6 +30,9 @@ for listing. Here, at the emulator's edge:
   (an arm64 image build runs on ARM_CONTAINER), its source, timeout and log stream (moto drops
   the overrides and keeps placeholders). moto runs no build: local mode's
   local_mode/codebuild.py plays one;
+- TerminateInstanceInAutoScalingGroup refuses as Auto Scaling does (ValidationError): an
+  instance in no group ("Instance Id not found", where moto fails with a server error), and
+  a decrement below the group's minimum size (which moto allows);
 - with LOCAL_MODE_ECS_CREATED_AT=1 (the local stack's and the latency bench's emulator), an
   ECS task has its `createdAt`, the time the emulator took its RunTask, as ECS reports it
   (moto keeps none): the runner simulator's events and the bench's latency start from it.
@@ -45,6 +48,8 @@ import re
 import threading
 from typing import Any
 
+from moto.autoscaling.exceptions import ValidationError as AutoScalingValidationError
+from moto.autoscaling.models import AutoScalingBackend
 from moto.codebuild.responses import CodeBuildResponse
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core.utils import utcnow
@@ -362,8 +367,40 @@ def install_ecs_created_at() -> None:
     EcsTask.__init__ = init
 
 
+def install_autoscaling_terminate() -> None:
+    original = AutoScalingBackend.terminate_instance
+
+    def terminate_instance(
+        self: AutoScalingBackend, instance_id: str, should_decrement: bool
+    ) -> Any:
+        group = next(
+            (
+                g
+                for g in self.autoscaling_groups.values()
+                for state in g.instance_states
+                if state.instance.id == instance_id
+            ),
+            None,
+        )
+        if group is None:
+            raise AutoScalingValidationError(
+                f"Instance Id not found - No managed instance found for instance ID: {instance_id}"
+            )
+        if should_decrement and (group.desired_capacity or 0) <= (group.min_size or 0):
+            raise AutoScalingValidationError(
+                f"Currently, desiredSize equals minSize ({group.min_size}). Terminating "
+                "instance without replacement will violate group's min size constraint. "
+                "Either set shouldDecrementDesiredCapacity flag to false or lower group's "
+                "min size."
+            )
+        return original(self, instance_id, should_decrement)
+
+    AutoScalingBackend.terminate_instance = terminate_instance
+
+
 def install() -> None:
     install_codebuild()
+    install_autoscaling_terminate()
     if os.environ.get(ECS_CREATED_AT) == "1":
         install_ecs_created_at()
     FakeBucket.get_permission = get_permission

@@ -10,6 +10,9 @@
   one lost in the middle of its job keeps the stop reason, and GitHub fails that job.
   From RUNNING on, ECS has read the task's JIT config file: its S3 object is deleted then (or on
   STOPPED, for a task that never started); the cleanup deletes what a failed delete left.
+  A Docker task's EC2 instance is single use (instances.py): drained once the task is placed
+  (PENDING, RUNNING), terminated once it has STOPPED. That comes last, after the status, and
+  a failure propagates: the event is delivered again.
 
 Each also records what it measures (measure.py: queue wait, job time, start time, cost).
 
@@ -21,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from control_plane import displacement, jit_config, log, measure, recovery, retry
+from control_plane import displacement, instances, jit_config, log, measure, recovery, retry
 from control_plane.cleanup import policy
 from control_plane.launcher import CONTAINER
 from control_plane.services import Services
@@ -93,8 +96,21 @@ def on_task_state_change(event: dict[str, Any], svc: Services) -> dict[str, Any]
     if job_id is None:
         log.info("ignored: task not started by this fleet", task_arn=task_arn)
         return {"result": "ignored", "reason": "not this fleet's task"}
+    log.bind(
+        runner_name=name, job_id=job_id, task_arn=task_arn, last_status=detail.get("lastStatus")
+    )
+    result = _task_status(detail, svc, job_id, task_arn)
+    instance = instances.on_task_state(detail, svc)
+    if instance:
+        result["instance"] = instance
+    return result
+
+
+def _task_status(
+    detail: dict[str, Any], svc: Services, job_id: int, task_arn: str
+) -> dict[str, Any]:
+    """The record's status (and what goes with it) for the task's new state."""
     last_status = detail.get("lastStatus")
-    log.bind(runner_name=name, job_id=job_id, task_arn=task_arn, last_status=last_status)
     if config_read_or_moot(detail):
         delete_jit_configs(detail, svc)
     if last_status in STARTING_STATES:

@@ -33,6 +33,10 @@ class Services:
         return aws.client("ecs")
 
     @property
+    def autoscaling(self) -> Any:
+        return aws.client("autoscaling")
+
+    @property
     def s3(self) -> Any:
         return aws.client("s3")
 

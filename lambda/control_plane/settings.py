@@ -79,6 +79,8 @@ class Settings:
     max_relaunches: int = 2
     # a task still waiting for EC2 capacity (PROVISIONING) this long is reported
     docker_capacity_wait_minutes: int = 15
+    # true: Docker instances serve task after task (instances.py: otherwise single use)
+    docker_instance_reuse: bool = False
     # runner images (builds.py): the image the class task definitions run (empty: the
     # default image is built on DEFAULT_BASE_IMAGE), and the runner files' fingerprint
     ecr_repository_url: str = ""
@@ -142,6 +144,9 @@ class Settings:
             build_environments = environments.parse(get("IMAGE_BUILD_ENVIRONMENTS", "{}"))
         except environments.BuildEnvironmentsError as exc:
             raise SettingsError(str(exc)) from exc
+        reuse = get("DOCKER_INSTANCE_REUSE", "false").lower()
+        if reuse not in ("true", "false"):
+            raise SettingsError(f"DOCKER_INSTANCE_REUSE must be true or false, not {reuse!r}")
         try:
             group = int(get("RUNNER_GROUP_ID", "1"))
         except ValueError as exc:
@@ -197,6 +202,7 @@ class Settings:
             dlq_url=get("DLQ_URL", ""),
             max_relaunches=minimum("MAX_RELAUNCHES", "2", 0),
             docker_capacity_wait_minutes=minimum("DOCKER_CAPACITY_WAIT_MINUTES", "15", 1),
+            docker_instance_reuse=reuse == "true",
             ecr_repository_url=get("ECR_REPOSITORY_URL", ""),
             runner_image=get("RUNNER_IMAGE", ""),
             default_base_image=get("DEFAULT_BASE_IMAGE", ""),

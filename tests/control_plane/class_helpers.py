@@ -121,10 +121,19 @@ def register_instance(fleet: Fleet, architecture: str = "x86_64") -> str:
         InstanceType="m7g.xlarge" if architecture == "arm64" else "m7i.xlarge",
         SubnetId=fleet.subnet_id,
     )["Instances"]
+    return register_container_instance(fleet, instance["InstanceId"], architecture)
+
+
+def register_container_instance(
+    fleet: Fleet, instance_id: str, architecture: str = "x86_64"
+) -> str:
+    """EC2 instance `instance_id` registered in the fleet's cluster, as its ECS agent does;
+    returns the container instance ARN."""
+    instance_type = "m7g.xlarge" if architecture == "arm64" else "m7i.xlarge"
     identity = {
-        "instanceId": instance["InstanceId"],
+        "instanceId": instance_id,
         "region": REGION,
-        "instanceType": instance["InstanceType"],
+        "instanceType": instance_type,
         "architecture": architecture,
     }
     return fleet.client("ecs").register_container_instance(

@@ -31,6 +31,7 @@ COUNTS = (
     "tasks_stopped_lingering",
     "tasks_stopped_spare",
     "tasks_waiting_for_capacity",
+    "instances_terminated",
     "records_reconciled",
     "jobs_relaunched",
     "launches_resumed",
@@ -73,6 +74,8 @@ class Limits:
     listed_configs: int = 1000
     # `-img` task definitions (images.py); what one run leaves, the next one does
     task_definition_deregisters: int = 20
+    # drained Docker instances that run nothing (instances.py); one page is listed per run
+    instance_terminations: int = 20
     listed_task_definitions: int = 1000
 
 

@@ -4,7 +4,8 @@ One run, in this order (each step bounded, see cleanup/context.Limits; a step th
 logged and counted, and the next steps still run):
 
 1. stop tasks past the runner timeout, idle runners, orphans, tasks outliving their record;
-   report tasks waiting for EC2 capacity past the limit;
+   report tasks waiting for EC2 capacity past the limit; terminate drained Docker instances
+   that run nothing (single use: what a lost STOPPED event left);
 2. reconcile in-flight records whose task is gone;
 3. relaunch jobs whose task stopped before it ran them (or close them as failed);
 4. resume launches that every delivery of their event failed (or close them as failed);
@@ -26,7 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from control_plane import log, retry
-from control_plane.cleanup import dlq, github, images, jit, relaunch, tasks
+from control_plane.cleanup import dlq, github, images, instances, jit, relaunch, tasks
 from control_plane.cleanup.context import COUNTS, CleanupRun, Limits
 from control_plane.images import events
 from control_plane.services import Services
@@ -58,6 +59,7 @@ def run_cleanup(
     steps: list[tuple[str, Callable[[CleanupRun], None]]] = [
         ("stop_tasks", tasks.stop_tasks),
         ("report_capacity_waits", tasks.report_capacity_waits),
+        ("retire_drained_instances", instances.retire_drained_instances),
         ("reconcile_records", tasks.reconcile_records),
         ("relaunch_interrupted", relaunch.relaunch_interrupted),
         ("resume_stalled_launches", relaunch.resume_stalled_launches),
