@@ -15,6 +15,10 @@ data "aws_region" "current" {
       condition     = !var.assign_public_ip || length(local.docker_classes) == 0
       error_message = "Docker classes (${join(", ", local.docker_classes)}) need assign_public_ip = false: their awsvpc tasks run on EC2 instances, where a task never gets a public IP. Give subnet_ids private subnets with a NAT route."
     }
+    precondition {
+      condition     = length(local.docker_classes) == 0 || var.docker_distinct_instance || var.docker_instance_reuse
+      error_message = "docker_distinct_instance = false packs Docker tasks onto shared instances, which single-use instances cannot do: set docker_instance_reuse = true as well (and read docs/security.md), or keep docker_distinct_instance = true."
+    }
   }
 }
 
@@ -180,7 +184,9 @@ module "control_plane" {
 
   docker_capacity_providers    = module.ecs_fleet.docker_capacity_providers
   docker_distinct_instance     = var.docker_distinct_instance
+  docker_instance_reuse        = var.docker_instance_reuse
   docker_capacity_wait_minutes = var.docker_capacity_wait_minutes
+  docker_autoscaling_groups    = module.ecs_fleet.docker_autoscaling_group_arns
 
   event_bus_name              = var.event_bus_name
   cleanup_interval_minutes    = var.cleanup_interval_minutes

@@ -452,6 +452,12 @@ variable "docker_distinct_instance" {
   default     = true
 }
 
+variable "docker_instance_reuse" {
+  description = "Let a Docker instance serve job after job. false (the default): each instance runs one job; the control plane drains it when its task starts and terminates it when the task stops, so a job that tampered with its host never meets another job there (docs/security.md). true: faster starts on warm instances, at that risk; needed by docker_distinct_instance = false."
+  type        = bool
+  default     = false
+}
+
 variable "docker_capacity_wait_minutes" {
   description = "The cleanup reports (log error, metric TasksWaitingForCapacity, alarm `<prefix>-capacity-wait`) a Docker task still waiting for an instance after this many minutes."
   type        = number

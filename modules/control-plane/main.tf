@@ -60,6 +60,8 @@ locals {
     )
   }
   docker_classes = [for name, size in var.runner_class_sizes : name if size.docker]
+  # Used Docker instances are drained and terminated by the control plane (instances.py).
+  single_use_instances = length(local.docker_classes) > 0 && !var.docker_instance_reuse
 
   parameter_names = {
     class_sizes    = "${local.ssm_prefix}/config/class-sizes"
@@ -447,6 +449,45 @@ data "aws_iam_policy_document" "lambda" {
   }
 
   dynamic "statement" {
+    for_each = local.single_use_instances ? [1] : []
+
+    content {
+      sid = "DrainUsedDockerInstances"
+      # A Docker task's container instance is drained when the task starts, so no later task
+      # lands there, and read for its EC2 instance id and task counts (instances.py).
+      actions   = ["ecs:DescribeContainerInstances", "ecs:UpdateContainerInstancesState"]
+      resources = ["arn:${local.partition}:ecs:${local.region}:${local.account_id}:container-instance/${var.cluster_name}/*"]
+
+      condition {
+        test     = "ArnEquals"
+        variable = "ecs:cluster"
+        values   = [var.cluster_arn]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.single_use_instances ? [1] : []
+
+    content {
+      sid = "ListDrainedDockerInstances"
+      # The cleanup finds drained instances a lost STOPPED event left (cleanup/instances.py).
+      actions   = ["ecs:ListContainerInstances"]
+      resources = [var.cluster_arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.single_use_instances ? [1] : []
+
+    content {
+      sid       = "TerminateUsedDockerInstances"
+      actions   = ["autoscaling:TerminateInstanceInAutoScalingGroup"]
+      resources = values(var.docker_autoscaling_groups)
+    }
+  }
+
+  dynamic "statement" {
     for_each = local.image_builds ? [1] : []
 
     content {
@@ -566,6 +607,8 @@ resource "aws_lambda_function" "control_plane" {
 
         # Docker classes: the age past which a task waiting for an instance is reported
         DOCKER_CAPACITY_WAIT_MINUTES = tostring(var.docker_capacity_wait_minutes)
+        # Docker instances serve one job each unless reused (lambda/control_plane/instances.py)
+        DOCKER_INSTANCE_REUSE = tostring(var.docker_instance_reuse)
         # CodeBuild environments of image builds per architecture (StartBuild overrides)
         IMAGE_BUILD_ENVIRONMENTS = jsonencode(var.image_build_environments)
       },

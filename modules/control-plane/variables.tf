@@ -135,6 +135,19 @@ variable "docker_distinct_instance" {
   default     = true
 }
 
+variable "docker_instance_reuse" {
+  description = "false: each Docker instance runs one job (drained when its task starts, terminated when it stops); true: instances serve job after job."
+  type        = bool
+  default     = false
+}
+
+variable "docker_autoscaling_groups" {
+  description = "Architecture => ARN of the Docker Auto Scaling group (the ecs-fleet module's docker_autoscaling_group_arns): the groups whose used instances the control plane terminates."
+  type        = map(string)
+  default     = {}
+  nullable    = false
+}
+
 variable "docker_capacity_wait_minutes" {
   description = "The cleanup reports a Docker task waiting for capacity (PROVISIONING) longer than this."
   type        = number

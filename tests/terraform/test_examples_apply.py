@@ -503,6 +503,35 @@ def test_docker_builds_example_instance_role_acts_on_its_cluster_only(
     assert not [action for action in actions if not action.startswith("ecs:")]  # no ECR, no logs
 
 
+def test_docker_builds_example_lets_the_control_plane_retire_used_instances_only(
+    examples: dict[str, Deployment], emulator: Emulator
+) -> None:
+    """Single-use Docker instances (the default): the control plane drains a Docker task's
+    instance and terminates it in its own group, nothing else of EC2 or Auto Scaling."""
+    iam = emulator.client("iam")
+    role = f"{DOCKER_CI}-control-plane-{DOCKER_BUILDS_REGION}"
+    grants: dict[str, set[str]] = {}
+    for name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+        document = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+        if isinstance(document, str):
+            document = json.loads(document)
+        for statement in document["Statement"]:
+            for action in as_list(statement["Action"]):
+                grants.setdefault(action, set()).update(as_list(statement["Resource"]))
+    (group_arn,) = examples["docker-builds"].outputs["docker_autoscaling_group_arns"].values()
+    arn = f"arn:aws:ecs:{DOCKER_BUILDS_REGION}:{ACCOUNT}"
+    assert grants["autoscaling:TerminateInstanceInAutoScalingGroup"] == {group_arn}
+    instances = {f"{arn}:container-instance/{DOCKER_CI}/*"}
+    assert grants["ecs:UpdateContainerInstancesState"] == instances
+    assert grants["ecs:DescribeContainerInstances"] == instances
+    assert grants["ecs:ListContainerInstances"] == {f"{arn}:cluster/{DOCKER_CI}"}
+    assert [a for a in grants if a.startswith(("ec2:", "autoscaling:"))] == [
+        "autoscaling:TerminateInstanceInAutoScalingGroup"
+    ]
+    env = lambda_environment(emulator, f"{DOCKER_CI}-control-plane", DOCKER_BUILDS_REGION)
+    assert env["DOCKER_INSTANCE_REUSE"] == "false"
+
+
 def test_docker_builds_example_tells_the_control_plane_about_docker(
     examples: dict[str, Deployment], emulator: Emulator
 ) -> None:

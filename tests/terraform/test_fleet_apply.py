@@ -483,6 +483,7 @@ def test_lambda_runs_the_package_with_names_not_secrets_in_its_environment(
         "FARGATE_PRICES": env["FARGATE_PRICES"],  # below
         "STRANDED_JOB_SECONDS": "900",
         "DOCKER_CAPACITY_WAIT_MINUTES": "15",
+        "DOCKER_INSTANCE_REUSE": "false",
         # image builds on: arm64 images build in CodeBuild's ARM environment
         "IMAGE_BUILD_ENVIRONMENTS": json.dumps(
             {

@@ -287,6 +287,13 @@ BAD_COMBINATIONS = {
         "differs from the AWS provider's region",
     ),
     # issue 14: Docker classes (a Fargate neighbour each, which these rules leave alone)
+    "packed docker tasks on single-use instances": (
+        {
+            "runner_class_sizes": {"dind": {"cpu": 2048, "memory": 7168, "docker": True}},
+            "docker_distinct_instance": False,
+        },
+        "docker_distinct_instance = false packs Docker tasks onto shared instances",
+    ),
     "docker class with public IPs": (
         {
             "assign_public_ip": True,
@@ -620,6 +627,7 @@ def docker_plan(planner: ModulePlanner) -> PlanResult:
         docker_volume_size_gib=150,
         docker_ami_id={"arm64": GIVEN_ARM64_AMI},
         docker_distinct_instance=False,
+        docker_instance_reuse=True,  # packing needs it
     )
     assert result.returncode == 0, result.output
     return result
