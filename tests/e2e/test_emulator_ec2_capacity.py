@@ -1,0 +1,237 @@
+"""The emulator's ECS on an EC2 (Auto Scaling group) capacity provider (local_mode/emulator.py),
+over HTTP with boto3: placement on registered instances with room, `distinctInstance`,
+PROVISIONING when nothing has room, and Fargate tasks as moto runs them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+
+from local_mode.moto_server import MotoServer
+
+REGION = "us-east-1"
+TASK_CPU, TASK_MEMORY = 2048, 3072  # the task definition's task-level size
+DISTINCT = [{"type": "distinctInstance"}]
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[MotoServer]:
+    server = MotoServer.start()
+    server.hold_ecs_tasks()  # tasks stay where RunTask and StopTask leave them
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def client(server: MotoServer, service: str) -> Any:
+    return boto3.client(
+        service,
+        endpoint_url=server.url,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",  # moto's fixed test credential
+    )
+
+
+@dataclass
+class Fleet:
+    ecs: Any
+    cluster: str
+    provider: str
+    instance_ids: list[str]
+    network: dict
+
+    def register(self, instance_id: str, cpu: int = 4096, memory: int = 8192) -> str:
+        """What the ECS agent does when the instance boots."""
+        return self.ecs.register_container_instance(
+            cluster=self.cluster,
+            instanceIdentityDocument=json.dumps({"instanceId": instance_id, "region": REGION}),
+            totalResources=[
+                {"name": "CPU", "type": "INTEGER", "integerValue": cpu},
+                {"name": "MEMORY", "type": "INTEGER", "integerValue": memory},
+            ],
+        )["containerInstance"]["containerInstanceArn"]
+
+    def run(self, constraints: list | None = None, provider: str | None = None) -> dict:
+        (task,) = self.ecs.run_task(
+            cluster=self.cluster,
+            taskDefinition=self.cluster,
+            capacityProviderStrategy=[{"capacityProvider": provider or self.provider, "weight": 1}],
+            placementConstraints=constraints or [],
+            networkConfiguration=self.network,
+        )["tasks"]
+        return task
+
+    def describe(self, task: dict) -> dict:
+        return self.ecs.describe_tasks(cluster=self.cluster, tasks=[task["taskArn"]])["tasks"][0]
+
+    def stop(self, task: dict) -> None:
+        self.ecs.stop_task(cluster=self.cluster, task=task["taskArn"], reason="done")
+
+
+@pytest.fixture
+def make_fleet(server: MotoServer, request: pytest.FixtureRequest) -> Callable[[int], Fleet]:
+    """A cluster with an Auto Scaling group of `instances` instances behind an EC2 capacity
+    provider (managed scaling on), as modules/ecs-fleet builds it; nothing registered yet."""
+    ec2, autoscaling, ecs = (client(server, s) for s in ("ec2", "autoscaling", "ecs"))
+    name = request.node.name.replace("_", "-")[:40]
+
+    def make(instances: int) -> Fleet:
+        vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+        # tasks' network interfaces get private DNS names (moto's RunTask needs them)
+        ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
+        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24")["Subnet"]["SubnetId"]
+        group = ec2.create_security_group(GroupName=name, Description="tasks", VpcId=vpc)
+        image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+        ec2.create_launch_template(
+            LaunchTemplateName=name,
+            LaunchTemplateData={"ImageId": image, "InstanceType": "m5.xlarge"},
+        )
+        autoscaling.create_auto_scaling_group(
+            AutoScalingGroupName=name,
+            LaunchTemplate={"LaunchTemplateName": name, "Version": "$Latest"},
+            MinSize=instances,
+            MaxSize=10,
+            DesiredCapacity=instances,
+            VPCZoneIdentifier=subnet,
+            NewInstancesProtectedFromScaleIn=True,
+        )
+        (asg,) = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])[
+            "AutoScalingGroups"
+        ]
+        ecs.create_cluster(clusterName=name)
+        ecs.create_capacity_provider(
+            name=name,
+            autoScalingGroupProvider={
+                "autoScalingGroupArn": asg["AutoScalingGroupARN"],
+                "managedScaling": {"status": "ENABLED", "targetCapacity": 100},
+                "managedTerminationProtection": "ENABLED",
+            },
+        )
+        ecs.put_cluster_capacity_providers(
+            cluster=name,
+            capacityProviders=["FARGATE", name],
+            defaultCapacityProviderStrategy=[],
+        )
+        ecs.register_task_definition(
+            family=name,
+            requiresCompatibilities=["EC2"],
+            networkMode="awsvpc",
+            cpu=str(TASK_CPU),
+            memory=str(TASK_MEMORY),
+            containerDefinitions=[{"name": "runner", "image": "runner:1", "essential": True}],
+        )
+        network = {
+            "awsvpcConfiguration": {
+                "subnets": [subnet],
+                "securityGroups": [group["GroupId"]],
+                "assignPublicIp": "DISABLED",
+            }
+        }
+        ids = [i["InstanceId"] for i in asg["Instances"]]
+        assert len(ids) == instances
+        return Fleet(ecs, name, name, ids, network)
+
+    return make
+
+
+def test_distinct_instance_puts_each_task_on_its_own_instance(make_fleet) -> None:
+    fleet = make_fleet(2)
+    instances = {fleet.register(i) for i in fleet.instance_ids}  # room for 2 tasks each
+    first, second = fleet.run(DISTINCT), fleet.run(DISTINCT)
+    for task in (first, second):
+        assert task["lastStatus"] == "RUNNING"
+        assert task["launchType"] == "EC2"
+        assert task["capacityProviderName"] == fleet.provider
+    assert {first["containerInstanceArn"], second["containerInstanceArn"]} == instances
+
+    waiting = fleet.run(DISTINCT)  # each instance has room, but already a task of the group
+    assert waiting["lastStatus"] == "PROVISIONING"
+    assert "containerInstanceArn" not in waiting
+    assert waiting["capacityProviderName"] == fleet.provider
+    assert waiting["desiredStatus"] == "RUNNING"
+
+    packed = fleet.run()  # without the constraint the task packs next to one
+    assert packed["lastStatus"] == "RUNNING" and packed["containerInstanceArn"] in instances
+
+
+def test_a_waiting_task_takes_the_instance_a_stopped_task_frees(make_fleet) -> None:
+    fleet = make_fleet(1)
+    fleet.register(fleet.instance_ids[0])
+    running, waiting = fleet.run(DISTINCT), fleet.run(DISTINCT)
+    assert waiting["lastStatus"] == "PROVISIONING"
+    assert fleet.describe(waiting)["lastStatus"] == "PROVISIONING"  # it stays
+
+    fleet.stop(running)
+    placed = fleet.describe(waiting)
+    assert placed["lastStatus"] == "RUNNING"
+    assert placed["containerInstanceArn"] == running["containerInstanceArn"]
+
+
+def test_no_registered_instance_means_provisioning_until_one_registers(make_fleet) -> None:
+    fleet = make_fleet(1)
+    task = fleet.run(DISTINCT)  # moto raised "No instances found in cluster"
+    assert task["lastStatus"] == "PROVISIONING" and "containerInstanceArn" not in task
+
+    instance = fleet.register(fleet.instance_ids[0])
+    placed = fleet.describe(task)
+    assert placed["lastStatus"] == "RUNNING" and placed["containerInstanceArn"] == instance
+
+
+def test_an_instance_holds_what_its_agent_registered(make_fleet) -> None:
+    fleet = make_fleet(1)
+    instance = fleet.register(fleet.instance_ids[0], cpu=TASK_CPU, memory=TASK_MEMORY)
+    (described,) = fleet.ecs.describe_container_instances(
+        cluster=fleet.cluster, containerInstances=[instance]
+    )["containerInstances"]
+    registered = {r["name"]: r.get("integerValue") for r in described["registeredResources"]}
+    assert registered["CPU"] == TASK_CPU and registered["MEMORY"] == TASK_MEMORY
+
+    first = fleet.run()
+    assert first["lastStatus"] == "RUNNING"
+    full = fleet.run()  # moto: 4096 units per instance, and no task at all without room
+    assert full["lastStatus"] == "PROVISIONING"
+
+    fleet.stop(first)
+    fleet.stop(first)  # stopping it again frees nothing more
+    assert fleet.describe(full)["lastStatus"] == "RUNNING"
+    third = fleet.run()
+    assert third["lastStatus"] == "PROVISIONING"
+
+
+def test_a_provisioning_task_stops_without_an_instance(make_fleet) -> None:
+    fleet = make_fleet(1)
+    task = fleet.run()
+    fleet.stop(task)
+    stopped = fleet.describe(task)
+    assert stopped["lastStatus"] == "STOPPED" and "containerInstanceArn" not in stopped
+    fleet.register(fleet.instance_ids[0])
+    assert fleet.describe(task)["lastStatus"] == "STOPPED"  # never placed afterwards
+
+
+def test_fargate_tasks_are_unchanged(make_fleet) -> None:
+    fleet = make_fleet(1)
+    fleet.ecs.register_task_definition(
+        family="fargate",
+        requiresCompatibilities=["FARGATE"],
+        networkMode="awsvpc",
+        cpu="512",
+        memory="1024",
+        # moto's Fargate RunTask sums the containers' memory: it needs one
+        containerDefinitions=[{"name": "runner", "image": "runner:1", "memory": 1024}],
+    )
+    (task,) = fleet.ecs.run_task(
+        cluster=fleet.cluster,
+        taskDefinition="fargate",
+        capacityProviderStrategy=[{"capacityProvider": "FARGATE", "weight": 1}],
+        networkConfiguration=fleet.network,
+    )["tasks"]
+    assert task["lastStatus"] == "RUNNING"  # no instance registered, none needed
+    assert task["capacityProviderName"] == "FARGATE"
+    assert "containerInstanceArn" not in task
