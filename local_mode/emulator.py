@@ -43,6 +43,9 @@ for listing. Here, at the emulator's edge:
   capacityProviderName. RegisterContainerInstance keeps the `totalResources` the agent
   reports (moto registers every instance as 4096 CPU units, 7482 MiB), and StopTask of a
   task already stopped frees its instance's resources only once;
+- an Auto Scaling group with a mixed-instances policy launches its first instance type
+  override (the "prioritized" on-demand choice) when its launch template names none: moto
+  launched instances with no type at all;
 - with LOCAL_MODE_ECS_CREATED_AT=1 (the local stack's and the latency bench's emulator), an
   ECS task has its `createdAt`, the time the emulator took its RunTask, as ECS reports it
   (moto keeps none): the runner simulator's events and the bench's latency start from it.
@@ -58,7 +61,7 @@ import re
 import threading
 from typing import Any
 
-from moto.autoscaling.models import autoscaling_backends
+from moto.autoscaling.models import FakeAutoScalingGroup, autoscaling_backends
 from moto.codebuild.responses import CodeBuildResponse
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core.responses import ActionResult
@@ -482,6 +485,18 @@ def set_total_resources(instance: ContainerInstance, total: list[dict[str, Any]]
             resource["integerValue"] = reported[resource["name"]]
 
 
+def install_mixed_instance_types() -> None:
+    original = FakeAutoScalingGroup.instance_type
+
+    def instance_type(self: FakeAutoScalingGroup) -> str:
+        overrides = ((self.mixed_instances_policy or {}).get("LaunchTemplate") or {}).get(
+            "Overrides"
+        )
+        return original.fget(self) or (overrides[0]["InstanceType"] if overrides else "")
+
+    FakeAutoScalingGroup.instance_type = property(instance_type)
+
+
 def install_ecs_capacity_providers() -> None:
     original_run = EC2ContainerServiceResponse.run_task
     original_stop = EC2ContainerServiceBackend.stop_task
@@ -524,6 +539,7 @@ def install_ecs_capacity_providers() -> None:
 def install() -> None:
     install_codebuild()
     install_ecs_capacity_providers()
+    install_mixed_instance_types()
     if os.environ.get(ECS_CREATED_AT) == "1":
         install_ecs_created_at()
     FakeBucket.get_permission = get_permission

@@ -17,6 +17,7 @@ from local_mode.moto_server import MotoServer
 REGION = "us-east-1"
 TASK_CPU, TASK_MEMORY = 2048, 3072  # the task definition's task-level size
 DISTINCT = [{"type": "distinctInstance"}]
+INSTANCE_TYPES = ["m7i.xlarge", "m5.xlarge"]
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +47,7 @@ class Fleet:
     provider: str
     instance_ids: list[str]
     network: dict
+    ec2: Any
 
     def register(self, instance_id: str, cpu: int = 4096, memory: int = 8192) -> str:
         """What the ECS agent does when the instance boots."""
@@ -89,13 +91,16 @@ def make_fleet(server: MotoServer, request: pytest.FixtureRequest) -> Callable[[
         subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24")["Subnet"]["SubnetId"]
         group = ec2.create_security_group(GroupName=name, Description="tasks", VpcId=vpc)
         image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-        ec2.create_launch_template(
-            LaunchTemplateName=name,
-            LaunchTemplateData={"ImageId": image, "InstanceType": "m5.xlarge"},
-        )
+        ec2.create_launch_template(LaunchTemplateName=name, LaunchTemplateData={"ImageId": image})
         autoscaling.create_auto_scaling_group(
             AutoScalingGroupName=name,
-            LaunchTemplate={"LaunchTemplateName": name, "Version": "$Latest"},
+            MixedInstancesPolicy={  # the instance types are the overrides', as in the module
+                "LaunchTemplate": {
+                    "LaunchTemplateSpecification": {"LaunchTemplateName": name},
+                    "Overrides": [{"InstanceType": t} for t in INSTANCE_TYPES],
+                },
+                "InstancesDistribution": {"OnDemandAllocationStrategy": "prioritized"},
+            },
             MinSize=instances,
             MaxSize=10,
             DesiredCapacity=instances,
@@ -136,7 +141,7 @@ def make_fleet(server: MotoServer, request: pytest.FixtureRequest) -> Callable[[
         }
         ids = [i["InstanceId"] for i in asg["Instances"]]
         assert len(ids) == instances
-        return Fleet(ecs, name, name, ids, network)
+        return Fleet(ecs, name, name, ids, network, ec2)
 
     return make
 
@@ -235,3 +240,9 @@ def test_fargate_tasks_are_unchanged(make_fleet) -> None:
     assert task["lastStatus"] == "RUNNING"  # no instance registered, none needed
     assert task["capacityProviderName"] == "FARGATE"
     assert "containerInstanceArn" not in task
+
+
+def test_a_mixed_instances_group_launches_its_first_override(make_fleet) -> None:
+    fleet = make_fleet(1)
+    (reservation,) = fleet.ec2.describe_instances(InstanceIds=fleet.instance_ids)["Reservations"]
+    assert reservation["Instances"][0]["InstanceType"] == INSTANCE_TYPES[0]  # moto: none
