@@ -18,6 +18,10 @@ fleet's cluster this process plays, in order:
 A task stopped by someone else (the control plane's cleanup, `ecsrunner runners terminate`)
 gets its STOPPED event too, with exit code 143 (SIGTERM), and its runner disconnects: GitHub
 fails the job it was running. A runner whose registration is removed while it waits exits 1.
+A task on an EC2 capacity provider waiting for an instance (lastStatus PROVISIONING) is left
+alone until the emulator places it (it is then RUNNING, and played as above, with the launch
+type, capacity provider and container instance ECS names in its events); stopped while it
+waits, it gets a STOPPED event without having started.
 A `fate` (the benchmark's) may make a runner die before it connects (the entrypoint exits 3)
 or have its Fargate Spot task interrupted before it takes a job.
 """
@@ -57,6 +61,7 @@ SPOT_REASON = "Your Spot Task was interrupted."
 RUN, DIE, SPOT = "run", "die", "spot"  # fates: the runner works, dies early, is interrupted
 DIED_EXIT = 3  # runner/entrypoint.sh: no JIT config (what an early death looks like)
 REMOVED_EXIT = 1  # the runner's registration was removed while it waited for a job
+PROVISIONING = "PROVISIONING"  # an EC2 capacity provider's task waiting for an instance
 DEFAULT_JOB_SECONDS = 1.0  # how long a runner "runs" its job (`make local-up JOB_SECONDS=`)
 
 
@@ -188,7 +193,7 @@ def task_state_change(
         "availabilityZone": task.get("availabilityZone", f"{region}a"),
         "clusterArn": task["clusterArn"],
         "containers": [container],
-        "launchType": task.get("launchType") or "FARGATE",
+        "launchType": task.get("launchType") or "FARGATE",  # EC2 on an Auto Scaling group
         "capacityProviderName": task.get("capacityProviderName") or "FARGATE",
         "cpu": str(task.get("cpu", "")),
         "memory": str(task.get("memory", "")),
@@ -205,6 +210,8 @@ def task_state_change(
         "version": 2,
         "platformVersion": task.get("platformVersion") or "1.4.0",
     }
+    if task.get("containerInstanceArn"):  # a task on an EC2 instance names it
+        detail["containerInstanceArn"] = task["containerInstanceArn"]
     if stopped:
         detail.update(
             {
@@ -389,6 +396,7 @@ class RunnerSimulator:
         self.post = post or requests.post
         self.fate = fate or (lambda task: RUN)
         self.tracked: dict[str, Tracked] = {}
+        self.waiting: dict[str, dict] = {}  # PROVISIONING tasks (no instance yet), by ARN
         self.lock = threading.Lock()
         self.stop_event = threading.Event()
 
@@ -587,12 +595,17 @@ class RunnerSimulator:
         new = [arn for arn in running if arn not in self.tracked]
         if new:
             for task in self.describe(new):
+                if task.get("lastStatus") == PROVISIONING:
+                    self.wait_for_capacity(task)
+                    continue
+                self.waiting.pop(task["taskArn"], None)  # placed at last
                 with self.lock:
                     self.tracked[task["taskArn"]] = Tracked(
                         task["taskArn"], task=task, timeline=Timeline.of(task)
                     )
                 LOG.info("task %s is RUNNING (%s)", task["taskArn"], task.get("startedBy"))
                 threading.Thread(target=self.safe, args=(self.run_task, task), daemon=True).start()
+        self.settle_waiting(running)
         with self.lock:
             watching = [
                 arn
@@ -603,6 +616,25 @@ class RunnerSimulator:
             for task in self.describe(watching):
                 if task.get("lastStatus") == "STOPPED" or task.get("desiredStatus") == "STOPPED":
                     self.safe(self.cancelled, task)
+
+    def wait_for_capacity(self, task: dict) -> None:
+        """A task on an EC2 capacity provider with no room: no agent runs it until the emulator
+        places it on an instance (it is then RUNNING and taken as a new task)."""
+        if task["taskArn"] not in self.waiting:
+            LOG.info("task %s waits for capacity (PROVISIONING)", task["taskArn"])
+        self.waiting[task["taskArn"]] = task
+
+    def settle_waiting(self, running: list[str]) -> None:
+        """A waiting task stopped (by the cleanup, a terminate) never started: ECS sends its
+        STOPPED event, with no container exit code and no start times."""
+        gone = [arn for arn in self.waiting if arn not in running]
+        for task in self.describe(gone) if gone else []:
+            del self.waiting[task["taskArn"]]
+            with self.lock:
+                self.tracked[task["taskArn"]] = Tracked(
+                    task["taskArn"], task=task, timeline=Timeline.of(task)
+                )
+            self.safe(self.finish, task, None, True)
 
     def cancelled(self, task: dict) -> None:
         """Someone else stopped the task: SIGTERM to the runner, which disconnects (GitHub

@@ -52,7 +52,10 @@ CLASS_SIZES = {
     "small": {"cpu": 512, "memory": 1024},
     "medium": {"cpu": 1024, "memory": 2048},
     "large": {"cpu": 2048, "memory": 4096},
+    # Docker-in-Docker on the EC2 capacity provider (local_mode/terraform keeps one instance)
+    "docker": {"cpu": 2048, "memory": 4096, "docker": True},
 }
+FARGATE_PROVIDERS = ("FARGATE", "FARGATE_SPOT")
 # Marker in each process's command line: a recorded pid is only ours if it still matches.
 MARKERS = {
     "moto": "local_mode.emulator",
@@ -371,6 +374,73 @@ def names_from_outputs(outputs: dict) -> dict[str, str]:
     }
 
 
+# --------------------------------------------------------------------------- ECS agent
+
+
+def register_container_instances(stack: dict) -> list[str]:
+    """Plays the ECS agent of each instance of the cluster's Auto Scaling group capacity
+    providers (moto boots a group's instances but runs no agent on them): registers it with
+    the cluster, naming it in its identity document, with its instance type's CPU and memory.
+    Returns the container instance ARNs."""
+    ecs, autoscaling, ec2 = (aws_client(stack, name) for name in ("ecs", "autoscaling", "ec2"))
+    (cluster,) = ecs.describe_clusters(clusters=[stack["cluster_name"]])["clusters"]
+    names = [p for p in cluster.get("capacityProviders", []) if p not in FARGATE_PROVIDERS]
+    if not names:
+        return []
+    groups = [
+        provider["autoScalingGroupProvider"]["autoScalingGroupArn"].split("autoScalingGroupName/")[
+            -1
+        ]
+        for provider in ecs.describe_capacity_providers(capacityProviders=names)[
+            "capacityProviders"
+        ]
+    ]
+    described = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=groups)
+    ids = [i["InstanceId"] for g in described["AutoScalingGroups"] for i in g["Instances"]]
+    if not ids:
+        return []
+    reservations = ec2.describe_instances(InstanceIds=ids)["Reservations"]
+    instances = [instance for r in reservations for instance in r["Instances"]]
+    wanted = sorted({instance["InstanceType"] for instance in instances})
+    types = {
+        t["InstanceType"]: t
+        for t in ec2.describe_instance_types(InstanceTypes=wanted)["InstanceTypes"]
+    }
+    return [
+        ecs.register_container_instance(
+            cluster=stack["cluster_name"],
+            instanceIdentityDocument=json.dumps(identity_document(instance, stack["region"])),
+            totalResources=total_resources(types[instance["InstanceType"]]),
+        )["containerInstance"]["containerInstanceArn"]
+        for instance in instances
+    ]
+
+
+def identity_document(instance: dict, region: str) -> dict[str, str]:
+    """The instance identity document the agent reads from the instance metadata service."""
+    return {
+        "instanceId": instance["InstanceId"],
+        "instanceType": instance["InstanceType"],
+        "imageId": instance.get("ImageId", ""),
+        "availabilityZone": instance.get("Placement", {}).get("AvailabilityZone", ""),
+        "privateIp": instance.get("PrivateIpAddress", ""),
+        "architecture": instance.get("Architecture", "x86_64"),
+        "region": region,
+        "version": "2017-09-30",
+    }
+
+
+def total_resources(instance_type: dict) -> list[dict[str, Any]]:
+    """CPU units (1024 per vCPU) and MiB of memory the agent registers: the instance type's
+    (a real agent registers a little less memory: the kernel and the agent keep some)."""
+    cpu = instance_type["VCpuInfo"]["DefaultVCpus"] * 1024
+    memory = instance_type["MemoryInfo"]["SizeInMiB"]
+    return [
+        {"name": "CPU", "type": "INTEGER", "integerValue": cpu},
+        {"name": "MEMORY", "type": "INTEGER", "integerValue": memory},
+    ]
+
+
 # --------------------------------------------------------------------------- health
 
 
@@ -558,6 +628,8 @@ def _up(say: Say, job_seconds: float | None, fail_builds: list[str]) -> dict:
         stack["terraform_seconds"] = round(time.monotonic() - t0, 1)
         stack["subnet_id"] = outputs.get("subnet_id")
         stack["security_group_id"] = outputs.get("security_group_id")
+        say("Registering the Docker classes' instances with the cluster (the ECS agent's part)")
+        stack["container_instances"] = register_container_instances(stack)
         save(stack)
 
         say(f"Starting the webhook endpoint on {stack['webhook_url']}")

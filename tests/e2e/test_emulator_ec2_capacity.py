@@ -1,17 +1,21 @@
 """The emulator's ECS on an EC2 (Auto Scaling group) capacity provider (local_mode/emulator.py),
 over HTTP with boto3: placement on registered instances with room, `distinctInstance`,
-PROVISIONING when nothing has room, and Fargate tasks as moto runs them."""
+PROVISIONING when nothing has room, and Fargate tasks as moto runs them; and the runner
+simulator (local_mode/runner_sim.py) on such tasks."""
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
 import pytest
+import requests
 
+from local_mode import runner_sim
 from local_mode.moto_server import MotoServer
 
 REGION = "us-east-1"
@@ -246,3 +250,57 @@ def test_a_mixed_instances_group_launches_its_first_override(make_fleet) -> None
     fleet = make_fleet(1)
     (reservation,) = fleet.ec2.describe_instances(InstanceIds=fleet.instance_ids)["Reservations"]
     assert reservation["Instances"][0]["InstanceType"] == INSTANCE_TYPES[0]  # moto: none
+
+
+def test_the_runner_simulator_runs_a_waiting_task_once_it_is_placed(
+    make_fleet, server: MotoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in server.client_env(REGION).items():
+        monkeypatch.setenv(key, value)
+    fleet = make_fleet(1)
+    instance = fleet.register(fleet.instance_ids[0])
+    first, second, cancelled = (fleet.run(DISTINCT) for _ in range(3))
+    sent: list[dict] = []
+
+    def post(url: str, json: dict, timeout: float) -> requests.Response:
+        sent.append(json["detail"])
+        response = requests.Response()
+        response.status_code = 202
+        return response
+
+    settings = runner_sim.Settings(
+        region=REGION,
+        aws_endpoint_url=server.url,
+        cluster_name=fleet.cluster,
+        webhook_url="",
+        events_url="http://events",
+        webhook_secret="",
+        github_api_url="http://github",
+        github_repo="o/r",
+        real_entrypoint=False,
+    )
+    # each runner dies at once (no GitHub here): its task stops and frees the instance
+    simulator = runner_sim.RunnerSimulator(settings, post=post, fate=lambda task: runner_sim.DIE)
+
+    def events(task: dict) -> list[tuple[str, dict]]:
+        return [(e["lastStatus"], e) for e in sent if e["taskArn"] == task["taskArn"]]
+
+    simulator.poll_once()  # the first runs; the others wait for the instance
+    fleet.stop(cancelled)  # the cleanup stops one that never got an instance
+    deadline = time.monotonic() + 20
+    while sum(status == "STOPPED" for status, _ in events(first) + events(second)) < 2:
+        assert time.monotonic() < deadline, sent
+        simulator.poll_once()
+        time.sleep(0.1)
+
+    for task in (first, second):
+        (running, started), (stopped, _) = events(task)
+        assert (running, stopped) == ("RUNNING", "STOPPED")
+        assert started["launchType"] == "EC2"
+        assert started["capacityProviderName"] == fleet.provider
+        assert started["containerInstanceArn"] == instance
+    assert sent.index(events(first)[1][1]) < sent.index(events(second)[0][1])  # after it freed
+
+    ((status, never),) = events(cancelled)  # only its stop, and it never started
+    assert status == "STOPPED" and never["stopCode"] == "UserInitiated"
+    assert not {"startedAt", "pullStartedAt", "containerInstanceArn"} & never.keys()
