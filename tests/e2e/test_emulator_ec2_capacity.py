@@ -16,6 +16,7 @@ import pytest
 import requests
 
 from local_mode import runner_sim
+from local_mode import stack as local_stack
 from local_mode.moto_server import MotoServer
 
 REGION = "us-east-1"
@@ -304,3 +305,20 @@ def test_the_runner_simulator_runs_a_waiting_task_once_it_is_placed(
     ((status, never),) = events(cancelled)  # only its stop, and it never started
     assert status == "STOPPED" and never["stopCode"] == "UserInitiated"
     assert not {"startedAt", "pullStartedAt", "containerInstanceArn"} & never.keys()
+
+
+def test_the_local_stack_registers_the_groups_instances_as_their_agent_would(
+    make_fleet, server: MotoServer
+) -> None:
+    fleet = make_fleet(2)
+    current = {"aws_endpoint_url": server.url, "region": REGION, "cluster_name": fleet.cluster}
+    registered = local_stack.register_container_instances(current)
+
+    described = fleet.ecs.describe_container_instances(
+        cluster=fleet.cluster, containerInstances=registered
+    )["containerInstances"]
+    assert sorted(i["ec2InstanceId"] for i in described) == sorted(fleet.instance_ids)
+    for instance in described:  # m7i.xlarge: 4 vCPUs, 16 GiB
+        resources = {r["name"]: r.get("integerValue") for r in instance["registeredResources"]}
+        assert (resources["CPU"], resources["MEMORY"]) == (4096, 16384)
+    assert fleet.run(DISTINCT)["containerInstanceArn"] in registered
