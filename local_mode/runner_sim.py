@@ -258,6 +258,13 @@ fi
 JOB_STEPS = "job-steps"  # <state dir>/job-steps/<job id>: a shell command, the job's one step
 
 
+def without_docker(env: dict[str, str]) -> dict[str, str]:
+    """A Docker class's container environment minus RUNNER_DOCKER: no Docker daemon runs here
+    (the entrypoint would start dockerd, as root, before the runner; tests/runner covers that
+    on the image), so the simulated container starts the runner at once."""
+    return {name: value for name, value in env.items() if name != "RUNNER_DOCKER"}
+
+
 def real_entrypoint_available() -> bool:
     tools = ("bash",)
     return ENTRYPOINT.is_file() and all(shutil.which(tool) for tool in tools)
@@ -477,7 +484,7 @@ class RunnerSimulator:
         runner_name = task.get("startedBy", "")
         if self.settings.real_entrypoint and real_entrypoint_available():
             step, report = self.job_step(task)
-            value, code = run_real_entrypoint(env, step, report)
+            value, code = run_real_entrypoint(without_docker(env), step, report)
             if code != 0 or value is None:
                 LOG.error("runner %s: entrypoint exited %s", runner_name, code)
                 return {}, code or 1
