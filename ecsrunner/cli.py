@@ -103,7 +103,7 @@ class Cli(click.Group):
 @click.version_option(version(), "--version", prog_name="ecsrunner")
 @click.pass_context
 def cli(ctx: click.Context) -> None:
-    """Operate the runner fleet: see, enter and stop the ECS Fargate runners of GitHub jobs.
+    """Operate the runner fleet: see, enter and stop the ECS runners of GitHub jobs.
 
     Settings come from options or the environment: --table / RUNNER_TABLE (the state table,
     `<name_prefix>-state`), --class-sizes-param / CLASS_SIZES_PARAM, --region / AWS_REGION,

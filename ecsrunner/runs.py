@@ -74,7 +74,8 @@ def list_runs(
 
     DURATION is the job's time on GitHub (started to completed) as the control plane
     recorded it, else from when the runner took the job to when it finished. COST is the
-    job's estimated Fargate cost. Jobs the fleet rejected had no runner: --all lists them too.
+    job's estimated Fargate cost (none for a Docker class: EC2 bills the instance). Jobs the
+    fleet rejected had no runner: --all lists them too.
 
     \b
     Examples:

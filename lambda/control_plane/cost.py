@@ -5,6 +5,9 @@ one-minute minimum, for the task's vCPU and memory, and for ephemeral storage ab
 20 GiB every task gets. Fargate Spot is billed at a discount whose size moves with the market:
 the `spot_discount` of the price table is an estimate. A task that never started pulling is
 not billed. https://aws.amazon.com/fargate/pricing/
+
+A task on an EC2 capacity provider (a Docker class) gets its billed seconds but no cost:
+EC2 bills the instance, whatever runs on it.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from control_plane.times import epoch
 INCLUDED_STORAGE_GIB = 20
 MINIMUM_BILLED_SECONDS = 60
 SPOT_PROVIDERS = ("FARGATE_SPOT",)
+FARGATE_PROVIDERS = ("FARGATE", "FARGATE_SPOT")
 
 
 class PricesError(ValueError):
@@ -70,7 +74,7 @@ class Bill:
     storage_gib: int
     architecture: str
     capacity_provider: str
-    cost_usd: float
+    cost_usd: float | None  # None: not a Fargate task (EC2 bills its instance)
 
     def fields(self) -> dict[str, Any]:
         """As the job's record keeps them. The capacity provider is the launch's to record (a
@@ -103,7 +107,7 @@ def _number(value: Any) -> float | None:
 
 def bill(detail: Mapping[str, Any], record: Mapping[str, Any], prices: Prices) -> Bill:
     """The stopped task's bill. Size from the event (the task's own cpu/memory), else the
-    record's class; architecture and disk from the record's class."""
+    record's class; architecture and disk from the record's class; no cost off Fargate."""
     cpu = _number(detail.get("cpu")) or _number(record.get("cpu")) or 0.0
     memory = _number(detail.get("memory")) or _number(record.get("memory")) or 0.0
     disk = (detail.get("ephemeralStorage") or {}).get("sizeInGiB")
@@ -111,7 +115,11 @@ def bill(detail: Mapping[str, Any], record: Mapping[str, Any], prices: Prices) -
     architecture = str(record.get("architecture") or "x86_64")
     if architecture not in ARCHITECTURES:
         architecture = "x86_64"
-    provider = str(detail.get("capacityProviderName") or record.get("capacity_provider") or "")
+    provider = str(
+        detail.get("capacityProviderName")
+        or record.get("capacity_provider")
+        or ("" if record.get("docker") else "FARGATE")  # records from before providers
+    )
     seconds = billed_seconds(detail)
     vcpu, memory_gb = cpu / 1024, memory / 1024
     compute = vcpu * getattr(prices, f"{architecture}_vcpu_hour") + memory_gb * getattr(
@@ -127,6 +135,6 @@ def bill(detail: Mapping[str, Any], record: Mapping[str, Any], prices: Prices) -
         memory_gb=memory_gb,
         storage_gib=storage_gib,
         architecture=architecture,
-        capacity_provider=provider or "FARGATE",
-        cost_usd=hourly * seconds / 3600,
+        capacity_provider=provider,
+        cost_usd=hourly * seconds / 3600 if provider in FARGATE_PROVIDERS else None,
     )

@@ -24,7 +24,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from control_plane import jit_config, labels, launcher, log, metrics, retry
-from control_plane.classes import ClassSizesError
+from control_plane.classes import ClassSize, ClassSizesError
 from control_plane.github import GitHubClient, JitConfig, RunnerNameTaken
 from control_plane.images import builds
 from control_plane.images.records import SUCCEEDED
@@ -125,6 +125,7 @@ def _plan(
         memory=size.memory,
         architecture=size.architecture,
         ephemeral_storage_gib=size.ephemeral_storage_gib,
+        docker=size.docker,
     )
     image = builds.decide_image(selection.image, svc)
     fields.update(image.fields())
@@ -213,6 +214,7 @@ def launch_under_lease(record: dict[str, Any], svc: Services, owner: str, resume
     # A record from before configs moved to S3 has no key yet: the object gets a new one (the
     # RUNNING event deletes it by the task's overrides; the cleanup keeps it while pending).
     jit_key = record.get("jit_object") or jit_config.new_key(record["runner_name"])
+    size = class_size(record, svc)
     task = RunnerTask(
         runner_name=record["runner_name"],
         family=builds.task_definition(record, svc),
@@ -223,6 +225,7 @@ def launch_under_lease(record: dict[str, Any], svc: Services, owner: str, resume
         run_attempt=launch_attempt(record),
         repository=record["repository"],
         class_name=record["class_name"],
+        placement=launcher.placement(size, s),
     )
     earlier = launcher.launched_task(svc.ecs, s.cluster_name, task.runner_name) if resumed else None
     if earlier:
@@ -259,6 +262,17 @@ def launch_under_lease(record: dict[str, Any], svc: Services, owner: str, resume
         memory=int(record.get("memory") or 0),
     )
     return launched.task_arn
+
+
+def class_size(record: dict[str, Any], svc: Services) -> ClassSize:
+    """The record's class as configured now: a launch, relaunch or resumed launch runs the
+    class's current task definition, so it runs where the class runs now too (a record from
+    before Docker classes, without `docker`, is a Fargate class's)."""
+    name = record["class_name"]
+    size = svc.class_sizes().classes.get(name)
+    if size is None:  # its task definition went with it
+        raise LaunchError(f"class {name!r} is no longer configured")
+    return size
 
 
 def register_runner(

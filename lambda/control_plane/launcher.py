@@ -7,9 +7,14 @@
   to whoever may describe the task);
 - `clientToken` derived from the job id, run attempt and capacity provider: ECS answers a
   repeated call with the task of the first one (a second guard behind the state table);
-- capacity: FARGATE, FARGATE_SPOT, or spotPreferred = FARGATE_SPOT first and, when Spot has
-  no capacity (RunTask reports that in `failures`, not as an error), FARGATE. A capacity
-  provider strategy never falls back by itself.
+- where (`placement`, from the class): a Fargate class runs on its own capacity_strategy or
+  the module-wide one: FARGATE, FARGATE_SPOT, or spotPreferred = FARGATE_SPOT first and, when
+  Spot has no capacity (RunTask reports that in `failures`, not as an error), FARGATE. A
+  capacity provider strategy never falls back by itself. A Docker class runs on its EC2
+  capacity provider, without a public IP (awsvpc tasks on EC2 get none), and with the
+  `distinctInstance` constraint unless the class packs tasks: a privileged container can
+  reach its host, so by default no two jobs share an instance. When the provider has no room
+  ECS starts the task in PROVISIONING and managed scaling adds an instance.
 - throttling and transient errors are retried with jittered backoff within the deadline.
 """
 
@@ -27,6 +32,7 @@ from botocore.exceptions import (
 )
 
 from control_plane import log, retry
+from control_plane.classes import ClassSize
 from control_plane.settings import Settings
 
 CONTAINER = "runner"
@@ -62,6 +68,23 @@ class CapacityUnavailable(LaunchError):
 
 
 @dataclass(frozen=True)
+class Placement:
+    """Where a class's tasks run: the capacity providers in the order tried, and whether they
+    are a Docker class's EC2 ones (one task per instance when `distinct_instance`)."""
+
+    providers: tuple[str, ...]
+    docker: bool = False
+    distinct_instance: bool = False
+
+
+def placement(size: ClassSize, settings: Settings) -> Placement:
+    """The one place that says where a class runs."""
+    if size.docker:  # parse_class_sizes makes sure it names its capacity provider
+        return Placement((size.capacity_provider or "",), True, size.distinct_instance)
+    return Placement(PROVIDERS[size.capacity_strategy or settings.capacity_strategy])
+
+
+@dataclass(frozen=True)
 class RunnerTask:
     """What to launch for one runner."""
 
@@ -73,6 +96,7 @@ class RunnerTask:
     run_attempt: int
     repository: str
     class_name: str
+    placement: Placement
 
 
 @dataclass(frozen=True)
@@ -83,7 +107,10 @@ class Launched:
 
 def client_token(task: RunnerTask, provider: str) -> str:
     """ECS idempotency token (≤ 64 characters): one per job, attempt and capacity provider."""
-    short = "spot" if provider == "FARGATE_SPOT" else "ondemand"
+    if task.placement.docker:
+        short = "docker"
+    else:
+        short = "spot" if provider == "FARGATE_SPOT" else "ondemand"
     return f"{task.job_id}-{task.run_attempt}-{short}"[:64]
 
 
@@ -96,7 +123,8 @@ def run_task_request(settings: Settings, task: RunnerTask, provider: str) -> dic
         "class": task.class_name,
         "runner_name": task.runner_name,
     }
-    return {
+    public_ip = settings.assign_public_ip and not task.placement.docker
+    request: dict[str, Any] = {
         "cluster": settings.cluster_name,
         "taskDefinition": task.family,
         "count": 1,
@@ -105,7 +133,7 @@ def run_task_request(settings: Settings, task: RunnerTask, provider: str) -> dic
             "awsvpcConfiguration": {
                 "subnets": list(settings.subnet_ids),
                 "securityGroups": list(settings.security_group_ids),
-                "assignPublicIp": "ENABLED" if settings.assign_public_ip else "DISABLED",
+                "assignPublicIp": "ENABLED" if public_ip else "DISABLED",
             }
         },
         "enableExecuteCommand": settings.enable_execute_command,
@@ -121,6 +149,9 @@ def run_task_request(settings: Settings, task: RunnerTask, provider: str) -> dic
         },
         "clientToken": client_token(task, provider),
     }
+    if task.placement.distinct_instance:
+        request["placementConstraints"] = [{"type": "distinctInstance"}]
+    return request
 
 
 def is_capacity_shortage(reason: str) -> bool:
@@ -142,7 +173,7 @@ def transient_delay(error: Exception, attempt: int) -> float | None:
 
 def launch(ecs: Any, settings: Settings, task: RunnerTask, deadline: retry.Deadline) -> Launched:
     """Starts the runner's task; raises LaunchError (or the AWS error) when it cannot."""
-    providers = PROVIDERS[settings.capacity_strategy]
+    providers = task.placement.providers
     for index, provider in enumerate(providers):
         fallback = index + 1 < len(providers)
         request = run_task_request(settings, task, provider)

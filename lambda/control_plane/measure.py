@@ -7,6 +7,8 @@
 | start_seconds      | ECS createdAt (RunTask) → startedAt    | the task's RUNNING           |
 | billed_seconds, cost_usd | cost.py: pull start → stop, prices | the task's STOPPED        |
 
+(cost_usd only for Fargate tasks: EC2 bills the instance.)
+
 Each write is conditional (the attribute not set yet; for a bill, the task not billed yet), and
 the metric follows only a write that happened: a repeated event neither measures nor counts
 twice. A measurement that fails is logged and never fails the event.
@@ -73,6 +75,7 @@ def task_stopped(detail: dict[str, Any], svc: Services, record: dict[str, Any] |
         return
     if billed is not None:
         log.info("task billed", billed_seconds=bill.billed_seconds, cost_usd=bill.cost_usd)
-        if bill.billed_seconds:  # a task that never pulled its image costs nothing
+        # a task that never pulled its image costs nothing; an EC2 one has no cost of its own
+        if bill.billed_seconds and bill.cost_usd is not None:
             cost_usd = round(bill.cost_usd, 9)
             metrics.emit(svc.settings, "JobCostUSD", cost_usd, record.get("class_name"))

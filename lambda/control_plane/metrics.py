@@ -34,6 +34,7 @@ UNITS = {
     "SpareRunnersStopped": COUNT,
     "DeadLettersReplayed": COUNT,
     "JobsStranded": COUNT,
+    "TasksWaitingForCapacity": COUNT,
     "QueueWaitSeconds": SECONDS,
     "StartSeconds": SECONDS,
     "JobSeconds": SECONDS,

@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from control_plane.classes import CAPACITY_STRATEGIES
 from control_plane.cost import Prices, PricesError
 from control_plane.images.refs import (
     DEFAULT_ALLOWED_BASE_IMAGES,
@@ -19,8 +20,6 @@ from control_plane.images.refs import (
     base_allowed,
     normalise,
 )
-
-CAPACITY_STRATEGIES = ("FARGATE", "FARGATE_SPOT", "spotPreferred")
 
 
 class SettingsError(ValueError):
@@ -77,6 +76,8 @@ class Settings:
     runner_idle_minutes: int = 15
     dlq_url: str = ""
     max_relaunches: int = 2
+    # a task still waiting for EC2 capacity (PROVISIONING) this long is reported
+    docker_capacity_wait_minutes: int = 15
     # runner images (builds.py): the image the class task definitions run (empty: the
     # default image is built on DEFAULT_BASE_IMAGE), and the runner files' fingerprint
     ecr_repository_url: str = ""
@@ -186,6 +187,7 @@ class Settings:
             runner_idle_minutes=minimum("RUNNER_IDLE_MINUTES", "15", 1),
             dlq_url=get("DLQ_URL", ""),
             max_relaunches=minimum("MAX_RELAUNCHES", "2", 0),
+            docker_capacity_wait_minutes=minimum("DOCKER_CAPACITY_WAIT_MINUTES", "15", 1),
             ecr_repository_url=get("ECR_REPOSITORY_URL", ""),
             runner_image=get("RUNNER_IMAGE", ""),
             default_base_image=get("DEFAULT_BASE_IMAGE", ""),

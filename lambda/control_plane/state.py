@@ -587,7 +587,8 @@ class StateStore:
             "updated_at = :at",
             "billed_tasks = list_append(if_not_exists(billed_tasks, :empty), :tasks)",
         ]
-        for index, name in enumerate(totals):
+        # an EC2 task has no cost_usd: the job's total is then the Fargate tasks' (if any)
+        for index, name in enumerate(n for n in totals if bill.get(n) is not None):
             names[f"#t{index}"] = name
             values[f":t{index}"] = _value(bill[name])
             sets.append(f"#t{index} = if_not_exists(#t{index}, :zero) + :t{index}")

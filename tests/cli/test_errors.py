@@ -229,9 +229,29 @@ def test_every_read_command_keeps_its_json_shape(fleet: Fleet, run: Cli) -> None
     assert list(documents["runs list"]["runs"][0]) == RUN_FIELDS
     sizes = documents["list-class-sizes"]
     assert list(sizes) == ["parameter", "default_class", "classes"]
-    assert list(sizes["classes"][0]) == ["name", "cpu", "memory", "vcpu", "memory_gib", "default"]
+    class_fields = [
+        "name",
+        "cpu",
+        "memory",
+        "vcpu",
+        "memory_gib",
+        "architecture",
+        "disk_gib",
+        "runs_on",
+        "capacity",
+        "default",
+    ]
+    assert list(sizes["classes"][0]) == class_fields
     status = documents["cluster status"]
-    assert list(status) == ["cluster", "tasks", "totals", "runners", "queue_wait_seconds"]
+    assert list(status) == [
+        "cluster",
+        "tasks",
+        "totals",
+        "classes",
+        "runners",
+        "queue_wait_seconds",
+    ]
+    assert list(status["classes"][0]) == class_fields
     assert list(status["tasks"][0]) == [
         "class",
         "capacity_provider",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from typing import Any
 
 import pytest
 from control_plane.state import ORDER, TERMINAL, iso
@@ -13,6 +14,7 @@ from control_plane.state import ORDER, TERMINAL, iso
 from ecsrunner.output import duration, parse_time
 from ecsrunner.stats import percentile
 from tests.cli.conftest import Cli, advance, measure, queue, task_exits
+from tests.control_plane.class_helpers import configure_classes, docker_provider
 from tests.control_plane.harness import ACCOUNT, REGION, Fleet
 
 STATUSES = [*ORDER, *TERMINAL]  # every status the control plane writes, in its order
@@ -20,9 +22,16 @@ STATUSES = [*ORDER, *TERMINAL]  # every status the control plane writes, in its 
 # ---------------------------------------------------------------------- list-class-sizes
 
 
-def size(name: str, cpu: int, memory: int, default: bool = False) -> dict:
+def size(name: str, cpu: int, memory: int, default: bool = False, **placed: Any) -> dict:
     units = {"vcpu": cpu / 1024, "memory_gib": memory / 1024}
-    return {"name": name, "cpu": cpu, "memory": memory, **units, "default": default}
+    where = {
+        "architecture": "x86_64",
+        "disk_gib": 20,
+        "runs_on": "fargate",
+        "capacity": None,
+        **placed,
+    }
+    return {"name": name, "cpu": cpu, "memory": memory, **units, **where, "default": default}
 
 
 def test_class_sizes_in_human_units_with_the_default_marked(fleet: Fleet, run: Cli) -> None:
@@ -30,11 +39,11 @@ def test_class_sizes_in_human_units_with_the_default_marked(fleet: Fleet, run: C
 
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [
-        "CLASS    VCPU      MEMORY    DEFAULT",
-        "-------  --------  --------  ---------",
-        "small    0.5 vCPU  1 GiB     yes",
-        "medium   1 vCPU    2 GiB     no",
-        "large    2 vCPU    4 GiB     no",
+        "CLASS    VCPU      MEMORY    ARCH    DISK    RUNS ON    CAPACITY     DEFAULT",
+        "-------  --------  --------  ------  ------  ---------  -----------  ---------",
+        "small    0.5 vCPU  1 GiB     x86_64  20 GiB  Fargate    module-wide  yes",
+        "medium   1 vCPU    2 GiB     x86_64  20 GiB  Fargate    module-wide  no",
+        "large    2 vCPU    4 GiB     x86_64  20 GiB  Fargate    module-wide  no",
     ]
     assert run.json("list-class-sizes") == {
         "parameter": f"/{fleet.prefix}/config/class-sizes",
@@ -59,8 +68,38 @@ def test_smallest_and_largest_sizes(fleet: Fleet, run: Cli) -> None:
 
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[2:] == [
-        "tiny     0.25 vCPU  512 MiB   no",
-        "xl       16 vCPU    120 GiB   yes",
+        "tiny     0.25 vCPU  512 MiB   x86_64  20 GiB  Fargate    module-wide  no",
+        "xl       16 vCPU    120 GiB   x86_64  20 GiB  Fargate    module-wide  yes",
+    ]
+
+
+def cells(line: str) -> list[str]:
+    """A table row's cells (separated by two spaces or more)."""
+    return re.split(r"\s{2,}", line.strip())
+
+
+def test_architecture_disk_and_fargate_or_docker_of_each_class(fleet: Fleet, run: Cli) -> None:
+    configure_classes(fleet)  # small; spot (spotPreferred); arm (arm64, 100 GiB); docker
+
+    result = run("list-class-sizes")
+
+    assert result.exit_code == 0, result.output
+    provider = docker_provider(fleet)
+    header, _, *rows = result.stdout.splitlines()
+    assert cells(header) == [
+        "CLASS", "VCPU", "MEMORY", "ARCH", "DISK", "RUNS ON", "CAPACITY", "DEFAULT",
+    ]  # fmt: skip
+    assert [cells(row) for row in rows] == [
+        ["small", "0.5 vCPU", "1 GiB", "x86_64", "20 GiB", "Fargate", "module-wide", "yes"],
+        ["arm", "1 vCPU", "2 GiB", "arm64", "100 GiB", "Fargate", "module-wide", "no"],
+        ["spot", "1 vCPU", "2 GiB", "x86_64", "20 GiB", "Fargate", "spotPreferred", "no"],
+        ["docker", "2 vCPU", "4 GiB", "x86_64", "instance volume", "Docker (EC2)", provider, "no"],
+    ]
+    assert run.json("list-class-sizes")["classes"] == [
+        size("small", 512, 1024, default=True),
+        size("arm", 1024, 2048, architecture="arm64", disk_gib=100),
+        size("spot", 1024, 2048, capacity="spotPreferred"),
+        size("docker", 2048, 4096, disk_gib=None, runs_on="docker", capacity=provider),
     ]
 
 
@@ -153,9 +192,20 @@ def test_cluster_status(fleet: Fleet, run: Cli, busy_fleet: dict[str, int]) -> N
         "small    FARGATE                      1          0           0",
         "total    -                            3          0           0",
     ]
-    assert lines[8].startswith("Runners created since ")
-    assert lines[8].endswith(f"(table {fleet.prefix}-state)")
-    counts = dict(line.split() for line in lines[11 : 11 + len(STATUSES)])
+    assert lines[7:15] == [
+        "",
+        f"Classes (/{fleet.prefix}/config/class-sizes)",
+        "CLASS    ARCH    DISK    RUNS ON    CAPACITY",
+        "-------  ------  ------  ---------  -----------",
+        "small    x86_64  20 GiB  Fargate    module-wide",
+        "medium   x86_64  20 GiB  Fargate    module-wide",
+        "large    x86_64  20 GiB  Fargate    module-wide",
+        "",
+    ]
+    assert [c["name"] for c in status["classes"]] == ["small", "medium", "large"]
+    assert lines[15].startswith("Runners created since ")
+    assert lines[15].endswith(f"(table {fleet.prefix}-state)")
+    counts = dict(line.split() for line in lines[18 : 18 + len(STATUSES)])
     assert counts == {status: str(n) for status, n in runners["by_status"].items()}
     # the busy jobs' queue waits, as the control plane measured them from in_progress events
     waits = [float(r["queue_wait_seconds"]) for r in fleet.records() if "queue_wait_seconds" in r]
@@ -166,11 +216,55 @@ def test_cluster_status(fleet: Fleet, run: Cli, busy_fleet: dict[str, int]) -> N
         "p50": p50,
         "p90": p90,
     }
-    assert lines[11 + len(STATUSES) :] == [
+    assert lines[18 + len(STATUSES) :] == [
         "",
         f"Queue wait of the jobs created in the last hour: p50 {duration(p50)}, "
         f"p90 {duration(p90)}",
     ]
+
+
+def test_docker_tasks_and_every_class_in_the_status(
+    fleet: Fleet, run: Cli, held_tasks: None
+) -> None:
+    configure_classes(fleet)
+    queue(fleet, labels=("self-hosted", "class:docker"))
+    queue(fleet, labels=("self-hosted", "class:arm"))
+    provider = docker_provider(fleet)
+
+    status = run.json("cluster", "status", fleet.prefix)
+
+    assert status["tasks"] == [tasks("arm", "FARGATE", running=1), tasks("docker", provider, 1)]
+    classes = {c["name"]: c for c in status["classes"]}
+    assert list(classes) == ["small", "arm", "spot", "docker"]
+    placed = ("architecture", "disk_gib", "runs_on", "capacity")
+    assert [classes["arm"][k] for k in placed] == ["arm64", 100, "fargate", None]
+    assert [classes["docker"][k] for k in placed] == ["x86_64", None, "docker", provider]
+    lines = run("cluster", "status", fleet.prefix).stdout.splitlines()
+    title = lines.index(f"Classes (/{fleet.prefix}/config/class-sizes)")
+    assert cells(lines[title + 6]) == [
+        "docker",
+        "x86_64",
+        "instance volume",
+        "Docker (EC2)",
+        provider,
+    ]
+
+
+def test_the_status_without_readable_class_sizes_still_shows_the_rest(
+    fleet: Fleet, run: Cli, held_tasks: None
+) -> None:
+    queue(fleet)
+    env = {"CLASS_SIZES_PARAM": None}  # the default, `/<name_prefix>/config/class-sizes`
+    assert run.json("cluster", "status", fleet.prefix, env=env)["classes"] is not None
+    missing = {"CLASS_SIZES_PARAM": "/nowhere/config/class-sizes"}
+
+    status = run.json("cluster", "status", fleet.prefix, env=missing)
+
+    assert status["classes"] is None
+    assert status["totals"]["running"] == 1
+    lines = run("cluster", "status", fleet.prefix, env=missing).stdout.splitlines()
+    title = lines.index("Classes (/nowhere/config/class-sizes)")
+    assert lines[title + 1].startswith("not shown: ParameterNotFound")
 
 
 def test_the_last_hours_queue_wait(fleet: Fleet, run: Cli) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from ecsrunner.output import parse_time
 from tests.cli.conftest import RUN_FIELDS, Cli, advance, measure, queue, task_exits
+from tests.control_plane.class_helpers import configure_classes, docker_provider
 from tests.control_plane.harness import OWNER, REPO, Fleet, job_payload
 
 OTHER_REPO = f"{OWNER}/Other-Repo"
@@ -223,3 +224,26 @@ def test_an_unknown_runner(fleet: Fleet, run: Cli) -> None:
     result = run("runs", "list", "--runner-id", "77")
     assert result.exit_code == 1
     assert result.stderr == f"error: no runner 77 in table {fleet.prefix}-state\n"
+
+
+def test_a_docker_job_has_billed_seconds_but_no_cost(fleet: Fleet, run: Cli) -> None:
+    """EC2 bills the instance: the control plane records the Docker task's seconds only, and
+    `runs list` and `stats` show its cost as not known."""
+    configure_classes(fleet)
+    job_id = queue(fleet, labels=("self-hosted", "class:docker"))
+    advance(fleet, job_id, "completed")
+    task_exits(
+        fleet,
+        job_id,
+        pullStartedAt="2026-11-28T00:00:00Z",
+        stoppedAt="2026-11-28T00:02:00Z",
+        capacityProviderName=docker_provider(fleet),
+    )
+
+    (listed,) = run.json("runs", "list", "--repo", REPO)["runs"]
+    assert (listed["billed_seconds"], listed["cost_usd"]) == (120, None)
+    header, _, row = run("runs", "list", "--repo", REPO).stdout.splitlines()
+    assert row.split()[header.split().index("COST") + 2] == "-"  # the NAME "CI / build": 3
+    stats = run.json("stats", "--class", "docker")
+    assert stats["cost_usd"] == {"total": None, "per_job_mean": None}
+    assert run("stats", "--class", "docker").stdout.splitlines()[-1].split()[-2:] == ["-", "-"]

@@ -68,13 +68,15 @@ def age(fleet: Fleet, job_id: int, seconds: float) -> None:
     )
 
 
-def run_task(fleet: Fleet, started_by: str, family: str = "small") -> str:
+def run_task(
+    fleet: Fleet, started_by: str, family: str = "small", provider: str = "FARGATE"
+) -> str:
     """A task in the fleet's cluster started by someone else than the control plane."""
     response = fleet.client("ecs").run_task(
         cluster=fleet.prefix,
         taskDefinition=f"{fleet.prefix}-{family}",
         startedBy=started_by,
-        capacityProviderStrategy=[{"capacityProvider": "FARGATE", "weight": 1}],
+        capacityProviderStrategy=[{"capacityProvider": provider, "weight": 1}],
         networkConfiguration={
             "awsvpcConfiguration": {
                 "subnets": [fleet.subnet_id],

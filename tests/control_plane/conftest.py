@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -67,6 +68,19 @@ def ecs_proxy(moto_server: MotoServer) -> Iterator[FaultProxy]:
         yield proxy
     finally:
         proxy.stop()
+
+
+@pytest.fixture
+def held_tasks(moto_server: MotoServer) -> Iterator[None]:
+    """ECS tasks stay where RunTask and StopTask leave them (moto would otherwise move a task
+    towards STOPPED on every DescribeTasks, and the cleanup describes tasks)."""
+    moto_server.hold_ecs_tasks()
+    yield
+    requests.post(
+        f"{moto_server.url}/moto-api/state-manager/unset-transition",
+        json={"model_name": "ecs::task"},
+        timeout=10,
+    ).raise_for_status()
 
 
 @pytest.fixture

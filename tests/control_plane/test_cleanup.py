@@ -7,11 +7,10 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-import requests
 from control_plane.cleanup import github, jit, tasks
 from control_plane.cleanup.context import TIME_RESERVE_SECONDS, CleanupRun, Limits
 from control_plane.recovery import RelaunchFailed
@@ -49,17 +48,7 @@ HOUR = 3600.0
 REFUSED = {"message": "Resource not accessible by integration"}
 
 
-@pytest.fixture(autouse=True)
-def held_tasks(moto_server) -> Iterator[None]:
-    """ECS tasks stay where RunTask and StopTask leave them (moto would otherwise move a task
-    towards STOPPED on every DescribeTasks, and the cleanup describes tasks)."""
-    moto_server.hold_ecs_tasks()
-    yield
-    requests.post(
-        f"{moto_server.url}/moto-api/state-manager/unset-transition",
-        json={"model_name": "ecs::task"},
-        timeout=10,
-    ).raise_for_status()
+pytestmark = pytest.mark.usefixtures("held_tasks")
 
 
 @pytest.fixture

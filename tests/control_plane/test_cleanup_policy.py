@@ -90,6 +90,28 @@ def test_a_relaunched_record_counts_from_its_last_start() -> None:
     assert policy.task_started_at(task(), relaunched) == pytest.approx(NOW - 60, abs=0.01)
 
 
+@pytest.mark.parametrize("state", ["PROVISIONING", "PENDING", "ACTIVATING"])
+def test_a_task_not_started_yet_is_never_idle_and_the_timeout_still_applies(state: str) -> None:
+    created = NOW - 20 * 60  # waiting for EC2 capacity (or its image) for 20 minutes
+    waiting = task(lastStatus=state, createdAt=created)
+    assert policy.running_since(waiting, record("starting", 20)) is None
+    assert policy.task_verdict(waiting, record("starting", 20), NOW, LIMITS) is None
+    stuck = task(lastStatus=state, createdAt=NOW - 400 * 60)
+    assert policy.task_verdict(stuck, record("starting", 400), NOW, LIMITS).kind == "timeout"
+
+
+def test_capacity_waits_past_the_limit() -> None:
+    limits = policy.Thresholds(timeout_s=360 * 60, idle_s=15 * 60, capacity_wait_s=15 * 60)
+    waiting = task(lastStatus="PROVISIONING", createdAt=NOW - 16 * 60)
+    assert policy.capacity_wait(waiting, None, NOW, limits) == 16 * 60
+    assert policy.capacity_wait({**waiting, "createdAt": NOW - 14 * 60}, None, NOW, limits) is None
+    assert policy.capacity_wait({**waiting, "lastStatus": "PENDING"}, None, NOW, limits) is None
+    untimed = task(lastStatus="PROVISIONING")  # ECS gives no time: the record's start
+    assert policy.capacity_wait(untimed, record("starting", 20), NOW, limits) == pytest.approx(
+        20 * 60, abs=0.01
+    )
+
+
 # --------------------------------------------------------------------------- records
 
 
@@ -294,13 +316,21 @@ def test_the_cleanup_settings_and_their_defaults() -> None:
     }
     settings = Settings.from_env(env)
     assert policy.Thresholds.from_settings(settings) == policy.Thresholds(90 * 60, 5 * 60)
+    assert Settings.from_env(BASE_ENV).docker_capacity_wait_minutes == 15
+    waits = Settings.from_env({**BASE_ENV, "DOCKER_CAPACITY_WAIT_MINUTES": "40"})
+    assert policy.Thresholds.from_settings(waits).capacity_wait_s == 40 * 60
     assert settings.max_relaunches == 0
     assert settings.dlq_url.endswith("/fleet-events-dlq")
 
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("MAX_RELAUNCHES", "-1"), ("MAX_RELAUNCHES", "two"), ("RUNNER_IDLE_MINUTES", "0")],
+    [
+        ("MAX_RELAUNCHES", "-1"),
+        ("MAX_RELAUNCHES", "two"),
+        ("RUNNER_IDLE_MINUTES", "0"),
+        ("DOCKER_CAPACITY_WAIT_MINUTES", "0"),
+    ],
 )
 def test_bad_cleanup_settings_fail_loudly(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=name):

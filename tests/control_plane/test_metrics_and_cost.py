@@ -305,6 +305,21 @@ def test_the_price_table_sets_architecture_spot_and_disk_prices() -> None:
     assert x86.cost_usd == pytest.approx((2 * 0.04048 + 4 * 0.004445) * 0.3)
 
 
+def test_only_fargate_tasks_are_priced() -> None:
+    detail = {"pullStartedAt": at(0), "stoppedAt": at(600), "cpu": "2048", "memory": "4096"}
+    docker = {"docker": True, "capacity_provider": "fleet-docker-x86_64"}
+    for record in (docker, {"docker": True}):  # an EC2 task, even without its provider
+        ec2 = bill(detail, record, Prices())
+        assert (ec2.billed_seconds, ec2.cost_usd) == (600, None)
+        assert ec2.fields()["cost_usd"] is None
+    # a record from before capacity providers were recorded: a Fargate task, priced
+    assert bill(detail, {}, Prices()).cost_usd == pytest.approx(
+        (2 * 0.04048 + 4 * 0.004445) * 600 / 3600
+    )
+    ec2_event = {**detail, "capacityProviderName": "fleet-docker-arm64"}
+    assert bill(ec2_event, {}, Prices()).cost_usd is None
+
+
 def test_a_price_table_that_is_not_the_modules_is_a_deployment_error() -> None:
     assert Prices.from_json('{"x86_64_vcpu_hour": 0.05}').x86_64_vcpu_hour == 0.05
     for text in ("[1]", '{"vcpu": 1}', '{"arm64_gb_hour": -1}', '{"spot_discount": 1}', "{"):

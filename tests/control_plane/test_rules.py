@@ -7,12 +7,14 @@ import json
 import pytest
 from control_plane.classes import (
     FARGATE_MEMORY,
+    ClassSize,
     ClassSizesError,
+    ec2_size_problem,
     fargate_size_problem,
     parse_class_sizes,
 )
 from control_plane.labels import select
-from control_plane.launcher import RunnerTask, run_task_request
+from control_plane.launcher import Placement, RunnerTask, placement, run_task_request
 from control_plane.settings import Settings, SettingsError
 from control_plane.workflow_job import job_id_of_runner, runner_name
 
@@ -137,6 +139,90 @@ def test_invalid_class_sizes(document: str, message: str) -> None:
         parse_class_sizes(document)
 
 
+# The contract's document (docs/CONTRACTS.md): every key, as the control-plane module writes it
+EVERY_KIND = {
+    "default_class": "small",
+    "classes": {
+        "small": {"cpu": 512, "memory": 1024, "architecture": "x86_64",
+                  "ephemeral_storage_gib": None, "docker": False, "capacity_strategy": None},
+        "arm": {"cpu": 1024, "memory": 2048, "architecture": "arm64",
+                "ephemeral_storage_gib": 100, "docker": False, "capacity_strategy": "FARGATE_SPOT"},
+        "docker": {"cpu": 3000, "memory": 7000, "architecture": "x86_64",
+                   "ephemeral_storage_gib": None, "docker": True, "capacity_strategy": None,
+                   "capacity_provider": "runner-fleet-docker-x86_64", "distinct_instance": True},
+        "packed": {"cpu": 128, "memory": 128, "architecture": "arm64", "docker": True,
+                   "capacity_provider": "runner-fleet-docker-arm64", "distinct_instance": False},
+    },
+}  # fmt: skip
+
+
+def test_class_sizes_of_every_kind() -> None:
+    classes = parse_class_sizes(json.dumps(EVERY_KIND)).classes
+    assert classes["small"] == ClassSize(512, 1024)
+    assert classes["arm"] == ClassSize(1024, 2048, "arm64", 100, capacity_strategy="FARGATE_SPOT")
+    assert classes["docker"] == ClassSize(
+        3000, 7000, docker=True, capacity_provider="runner-fleet-docker-x86_64"
+    )
+    assert classes["packed"] == ClassSize(
+        128, 128, "arm64", docker=True, capacity_provider="runner-fleet-docker-arm64",
+        distinct_instance=False,
+    )  # fmt: skip
+
+
+def test_where_each_kind_of_class_runs() -> None:
+    classes = parse_class_sizes(json.dumps(EVERY_KIND)).classes
+    spot_preferred = Settings.from_env({**BASE, "CAPACITY_STRATEGY": "spotPreferred"})
+    assert placement(classes["small"], spot_preferred) == Placement(("FARGATE_SPOT", "FARGATE"))
+    assert placement(classes["arm"], spot_preferred) == Placement(("FARGATE_SPOT",))
+    assert placement(classes["docker"], spot_preferred) == Placement(
+        ("runner-fleet-docker-x86_64",), docker=True, distinct_instance=True
+    )
+    assert placement(classes["packed"], spot_preferred).distinct_instance is False
+
+
+def refused(classes: dict) -> str:
+    """The error parsing `classes` (given as the module's documents) raises."""
+    with pytest.raises(ClassSizesError) as raised:
+        parse_class_sizes(json.dumps({"default_class": "ok", "classes": classes}))
+    return str(raised.value)
+
+
+DOCKER_CLASS = {"cpu": 2048, "memory": 4096, "docker": True, "capacity_provider": "p-docker"}
+
+
+@pytest.mark.parametrize(
+    ("size", "message"),
+    [
+        ({**DOCKER_CLASS, "cpu": 64}, "cpu 64 is not an EC2 task size (128-196608 units)"),
+        ({**DOCKER_CLASS, "cpu": 200000}, "cpu 200000 is not an EC2 task size"),
+        ({**DOCKER_CLASS, "memory": 64}, "memory 64 MiB is below the EC2 task minimum of 128"),
+        ({**DOCKER_CLASS, "ephemeral_storage_gib": 50}, "ephemeral_storage_gib is for Fargate"),
+        ({**DOCKER_CLASS, "capacity_strategy": "FARGATE"}, "capacity_strategy is for Fargate"),
+        ({**DOCKER_CLASS, "capacity_provider": None}, "needs its capacity_provider"),
+        ({**DOCKER_CLASS, "capacity_provider": ""}, "capacity_provider must be a name"),
+        ({**DOCKER_CLASS, "docker": "yes"}, "docker must be true or false"),
+        ({**DOCKER_CLASS, "distinct_instance": 1}, "distinct_instance must be true or false"),
+        ({"cpu": 3000, "memory": 7000}, "cpu 3000 is not a Fargate size"),  # an EC2 size
+        ({"cpu": 512, "memory": 1024, "capacity_strategy": "SPOT"}, "capacity_strategy must be"),
+        ({"cpu": 512, "memory": 1024, "capacity_provider": "p"}, "are for Docker classes"),
+        ({"cpu": 512, "memory": 1024, "distinct_instance": True}, "are for Docker classes"),
+        ({"cpu": 512, "memory": 1024, "ephemeral_storage_gib": 20}, "must be 21-200"),
+        ({"cpu": 512, "memory": 1024, "architecture": "arm"}, "architecture must be one of"),
+    ],
+)
+def test_refused_classes_are_named(size: dict, message: str) -> None:
+    error = refused({"ok": {"cpu": 512, "memory": 1024}, "bad-class": size})
+    assert error.startswith("class 'bad-class'")
+    assert message in error
+
+
+def test_ec2_task_sizes() -> None:
+    assert ec2_size_problem(128, 128) is None
+    assert ec2_size_problem(196608, 1_000_000) is None
+    assert ec2_size_problem(127, 512) is not None
+    assert ec2_size_problem(1024, 127) is not None
+
+
 @pytest.mark.parametrize(
     ("cpu", "memory", "valid"),
     [
@@ -245,6 +331,20 @@ def test_org_scope_needs_no_repository() -> None:
     assert s.scope_name == "octo-org"
 
 
+def test_a_docker_task_gets_no_public_ip_and_its_own_client_token() -> None:
+    def task(where: Placement) -> RunnerTask:
+        return RunnerTask("f-7", "f-docker", "arn", 7, 1, 2, "o/r", "docker", where)
+
+    public = Settings.from_env({**BASE, "ASSIGN_PUBLIC_IP": "true"})
+    docker = run_task_request(public, task(Placement(("f-docker-x86_64",), True, True)), "f-d")
+    fargate = run_task_request(public, task(Placement(("FARGATE_SPOT",))), "FARGATE_SPOT")
+    assert docker["networkConfiguration"]["awsvpcConfiguration"]["assignPublicIp"] == "DISABLED"
+    assert fargate["networkConfiguration"]["awsvpcConfiguration"]["assignPublicIp"] == "ENABLED"
+    assert (docker["clientToken"], fargate["clientToken"]) == ("7-2-docker", "7-2-spot")
+    assert docker["placementConstraints"] == [{"type": "distinctInstance"}]
+    assert "placementConstraints" not in fargate
+
+
 def test_runner_tasks_follow_the_ecs_exec_switch_and_get_their_config_as_a_file() -> None:
     task = RunnerTask(
         runner_name="runner-fleet-7",
@@ -255,6 +355,7 @@ def test_runner_tasks_follow_the_ecs_exec_switch_and_get_their_config_as_a_file(
         run_attempt=1,
         repository="octo-org/octo-repo",
         class_name="small",
+        placement=Placement(("FARGATE",)),
     )
     on = run_task_request(Settings.from_env(BASE), task, "FARGATE")
     off = Settings.from_env({**BASE, "ENABLE_EXECUTE_COMMAND": "false"})

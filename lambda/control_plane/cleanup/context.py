@@ -30,6 +30,7 @@ COUNTS = (
     "tasks_stopped_orphan",
     "tasks_stopped_lingering",
     "tasks_stopped_spare",
+    "tasks_waiting_for_capacity",
     "records_reconciled",
     "jobs_relaunched",
     "launches_resumed",

@@ -25,6 +25,9 @@ TASK_GONE = "TaskGone"  # stop_reason code of a record whose task ECS no longer 
 WAITING = ("pending", "starting", "running")  # the runner has not taken a job (yet)
 DISPLACEABLE = ("busy", "completed", "stopped", "failed")  # a runner that took some job
 STOP_REASON_PREFIX = "aws-runner-fleet cleanup"
+# ECS task states before the containers start: waiting for capacity (PROVISIONING), for the
+# network interface or the image (PENDING, ACTIVATING).
+NOT_STARTED = ("PROVISIONING", "PENDING", "ACTIVATING")
 
 
 @dataclass(frozen=True)
@@ -34,12 +37,14 @@ class Thresholds:
     stalled_launch_s: float = 180.0  # a pending launch nobody has touched for this long
     queued_job_min_age_s: float = 120.0  # younger queued jobs are left to their webhook
     missing_task_grace_s: float = 300.0  # ECS may not list a task it has just started
+    capacity_wait_s: float = 900.0  # DOCKER_CAPACITY_WAIT_MINUTES
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Thresholds:
         return cls(
             timeout_s=settings.runner_timeout_minutes * 60.0,
             idle_s=settings.runner_idle_minutes * 60.0,
+            capacity_wait_s=settings.docker_capacity_wait_minutes * 60.0,
         )
 
 
@@ -71,7 +76,8 @@ def owns(record: Mapping[str, Any] | None, task: Mapping[str, Any]) -> bool:
 
 
 def task_started_at(task: Mapping[str, Any], record: Mapping[str, Any] | None) -> float | None:
-    """When the task started: ECS's own times, else when its record says it was started."""
+    """When the task started (the runner timeout counts from here, so that a task that never
+    gets going is stopped too): ECS's own times, else when its record says it was started."""
     for field in ("startedAt", "createdAt"):
         found = epoch(task.get(field))
         if found is not None:
@@ -82,6 +88,30 @@ def task_started_at(task: Mapping[str, Any], record: Mapping[str, Any] | None) -
         if entry.get("status") == "starting":
             return epoch(entry.get("at"))
     return epoch(record.get("created_at"))
+
+
+def running_since(task: Mapping[str, Any], record: Mapping[str, Any] | None) -> float | None:
+    """Since when the task's runner could take a job (the idle limit counts from here): ECS's
+    startedAt; None while the task waits to start (for EC2 capacity, for its image), however
+    long ago it was created; else (ECS gives no time) when it started, as above."""
+    started = epoch(task.get("startedAt"))
+    if started is not None:
+        return started
+    if task.get("lastStatus") in NOT_STARTED:
+        return None
+    return task_started_at(task, record)
+
+
+def capacity_wait(
+    task: Mapping[str, Any], record: Mapping[str, Any] | None, now: float, limits: Thresholds
+) -> float | None:
+    """How long a task has waited for capacity (ECS PROVISIONING: no instance has room yet)
+    when that is longer than the limit, else None."""
+    if task.get("lastStatus") != "PROVISIONING":
+        return None
+    created = task_started_at(task, record)  # not started yet: its createdAt
+    waited = None if created is None else now - created
+    return waited if waited is not None and waited >= limits.capacity_wait_s else None
 
 
 def task_verdict(
@@ -124,10 +154,12 @@ def task_verdict(
         return None
     if status in WAITING and settled_elsewhere(record):
         return TaskVerdict("spare", f"spare runner: its job {settled_elsewhere(record)}", True)
-    if status in WAITING and age is not None and age >= limits.idle_s:
+    running = running_since(task, record)
+    idle = None if running is None else now - running
+    if status in WAITING and idle is not None and idle >= limits.idle_s:
         return TaskVerdict(
             "idle",
-            f"idle runner: no job after {_minutes(age)} min (limit {_minutes(limits.idle_s)} min)",
+            f"idle runner: no job after {_minutes(idle)} min (limit {_minutes(limits.idle_s)} min)",
             owned=True,
         )
     return None

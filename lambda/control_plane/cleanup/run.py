@@ -4,6 +4,7 @@ One run, in this order (each step bounded, see cleanup/context.Limits; a step th
 logged and counted, and the next steps still run):
 
 1. stop tasks past the runner timeout, idle runners, orphans, tasks outliving their record;
+   report tasks waiting for EC2 capacity past the limit;
 2. reconcile in-flight records whose task is gone;
 3. relaunch jobs whose task stopped before it ran them (or close them as failed);
 4. resume launches that every delivery of their event failed (or close them as failed);
@@ -56,6 +57,7 @@ def run_cleanup(
     run = CleanupRun(svc, limits or Limits(), time.time() if now is None else now)
     steps: list[tuple[str, Callable[[CleanupRun], None]]] = [
         ("stop_tasks", tasks.stop_tasks),
+        ("report_capacity_waits", tasks.report_capacity_waits),
         ("reconcile_records", tasks.reconcile_records),
         ("relaunch_interrupted", relaunch.relaunch_interrupted),
         ("resume_stalled_launches", relaunch.resume_stalled_launches),

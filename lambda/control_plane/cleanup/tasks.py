@@ -10,15 +10,19 @@
 - A non-terminal record whose task is no longer live gets the status its stop implies
   (lifecycle.stopped_outcome, as for the ECS event that did not arrive), or `failed` with
   stop reason `TaskGone` when ECS no longer knows the task.
+- A task still waiting for EC2 capacity (PROVISIONING) past DOCKER_CAPACITY_WAIT_MINUTES is
+  logged as an error and counted (TasksWaitingForCapacity, every run, 0 included); it is not
+  idle (idle counts from its start) and the runner timeout stops it in the end.
 Tasks of the cluster that this fleet did not start are left alone.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from control_plane import launcher, lifecycle, log, retire, retry
+from control_plane import launcher, lifecycle, log, metrics, retire, retry
 from control_plane.cleanup import policy
 from control_plane.cleanup.context import CleanupRun
 from control_plane.state import TERMINAL
@@ -103,6 +107,45 @@ def stop_tasks(run: CleanupRun) -> None:
                 run.changed(job_id)
             continue
         _stop(run, arn, job_id, runner, record, verdict)
+
+
+def report_capacity_waits(run: CleanupRun) -> None:
+    """Logs each of this fleet's tasks that has waited for capacity past the limit, and
+    publishes how many: per Docker class and per class with such a task (0 included, so that
+    the alarm sees the count fall), fleet-wide when no class has a line (the [Fleet] sum is
+    the fleet's count: a task without a record counts fleet-wide only)."""
+    prefix = run.svc.settings.name_prefix
+    waiting: Counter[str | None] = Counter()
+    for arn, task in live_tasks(run).items():
+        job_id = job_id_of_runner(prefix, task.get("startedBy"))
+        if job_id is None or arn in run.stopped:
+            continue
+        record = run.record(job_id)
+        waited = policy.capacity_wait(task, record, run.now, run.thresholds)
+        if waited is None:
+            continue
+        class_name = (record or {}).get("class_name")
+        waiting[class_name] += 1
+        run.count("tasks_waiting_for_capacity")
+        log.error(
+            "cleanup: task waiting for capacity",
+            task_arn=arn,
+            job_id=job_id,
+            class_name=class_name,
+            capacity_provider=task.get("capacityProviderName"),
+            waited_minutes=int(waited // 60),
+            limit_minutes=int(run.thresholds.capacity_wait_s // 60),
+        )
+    try:
+        docker = {n for n, size in run.svc.class_sizes().classes.items() if size.docker}
+    except Exception as exc:  # still published, fleet-wide
+        log.error("cleanup: class sizes unreadable", error=retry.describe(exc))
+        docker = set()
+    classes = sorted(docker | {c for c in waiting if c})
+    for class_name in classes:
+        metrics.emit(run.svc.settings, "TasksWaitingForCapacity", waiting[class_name], class_name)
+    if waiting[None] or not classes:
+        metrics.emit(run.svc.settings, "TasksWaitingForCapacity", waiting[None])
 
 
 def _stop(
