@@ -398,18 +398,20 @@ def task_requirements(definition: Any) -> dict[str, Any]:
 def provider_instances(
     backend: EC2ContainerServiceBackend, cluster_name: str, provider_name: str
 ) -> list[ContainerInstance]:
-    """The cluster's ACTIVE container instances that run in the provider's Auto Scaling group."""
+    """The cluster's ACTIVE container instances that run in the provider's Auto Scaling group
+    (any of the cluster's, as moto had it, for a provider whose group the emulator does not
+    have: a test's made-up ARN, which AWS would have refused)."""
     provider = backend.capacity_providers.get(provider_name)
     if provider is None:
         return []
     group_arn = provider.auto_scaling_group_provider.get("autoScalingGroupArn", "")
     groups = autoscaling_backends[backend.account_id][backend.region_name].autoscaling_groups
     group = groups.get(group_arn.rsplit("autoScalingGroupName/", 1)[-1])
-    members = {state.instance.id for state in group.instance_states} if group else set()
+    members = {state.instance.id for state in group.instance_states} if group else None
     return [
         instance
         for instance in backend.container_instances.get(cluster_name, {}).values()
-        if instance.status == "ACTIVE" and instance.ec2_instance_id in members
+        if instance.status == "ACTIVE" and (members is None or instance.ec2_instance_id in members)
     ]
 
 

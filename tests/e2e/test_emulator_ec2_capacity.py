@@ -322,3 +322,16 @@ def test_the_local_stack_registers_the_groups_instances_as_their_agent_would(
         resources = {r["name"]: r.get("integerValue") for r in instance["registeredResources"]}
         assert (resources["CPU"], resources["MEMORY"]) == (4096, 16384)
     assert fleet.run(DISTINCT)["containerInstanceArn"] in registered
+
+
+def test_only_the_providers_own_instances_take_its_tasks(make_fleet) -> None:
+    fleet = make_fleet(1)
+    image = fleet.ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    (stray,) = fleet.ec2.run_instances(
+        ImageId=image, MinCount=1, MaxCount=1, InstanceType="m5.xlarge"
+    )["Instances"]
+    fleet.register(stray["InstanceId"])  # in the cluster, but not in the provider's group
+    task = fleet.run()
+    assert task["lastStatus"] == "PROVISIONING"
+    own = fleet.register(fleet.instance_ids[0])
+    assert fleet.describe(task)["containerInstanceArn"] == own
