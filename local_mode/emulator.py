@@ -32,17 +32,18 @@ for listing. Here, at the emulator's edge:
 - ECS RunTask on an EC2 (Auto Scaling group) capacity provider is placed as ECS places it
   (moto ignores placement constraints, raises when no instance is registered and otherwise
   places nothing when none has room): on an ACTIVE container instance of the provider's Auto
-  Scaling group with the task's CPU and memory free (the task-level values when the task
-  definition sets them, as ECS reserves), honouring the `distinctInstance` constraint (no
-  other task of the same task group whose desired status is RUNNING on the instance, as the
-  ECS API reference defines it). With no room, the task is created with lastStatus
-  PROVISIONING and no container instance, as ECS does for a capacity provider with managed
-  scaling (every capacity provider here is treated as one); it gets placed, oldest first, as
-  soon as capacity frees (StopTask of a placed task) or arrives (RegisterContainerInstance),
-  or stays until StopTask. Such a task has launchType EC2 and the provider as
-  capacityProviderName. RegisterContainerInstance keeps the `totalResources` the agent
-  reports (moto registers every instance as 4096 CPU units, 7482 MiB), and StopTask of a
-  task already stopped frees its instance's resources only once;
+  Scaling group (any of the cluster's, for a group the emulator lacks) with the task's CPU
+  and memory free (the task-level values when the task definition sets them, as ECS
+  reserves), honouring the `distinctInstance` constraint (no other task of the same task
+  group whose desired status is RUNNING on the instance, as the ECS API reference defines
+  it). With no room, the task is created with lastStatus PROVISIONING and no container
+  instance, as ECS does for a capacity provider with managed scaling (every capacity
+  provider here is treated as one); it gets placed, oldest first, as soon as capacity frees
+  (StopTask of a placed task) or arrives (RegisterContainerInstance), or stays until
+  StopTask. Such a task has launchType EC2 and the provider as capacityProviderName.
+  RegisterContainerInstance keeps the `totalResources` the agent reports (moto registers
+  every instance as 4096 CPU units, 7482 MiB), and StopTask of a task already stopped frees
+  its instance's resources only once;
 - an Auto Scaling group with a mixed-instances policy launches its first instance type
   override (the "prioritized" on-demand choice) when its launch template names none: moto
   launched instances with no type at all;
