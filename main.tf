@@ -9,7 +9,17 @@ data "aws_region" "current" {
       condition     = var.aws_region == null || self.id == var.aws_region
       error_message = "aws_region is set but differs from the AWS provider's region: configure the provider for that region (a module cannot choose its own), or leave aws_region unset."
     }
+    # A rule across two variables: a precondition (variable validations see only their own
+    # variable before Terraform 1.9), which fails `terraform plan` alike.
+    precondition {
+      condition     = !var.assign_public_ip || length(local.docker_classes) == 0
+      error_message = "Docker classes (${join(", ", local.docker_classes)}) need assign_public_ip = false: their awsvpc tasks run on EC2 instances, where a task never gets a public IP. Give subnet_ids private subnets with a NAT route."
+    }
   }
+}
+
+locals {
+  docker_classes = sort([for name, size in var.runner_class_sizes : name if size.docker])
 }
 
 ################################################################################
@@ -78,6 +88,15 @@ module "ecs_fleet" {
   runner_job_policy_arns   = var.runner_job_policy_arns
   iam_role_path            = var.iam_role_path
   iam_permissions_boundary = var.iam_permissions_boundary
+
+  docker_instance_types  = var.docker_instance_types
+  docker_spot            = var.docker_spot
+  docker_min_instances   = var.docker_min_instances
+  docker_max_instances   = var.docker_max_instances
+  docker_volume_size_gib = var.docker_volume_size_gib
+  docker_ami_id          = var.docker_ami_id
+  subnet_ids             = var.subnet_ids
+  security_groups        = var.security_groups
 
   tags = var.tags
 }
@@ -157,6 +176,11 @@ module "control_plane" {
   # The variable, not the project's output: whether builds are on must be known at plan.
   image_build_project_name = var.image_build_project
   runner_image_fingerprint = one(module.image_build[*].runner_fingerprint)
+  image_build_environments = try(module.image_build[0].build_environments, {})
+
+  docker_capacity_providers    = module.ecs_fleet.docker_capacity_providers
+  docker_distinct_instance     = var.docker_distinct_instance
+  docker_capacity_wait_minutes = var.docker_capacity_wait_minutes
 
   event_bus_name              = var.event_bus_name
   cleanup_interval_minutes    = var.cleanup_interval_minutes

@@ -81,7 +81,7 @@ output "ecr_repository_url" {
 }
 
 output "runner_image" {
-  description = "Image the class task definitions run."
+  description = "Image the x86_64 Fargate classes run; arm64 and docker classes run its variants, the tag suffixed `-arm64`, `-docker` or `-docker-arm64`."
   value       = module.ecs_fleet.runner_image
 }
 
@@ -93,6 +93,16 @@ output "runner_log_group_name" {
 output "image_build_project_name" {
   description = "CodeBuild project of image builds (null when image builds are off)."
   value       = one(module.image_build[*].project_name)
+}
+
+output "docker_capacity_providers" {
+  description = "Architecture => ECS capacity provider (`<prefix>-docker-<arch>`) of the docker classes of that architecture (empty without docker classes)."
+  value       = module.ecs_fleet.docker_capacity_providers
+}
+
+output "docker_autoscaling_group_arns" {
+  description = "Architecture => Auto Scaling group of the Docker instances (empty without docker classes)."
+  value       = module.ecs_fleet.docker_autoscaling_group_arns
 }
 
 ################################################################################
@@ -117,6 +127,11 @@ output "task_role_arn" {
 output "task_execution_role_arn" {
   description = "Task execution role of the runner tasks."
   value       = module.ecs_fleet.task_execution_role_arn
+}
+
+output "docker_instance_role_arn" {
+  description = "Role of the Docker instances: the ECS agent's actions on this cluster only (null without docker classes)."
+  value       = module.ecs_fleet.docker_instance_role_arn
 }
 
 output "image_build_role_arn" {

@@ -38,6 +38,29 @@ locals {
   classes_by_size = sort([for name, size in var.runner_class_sizes : format("%06d-%07d-%s", size.cpu, size.memory, name)])
   default_class   = var.default_class != null ? var.default_class : try(substr(local.classes_by_size[0], 15, -1), "")
 
+  # The class-sizes document (docs/CONTRACTS.md): capacity_provider and distinct_instance
+  # on docker classes only (try: a class without them has an object of another type).
+  docker_class_fields = {
+    for name, size in var.runner_class_sizes : name => {
+      capacity_provider = lookup(var.docker_capacity_providers, size.architecture, null)
+      distinct_instance = var.docker_distinct_instance
+    } if size.docker
+  }
+  class_documents = {
+    for name, size in var.runner_class_sizes : name => merge(
+      {
+        cpu                   = size.cpu
+        memory                = size.memory
+        architecture          = size.architecture
+        ephemeral_storage_gib = size.ephemeral_storage_gib
+        docker                = size.docker
+        capacity_strategy     = size.capacity_strategy
+      },
+      try(local.docker_class_fields[name], {}),
+    )
+  }
+  docker_classes = [for name, size in var.runner_class_sizes : name if size.docker]
+
   parameter_names = {
     class_sizes    = "${local.ssm_prefix}/config/class-sizes"
     webhook_secret = "${local.ssm_prefix}/secrets/webhook-secret"
@@ -113,7 +136,7 @@ resource "aws_ssm_parameter" "class_sizes" {
   type        = "String"
   value = jsonencode({
     default_class = local.default_class
-    classes       = { for name, size in var.runner_class_sizes : name => { cpu = size.cpu, memory = size.memory } }
+    classes       = local.class_documents
   })
 
   tags = var.tags
@@ -122,6 +145,10 @@ resource "aws_ssm_parameter" "class_sizes" {
     precondition {
       condition     = contains(keys(var.runner_class_sizes), local.default_class)
       error_message = "default_class must be one of the keys of runner_class_sizes."
+    }
+    precondition {
+      condition     = alltrue([for fields in values(local.docker_class_fields) : fields.capacity_provider != null])
+      error_message = "Docker classes without a capacity provider of their architecture in docker_capacity_providers: ${join(", ", [for name, fields in local.docker_class_fields : name if fields.capacity_provider == null])}."
     }
   }
 }
@@ -340,7 +367,7 @@ data "aws_iam_policy_document" "lambda" {
 
   statement {
     sid = "ListRunnerTasks"
-    # ecs:ListTasks authorizes on container instances, which Fargate has none of: "*" narrowed
+    # ecs:ListTasks authorizes on container instances (Fargate tasks have none): "*" narrowed
     # to this cluster by the condition.
     actions   = ["ecs:ListTasks"]
     resources = ["*"]
@@ -536,6 +563,11 @@ resource "aws_lambda_function" "control_plane" {
         METRICS_NAMESPACE    = var.metrics_namespace
         FARGATE_PRICES       = jsonencode(var.fargate_prices)
         STRANDED_JOB_SECONDS = tostring(var.alarm_stranded_job_seconds)
+
+        # Docker classes: the age past which a task waiting for an instance is reported
+        DOCKER_CAPACITY_WAIT_MINUTES = tostring(var.docker_capacity_wait_minutes)
+        # CodeBuild environments of image builds per architecture (StartBuild overrides)
+        IMAGE_BUILD_ENVIRONMENTS = jsonencode(var.image_build_environments)
       },
       local.pat_auth ? { GITHUB_PAT_PARAM = local.parameter_names.github_pat } : {},
       local.previous_secret_given ? {

@@ -1,5 +1,5 @@
-# Observability: a CloudWatch dashboard `<prefix>` and four alarms over the control plane's
-# EMF metrics (namespace var.metrics_namespace, dimensions Fleet = name_prefix and
+# Observability: a CloudWatch dashboard `<prefix>` and four alarms (five with docker classes)
+# over the control plane's EMF metrics (namespace var.metrics_namespace, dimensions Fleet = name_prefix and
 # Fleet + Class; lambda/control_plane/metrics.py) and AWS's own metrics of the dead-letter
 # queue, the Lambda and the cluster.
 
@@ -42,7 +42,7 @@ locals {
   )
 
   # Two widgets a row, in this order.
-  widgets = [
+  widgets = concat([
     { title = "Queue wait by class, p50 and p90 (seconds)", metrics = local.queue_wait_lines, stat = "p90", period = 300 },
     { title = "Start time (RunTask to RUNNING), p50 and p90 (seconds)", metrics = local.start_time_lines, stat = "p90", period = 300 },
     { title = "Jobs: runners launched, jobs rejected, launch failures", metrics = local.job_count_lines, stat = "Sum", period = 300 },
@@ -68,8 +68,16 @@ locals {
       period = 300
     },
     { title = "Running tasks by class (Container Insights: needs container_insights enabled or enhanced)", metrics = local.running_task_lines, stat = "SampleCount", period = 60 },
-    { title = "Cost per day by class (USD, estimated)", metrics = local.cost_lines, stat = "Sum", period = 86400 },
-  ]
+    { title = "Cost per day by class (USD, estimated; Fargate classes only)", metrics = local.cost_lines, stat = "Sum", period = 86400 },
+    ], [
+    # With docker classes: their tasks waiting for an instance (a list of zero or one widget)
+    for widget in [{
+      title   = "Docker tasks waiting for an instance longer than ${var.docker_capacity_wait_minutes} minutes"
+      metrics = [[local.ns, "TasksWaitingForCapacity", "Fleet", var.name_prefix, { label = "waiting" }]]
+      stat    = "Maximum"
+      period  = var.cleanup_interval_minutes * 60
+    }] : widget if length(local.docker_classes) > 0
+  ])
 
   dashboard_body = jsonencode({
     widgets = [
@@ -157,10 +165,28 @@ locals {
       threshold   = 0
     }
   }
+  # With docker classes only (a map of zero or one alarm).
+  docker_alarms = {
+    for name, alarm in {
+      capacity-wait = {
+        description = "Docker tasks of ${var.name_prefix} waited for an EC2 instance over ${var.docker_capacity_wait_minutes} minutes (counted by the cleanup): check the Auto Scaling groups' activity, docker_max_instances and the instance types' capacity."
+        namespace   = local.ns
+        metric      = "TasksWaitingForCapacity"
+        dimensions  = { Fleet = var.name_prefix }
+        statistic   = "Maximum"
+        percentile  = null
+        # once a cleanup run, like JobsStranded
+        period      = var.cleanup_interval_minutes * 60
+        evaluations = 2
+        datapoints  = 1
+        threshold   = 0
+      }
+    } : name => alarm if length(local.docker_classes) > 0
+  }
 }
 
 resource "aws_cloudwatch_metric_alarm" "this" {
-  for_each = var.alarms_enabled ? local.alarms : {}
+  for_each = var.alarms_enabled ? merge(local.alarms, local.docker_alarms) : {}
 
   alarm_name        = "${var.name_prefix}-${each.key}"
   alarm_description = each.value.description

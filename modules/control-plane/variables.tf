@@ -111,11 +111,39 @@ variable "runner_extra_labels" {
 ################################################################################
 
 variable "runner_class_sizes" {
-  description = "Runner classes: name => { cpu, memory }, written to the class-sizes SSM parameter."
+  description = "Runner classes: name => { cpu, memory, architecture, ephemeral_storage_gib, docker, capacity_strategy }, written to the class-sizes SSM parameter (validated by the root and ecs-fleet modules)."
   type = map(object({
-    cpu    = number
-    memory = number
+    cpu                   = number
+    memory                = number
+    architecture          = optional(string, "x86_64")
+    ephemeral_storage_gib = optional(number)
+    docker                = optional(bool, false)
+    capacity_strategy     = optional(string)
   }))
+}
+
+variable "docker_capacity_providers" {
+  description = "Architecture => ECS capacity provider of the docker classes of that architecture (the ecs-fleet module's docker_capacity_providers)."
+  type        = map(string)
+  default     = {}
+  nullable    = false
+}
+
+variable "docker_distinct_instance" {
+  description = "Docker tasks start with the distinctInstance placement constraint: one per instance."
+  type        = bool
+  default     = true
+}
+
+variable "docker_capacity_wait_minutes" {
+  description = "The cleanup reports a Docker task waiting for capacity (PROVISIONING) longer than this."
+  type        = number
+  default     = 15
+
+  validation {
+    condition     = var.docker_capacity_wait_minutes >= 1 && var.docker_capacity_wait_minutes <= 1440 && floor(var.docker_capacity_wait_minutes) == var.docker_capacity_wait_minutes
+    error_message = "docker_capacity_wait_minutes must be a whole number from 1 to 1440."
+  }
 }
 
 variable "default_class" {
@@ -274,6 +302,17 @@ variable "runner_image_fingerprint" {
     condition     = var.runner_image_fingerprint == "" || can(regex("^[0-9a-f]{64}$", var.runner_image_fingerprint))
     error_message = "runner_image_fingerprint must be empty or 64 lowercase hex digits (a sha256)."
   }
+}
+
+variable "image_build_environments" {
+  description = "Architecture => CodeBuild environment { type, image, compute_type } of its image builds, besides the project's own (the image-build module's build_environments); empty when image builds are off."
+  type = map(object({
+    type         = string
+    image        = string
+    compute_type = string
+  }))
+  default  = {}
+  nullable = false
 }
 
 ################################################################################

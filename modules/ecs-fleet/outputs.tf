@@ -19,7 +19,7 @@ output "task_definition_families" {
 }
 
 output "runner_image" {
-  description = "Image (repository URL and tag) the class task definitions run."
+  description = "Image (repository URL and tag) the x86_64 Fargate classes run; arm64 and docker classes run its variants, the tag suffixed `-arm64`, `-docker` or `-docker-arm64`."
   value       = local.runner_image
 }
 
@@ -66,4 +66,19 @@ output "task_execution_role_name" {
 output "job_role_arn" {
   description = "ARN the runner task role has, or would have: the identity job code can reach. Known at plan; the control plane denies it the JIT configs."
   value       = local.task_role_arn
+}
+
+output "docker_capacity_providers" {
+  description = "Architecture => name of its ECS capacity provider (`<prefix>-docker-<arch>`), for each architecture a docker class uses."
+  value       = { for arch, provider in aws_ecs_capacity_provider.docker : arch => provider.name }
+}
+
+output "docker_autoscaling_group_arns" {
+  description = "Architecture => ARN of the Auto Scaling group of its Docker instances."
+  value       = { for arch, group in aws_autoscaling_group.docker : arch => group.arn }
+}
+
+output "docker_instance_role_arn" {
+  description = "ARN of the Docker instances' role (the ECS agent's actions on this cluster only); null without docker classes."
+  value       = one(aws_iam_role.docker_instance[*].arn)
 }

@@ -1,7 +1,8 @@
 # Optional image builds for `image:<base>` labels: a CodeBuild project that builds
 # runner/Dockerfile on a base image (--build-arg BASE_IMAGE) and pushes it to the fleet's ECR
 # repository. Its source is the runner/ folder, uploaded to a bucket this module owns.
-# The control plane starts one build per image tag with BASE_IMAGE and IMAGE_TAG overrides.
+# The control plane starts one build per image tag with BASE_IMAGE and IMAGE_TAG overrides
+# (and RUNNER_VARIANT; an arm64 image also with the environment of build_environments).
 
 data "aws_region" "current" {}
 data "aws_caller_identity" "current" {}
@@ -256,6 +257,8 @@ resource "aws_codebuild_project" "this" {
     type = "NO_ARTIFACTS"
   }
 
+  # x86_64 builds run here; arm64 builds override type, image and compute type at StartBuild
+  # (build_environments). Privileged mode and the Docker layer cache hold for both.
   environment {
     type            = "LINUX_CONTAINER"
     compute_type    = var.compute_type

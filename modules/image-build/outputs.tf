@@ -35,3 +35,10 @@ output "runner_fingerprint" {
   # fingerprint never starts a build of the old context.
   depends_on = [aws_s3_object.context]
 }
+
+output "build_environments" {
+  description = "Architecture => CodeBuild environment { type, image, compute_type } its builds run in, besides the project's own x86_64 one: the control plane's StartBuild overrides (IMAGE_BUILD_ENVIRONMENTS)."
+  value = {
+    arm64 = { type = "ARM_CONTAINER", image = var.arm64_build_image, compute_type = var.arm64_compute_type }
+  }
+}

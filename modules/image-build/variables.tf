@@ -51,6 +51,23 @@ variable "build_image" {
   default     = "aws/codebuild/amazonlinux-x86_64-standard:5.0"
 }
 
+variable "arm64_build_image" {
+  description = "CodeBuild image of the arm64 builds (runner images of arm64 classes), run in an ARM_CONTAINER environment through StartBuild overrides (build_environments)."
+  type        = string
+  default     = "aws/codebuild/amazonlinux-aarch64-standard:3.0"
+}
+
+variable "arm64_compute_type" {
+  description = "CodeBuild compute type of the arm64 builds (ARM_CONTAINER)."
+  type        = string
+  default     = "BUILD_GENERAL1_LARGE"
+
+  validation {
+    condition     = can(regex("^BUILD_GENERAL1_(SMALL|MEDIUM|LARGE|XLARGE|2XLARGE)$", var.arm64_compute_type))
+    error_message = "arm64_compute_type must be one of BUILD_GENERAL1_SMALL, _MEDIUM, _LARGE, _XLARGE, _2XLARGE."
+  }
+}
+
 variable "build_timeout_minutes" {
   description = "Time limit of one image build, in minutes."
   type        = number

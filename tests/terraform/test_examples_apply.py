@@ -1,13 +1,15 @@
 """The examples apply as written: examples/default (the README's seed block, with its VPC and
-security group) and examples/image-builds, each applied once to the emulator and destroyed.
+security group), examples/image-builds and examples/docker-builds, each applied once to the
+emulator and destroyed.
 
 Each runs from a copy with an override file (tfharness.copy_example), so the examples stay
-real-AWS root modules. Both apply at the same time: most of an apply is the provider waiting
+real-AWS root modules. They apply at the same time: most of an apply is the provider waiting
 on the emulator, so together they take about as long as one.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from collections.abc import Iterator
@@ -33,6 +35,32 @@ IMAGE_BUILDS_SECRETS = {
     "TF_VAR_github_pat": "ghp_" + "e" * 36,
     "TF_VAR_webhook_secret": "image-builds-webhook-secret-0123",
 }
+DOCKER_BUILDS_REGION = "us-west-2"  # the example's default region
+DOCKER_BUILDS_SECRETS = {
+    "TF_VAR_github_pat": "ghp_" + "d" * 36,
+    "TF_VAR_webhook_secret": "docker-builds-webhook-secret-0123",
+}
+
+
+def private_network(emulator: Emulator, region: str) -> dict[str, Any]:
+    """The private subnets and security group examples/docker-builds takes, made in the
+    emulator (its Auto Scaling group looks its subnets up)."""
+    ec2 = emulator.client("ec2", region)
+    vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=cidr, AvailabilityZone=f"{region}{zone}")["Subnet"][
+            "SubnetId"
+        ]
+        for zone, cidr in [("a", "10.42.1.0/24"), ("b", "10.42.2.0/24")]
+    ]
+    group = ec2.create_security_group(
+        GroupName="docker-ci-runners", Description="egress only", VpcId=vpc
+    )["GroupId"]
+    return {
+        "github_repo": "octo-org/docker-repo",
+        "private_subnet_ids": subnets,
+        "security_group_ids": [group],
+    }
 
 
 @dataclass
@@ -85,18 +113,33 @@ def examples(
         env=IMAGE_BUILDS_SECRETS,
     )
     (image_builds.directory / "terraform.tfvars.json").write_text(json.dumps(IMAGE_BUILDS_VARS))
-    deployments = {"default": default, "image-builds": image_builds}
+    docker_builds = Deployment(
+        copy_example("docker-builds", workdir, emulator),
+        region=DOCKER_BUILDS_REGION,
+        env=DOCKER_BUILDS_SECRETS,
+    )
+    network = private_network(emulator, DOCKER_BUILDS_REGION)
+    (docker_builds.directory / "terraform.tfvars.json").write_text(json.dumps(network))
+    deployments = {
+        "default": default,
+        "image-builds": image_builds,
+        "docker-builds": docker_builds,
+    }
     for deployment in deployments.values():
         deployment.terraform("init", "-backend=false")
     try:
         failures = in_parallel("apply", list(deployments.values()))
-        assert failures == [None, None], "\n".join(filter(None, failures))
+        assert failures == [None] * len(deployments), "\n".join(filter(None, failures))
         yield deployments
     finally:
         leftovers = [d for d in deployments.values() if not d.destroyed]
         if leftovers:
             failures = in_parallel("destroy", leftovers)
             assert not any(failures), "\n".join(filter(None, failures))
+
+
+def as_list(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else value
 
 
 def lambda_environment(emulator: Emulator, name: str, region: str) -> dict[str, str]:
@@ -326,11 +369,158 @@ def test_image_builds_example_configures_an_org_fleet_on_spot(
         ]["Value"]
     )
     assert sizes["default_class"] == "medium"
-    assert sizes["classes"]["xlarge"] == {"cpu": 8192, "memory": 32768}
+    assert sizes["classes"]["xlarge"] == {
+        "cpu": 8192,
+        "memory": 32768,
+        "architecture": "x86_64",
+        "ephemeral_storage_gib": None,
+        "docker": False,
+        "capacity_strategy": None,
+    }
+    # image builds on: arm64 images build in CodeBuild's ARM environment
+    assert json.loads(env["IMAGE_BUILD_ENVIRONMENTS"]) == {
+        "arm64": {
+            "type": "ARM_CONTAINER",
+            "image": "aws/codebuild/amazonlinux-aarch64-standard:3.0",
+            "compute_type": "BUILD_GENERAL1_LARGE",
+        }
+    }
     (cluster,) = emulator.client("ecs", "eu-west-1").describe_clusters(
         clusters=["ci-runners"], include=["TAGS"]
     )["clusters"]
     assert {"key": "Project", "value": "ci-runners"} in cluster["tags"]
+
+
+# ----------------------------------------------------------------------------- docker-builds
+
+DOCKER_CI = "docker-ci"
+
+
+def task_definition(emulator: Emulator, family: str) -> dict[str, Any]:
+    ecs = emulator.client("ecs", DOCKER_BUILDS_REGION)
+    return ecs.describe_task_definition(taskDefinition=family)["taskDefinition"]
+
+
+def test_docker_builds_example_runs_arm64_and_100_gib_classes_on_fargate(
+    examples: dict[str, Deployment], emulator: Emulator
+) -> None:
+    arm = task_definition(emulator, f"{DOCKER_CI}-arm")
+    assert arm["requiresCompatibilities"] == ["FARGATE"]
+    assert arm["runtimePlatform"]["cpuArchitecture"] == "ARM64"
+    assert arm["containerDefinitions"][0]["image"].endswith(":default-arm64")
+    bigdisk = task_definition(emulator, f"{DOCKER_CI}-bigdisk")
+    assert bigdisk["ephemeralStorage"] == {"sizeInGiB": 100}
+    assert bigdisk["runtimePlatform"]["cpuArchitecture"] == "X86_64"
+    small = task_definition(emulator, f"{DOCKER_CI}-small")
+    assert "ephemeralStorage" not in small  # Fargate's 20 GiB
+
+
+def test_docker_builds_example_runs_its_docker_class_privileged_on_ec2(
+    examples: dict[str, Deployment], emulator: Emulator
+) -> None:
+    docker = task_definition(emulator, f"{DOCKER_CI}-docker")
+    assert docker["requiresCompatibilities"] == ["EC2"]
+    assert docker["networkMode"] == "awsvpc"
+    (container,) = docker["containerDefinitions"]
+    assert container["privileged"] is True
+    assert container["image"].endswith(":default-docker")
+    assert {"name": "RUNNER_DOCKER", "value": "true"} in container["environment"]
+    assert container["mountPoints"] == [
+        {"sourceVolume": "docker", "containerPath": "/var/lib/docker", "readOnly": False}
+    ]
+    (volume,) = docker["volumes"]
+    assert volume["name"] == "docker"
+    assert volume["dockerVolumeConfiguration"]["scope"] == "task"
+
+
+def test_docker_builds_example_has_an_auto_scaling_group_capacity_provider(
+    examples: dict[str, Deployment], emulator: Emulator
+) -> None:
+    ecs = emulator.client("ecs", DOCKER_BUILDS_REGION)
+    name = f"{DOCKER_CI}-docker-x86_64"
+    assert examples["docker-builds"].outputs["docker_capacity_providers"] == {"x86_64": name}
+    (provider,) = ecs.describe_capacity_providers(capacityProviders=[name])["capacityProviders"]
+    group_provider = provider["autoScalingGroupProvider"]
+    assert group_provider["managedScaling"]["status"] == "ENABLED"
+    assert group_provider["managedScaling"]["targetCapacity"] == 100
+    assert group_provider["managedTerminationProtection"] == "ENABLED"
+    (group_arn,) = examples["docker-builds"].outputs["docker_autoscaling_group_arns"].values()
+    assert group_provider["autoScalingGroupArn"] == group_arn
+    (cluster,) = ecs.describe_clusters(clusters=[DOCKER_CI])["clusters"]
+    assert sorted(cluster["capacityProviders"]) == ["FARGATE", "FARGATE_SPOT", name]
+
+    autoscaling = emulator.client("autoscaling", DOCKER_BUILDS_REGION)
+    (group,) = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])[
+        "AutoScalingGroups"
+    ]
+    assert (group["MinSize"], group["MaxSize"]) == (0, 5)
+    assert group["NewInstancesProtectedFromScaleIn"] is True
+    assert {"AmazonECSManaged"} <= {tag["Key"] for tag in group["Tags"]}
+    subnets = json.loads(
+        (examples["docker-builds"].directory / "terraform.tfvars.json").read_text()
+    )
+    assert sorted(group["VPCZoneIdentifier"].split(",")) == sorted(subnets["private_subnet_ids"])
+
+
+def test_docker_builds_example_instances_block_task_metadata_access(
+    examples: dict[str, Deployment], emulator: Emulator
+) -> None:
+    ec2 = emulator.client("ec2", DOCKER_BUILDS_REGION)
+    (version,) = ec2.describe_launch_template_versions(
+        LaunchTemplateName=f"{DOCKER_CI}-docker-x86_64", Versions=["$Latest"]
+    )["LaunchTemplateVersions"]
+    data = version["LaunchTemplateData"]
+    config = base64.b64decode(data["UserData"]).decode().splitlines()
+    assert "ECS_AWSVPC_BLOCK_IMDS=true" in config
+    assert f"ECS_CLUSTER={DOCKER_CI}" in config
+    assert data["MetadataOptions"]["HttpTokens"] == "required"
+    recommended = emulator.client("ssm", DOCKER_BUILDS_REGION).get_parameter(
+        Name="/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id"
+    )["Parameter"]["Value"]
+    assert data["ImageId"] == recommended
+
+
+def test_docker_builds_example_instance_role_acts_on_its_cluster_only(
+    examples: dict[str, Deployment], emulator: Emulator
+) -> None:
+    iam = emulator.client("iam")
+    role = f"{DOCKER_CI}-docker-instance-{DOCKER_BUILDS_REGION}"
+    (profile,) = iam.list_instance_profiles_for_role(RoleName=role)["InstanceProfiles"]
+    assert profile["InstanceProfileName"] == role
+    document = iam.get_role_policy(RoleName=role, PolicyName="ecs-agent")["PolicyDocument"]
+    if isinstance(document, str):
+        document = json.loads(document)
+    cluster = f"arn:aws:ecs:{DOCKER_BUILDS_REGION}:{ACCOUNT}:cluster/{DOCKER_CI}"
+    resources = {r for statement in document["Statement"] for r in as_list(statement["Resource"])}
+    actions = {a for statement in document["Statement"] for a in as_list(statement["Action"])}
+    assert cluster in resources
+    assert resources <= {
+        cluster,
+        f"arn:aws:ecs:{DOCKER_BUILDS_REGION}:{ACCOUNT}:container-instance/{DOCKER_CI}/*",
+        "*",
+    }
+    assert "ecs:RegisterContainerInstance" in actions
+    assert not [action for action in actions if not action.startswith("ecs:")]  # no ECR, no logs
+
+
+def test_docker_builds_example_tells_the_control_plane_about_docker(
+    examples: dict[str, Deployment], emulator: Emulator
+) -> None:
+    env = lambda_environment(emulator, f"{DOCKER_CI}-control-plane", DOCKER_BUILDS_REGION)
+    assert env["DOCKER_CAPACITY_WAIT_MINUTES"] == "15"
+    assert env["IMAGE_BUILD_ENVIRONMENTS"] == "{}"  # image builds off
+    assert env["ASSIGN_PUBLIC_IP"] == "false"
+    sizes = json.loads(
+        emulator.client("ssm", DOCKER_BUILDS_REGION).get_parameter(Name=env["CLASS_SIZES_PARAM"])[
+            "Parameter"
+        ]["Value"]
+    )
+    assert sizes["classes"]["docker"]["capacity_provider"] == f"{DOCKER_CI}-docker-x86_64"
+    assert sizes["classes"]["docker"]["distinct_instance"] is True
+    assert sizes["classes"]["arm"]["architecture"] == "arm64"
+    assert sizes["classes"]["bigdisk"]["ephemeral_storage_gib"] == 100
+    alarms = alarms_by_name(emulator, DOCKER_CI, DOCKER_BUILDS_REGION)
+    assert alarms[f"{DOCKER_CI}-capacity-wait"]["MetricName"] == "TasksWaitingForCapacity"
 
 
 # ----------------------------------------------------------------------------- destroy
@@ -344,12 +534,24 @@ def test_destroy_leaves_nothing_behind(examples: dict[str, Deployment], emulator
         assert deployment.terraform("state", "list").strip() == ""
     names = {api["name"] for api in emulator.client("apigateway").get_rest_apis()["items"]}
     assert "runner-fleet-webhook" not in names
-    for region, family in [("us-east-1", "runner-fleet-"), ("eu-west-1", "ci-runners-")]:
+    regions = [
+        ("us-east-1", "runner-fleet"),
+        ("eu-west-1", "ci-runners"),
+        (DOCKER_BUILDS_REGION, DOCKER_CI),
+    ]
+    for region, prefix in regions:
         arns = emulator.client("ecs", region).list_task_definitions(status="ACTIVE")
-        assert not [arn for arn in arns["taskDefinitionArns"] if f"/{family}" in arn]
+        assert not [arn for arn in arns["taskDefinitionArns"] if f"/{prefix}-" in arn]
     buckets = emulator.client("s3", "eu-west-1").list_buckets()["Buckets"]
     assert not [b for b in buckets if b["Name"].startswith(("ci-runners-", "runner-fleet-"))]
-    for region, prefix in [("us-east-1", "runner-fleet"), ("eu-west-1", "ci-runners")]:
+    for region, prefix in regions:
         cloudwatch = emulator.client("cloudwatch", region)
         assert not cloudwatch.list_dashboards(DashboardNamePrefix=prefix)["DashboardEntries"]
         assert not alarms_by_name(emulator, prefix, region)
+    autoscaling = emulator.client("autoscaling", DOCKER_BUILDS_REGION)
+    assert not autoscaling.describe_auto_scaling_groups()["AutoScalingGroups"]
+    # (by name: moto fails DescribeCapacityProviders without names)
+    providers = emulator.client("ecs", DOCKER_BUILDS_REGION).describe_capacity_providers(
+        capacityProviders=[f"{DOCKER_CI}-docker-x86_64"]
+    )
+    assert providers["capacityProviders"] == []

@@ -29,6 +29,21 @@ CLASSES = {
     "small": {"cpu": 512, "memory": 1024},
     "medium": {"cpu": 1024, "memory": 3072},
     "xlarge": {"cpu": 4096, "memory": 16384},
+    "arm": {  # issue 14: a Fargate class's architecture, disk and capacity strategy
+        "cpu": 1024,
+        "memory": 2048,
+        "architecture": "arm64",
+        "ephemeral_storage_gib": 50,
+        "capacity_strategy": "FARGATE",
+    },
+}
+# The class-sizes document's defaults of the optional attributes (fleet/main.tf has no docker
+# class: assign_public_ip is true there).
+CLASS_DEFAULTS = {
+    "architecture": "x86_64",
+    "ephemeral_storage_gib": None,
+    "docker": False,
+    "capacity_strategy": None,
 }
 TAGS = {"team": "ci", "cost-center": "42"}
 WEBHOOK_SECRET = "tf-test-webhook-secret-0123456789"  # as in fleet/main.tf
@@ -112,7 +127,16 @@ def test_one_task_definition_per_class_with_its_size(fleet: Any, emulator: Emula
         assert container["name"] == "runner"
         assert container["essential"] is True
         assert container["memory"] == size["memory"]
-        assert container["image"] == f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/{PREFIX}-runner:v1"
+        arm64 = size.get("architecture") == "arm64"
+        assert container["image"] == (
+            f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/{PREFIX}-runner:v1"
+            + ("-arm64" if arm64 else "")  # the variant's tag (images/refs.py variant_suffix)
+        )
+        assert definition["runtimePlatform"]["cpuArchitecture"] == ("ARM64" if arm64 else "X86_64")
+        if "ephemeral_storage_gib" in size:
+            assert definition["ephemeralStorage"] == {"sizeInGiB": size["ephemeral_storage_gib"]}
+        else:
+            assert "ephemeralStorage" not in definition
         assert container["environment"] == [  # runner_job_policy_arns: jobs keep credentials
             {"name": "AWS_REGION", "value": "us-east-1"},
             {"name": "RUNNER_JOB_AWS_CREDENTIALS", "value": "true"},
@@ -210,7 +234,10 @@ def test_class_sizes_parameter_holds_the_contract_json(
     assert outputs["class_sizes_parameter_name"] == name
     parameter = emulator.client("ssm").get_parameter(Name=name)["Parameter"]
     assert parameter["Type"] == "String"
-    assert json.loads(parameter["Value"]) == {"default_class": "medium", "classes": CLASSES}
+    assert json.loads(parameter["Value"]) == {
+        "default_class": "medium",
+        "classes": {name: {**CLASS_DEFAULTS, **size} for name, size in CLASSES.items()},
+    }
 
 
 def test_secrets_are_secure_strings_under_the_prefix(
@@ -455,6 +482,18 @@ def test_lambda_runs_the_package_with_names_not_secrets_in_its_environment(
         "METRICS_NAMESPACE": NAMESPACE,
         "FARGATE_PRICES": env["FARGATE_PRICES"],  # below
         "STRANDED_JOB_SECONDS": "900",
+        "DOCKER_CAPACITY_WAIT_MINUTES": "15",
+        # image builds on: arm64 images build in CodeBuild's ARM environment
+        "IMAGE_BUILD_ENVIRONMENTS": json.dumps(
+            {
+                "arm64": {
+                    "compute_type": "BUILD_GENERAL1_LARGE",
+                    "image": "aws/codebuild/amazonlinux-aarch64-standard:3.0",
+                    "type": "ARM_CONTAINER",
+                }
+            },
+            separators=(",", ":"),
+        ),
     }
     # the given prices, the defaults for the others
     assert json.loads(env["FARGATE_PRICES"]) == {

@@ -3,13 +3,14 @@ plan follows the optional inputs (auth, scope, image builds, default class, preb
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.terraform.tfharness import ModulePlanner, PlanResult
+from tests.terraform.tfharness import Emulator, ModulePlanner, PlanResult
 
 VALID: dict[str, Any] = {
     "github_pat": "ghp_" + "a" * 36,
@@ -38,7 +39,7 @@ def flat(output: str) -> str:
 
 
 # One bad variable each: `validation` blocks, which see only their own variable.
-BAD_VALUES = {
+BAD_VALUES: dict[str, tuple[Any, ...]] = {
     "cpu and memory not a Fargate size": (
         {"runner_class_sizes": {"small": {"cpu": 512, "memory": 8192}}},
         "must be a valid Fargate size",
@@ -50,6 +51,102 @@ BAD_VALUES = {
     "memory off the 1 GB steps": (
         {"runner_class_sizes": {"medium": {"cpu": 2048, "memory": 5000}}},
         "must be a valid Fargate size",
+    ),
+    # runner_class_sizes' rules of issue 14: each message names the bad class and only it
+    # (a valid neighbour, `fine`, sorts after it: listed too, the message would differ).
+    "Fargate class not a Fargate size, beside a docker class of that size": (
+        {
+            "runner_class_sizes": {
+                "big": {"cpu": 3072, "memory": 6144},
+                "fine": {"cpu": 3072, "memory": 6144, "docker": True},
+            }
+        },
+        "must be a valid Fargate size (docker classes aside)",
+        "Not a Fargate size: big.",
+    ),
+    "docker class not an EC2 task size": (
+        {
+            "runner_class_sizes": {
+                "dind": {"cpu": 64, "memory": 1024, "docker": True},
+                "fine": {"cpu": 128, "memory": 128, "docker": True},
+            }
+        },
+        "A docker class must be a valid EC2 task size",
+        "Not an EC2 task size: dind.",
+    ),
+    "unknown architecture": (
+        {
+            "runner_class_sizes": {
+                "arm": {"cpu": 512, "memory": 1024, "architecture": "aarch64"},
+                "fine": {"cpu": 512, "memory": 1024, "architecture": "arm64"},
+            }
+        },
+        "architecture must be x86_64 or arm64",
+        "Not so: arm.",
+    ),
+    "ephemeral storage below 21 GiB": (
+        {
+            "runner_class_sizes": {
+                "disk": {"cpu": 512, "memory": 1024, "ephemeral_storage_gib": 20},
+                "fine": {"cpu": 512, "memory": 1024, "ephemeral_storage_gib": 21},
+            }
+        },
+        "ephemeral_storage_gib must be null (Fargate's 20 GiB) or a whole number of GiB from 21 "
+        "to 200",
+        "Not so: disk.",
+    ),
+    "ephemeral storage on a docker class": (
+        {
+            "runner_class_sizes": {
+                "dind": {"cpu": 1024, "memory": 2048, "docker": True, "ephemeral_storage_gib": 50},
+                "fine": {"cpu": 1024, "memory": 2048, "ephemeral_storage_gib": 200},
+            }
+        },
+        "ephemeral_storage_gib is for Fargate classes",
+        "Docker classes with ephemeral_storage_gib: dind.",
+    ),
+    "unknown class capacity strategy": (
+        {
+            "runner_class_sizes": {
+                "cheap": {"cpu": 512, "memory": 1024, "capacity_strategy": "SPOT"},
+                "fine": {"cpu": 512, "memory": 1024, "capacity_strategy": "FARGATE_SPOT"},
+            }
+        },
+        "A class's capacity_strategy must be null",
+        "Not so: cheap.",
+    ),
+    "capacity strategy on a docker class": (
+        {
+            "runner_class_sizes": {
+                "dind": {
+                    "cpu": 1024,
+                    "memory": 2048,
+                    "docker": True,
+                    "capacity_strategy": "FARGATE",
+                },
+                "fine": {"cpu": 1024, "memory": 2048, "capacity_strategy": "spotPreferred"},
+            }
+        },
+        "capacity_strategy is for Fargate classes",
+        "Docker classes with capacity_strategy: dind.",
+    ),
+    "docker instance types under an unknown architecture": (
+        {"docker_instance_types": {"amd64": ["m7i.xlarge"]}},
+        "docker_instance_types: keys x86_64 and/or arm64",
+    ),
+    "docker AMI not an AMI id": (
+        {"docker_ami_id": {"arm64": "al2023"}},
+        "docker_ami_id: keys x86_64 and/or arm64, values AMI IDs",
+    ),
+    "docker volume smaller than the AMI": (
+        {"docker_volume_size_gib": 20},
+        "docker_volume_size_gib must be a whole number from 30",
+    ),
+    "no docker instance at all": ({"docker_max_instances": 0}, "docker_max_instances must be"),
+    "negative docker minimum": ({"docker_min_instances": -1}, "docker_min_instances must be"),
+    "capacity wait of no time": (
+        {"docker_capacity_wait_minutes": 0},
+        "docker_capacity_wait_minutes must be a whole number from 1 to 1440",
     ),
     "class name unusable in labels": (
         {"runner_class_sizes": {"Big_One": {"cpu": 512, "memory": 1024}}},
@@ -189,13 +286,77 @@ BAD_COMBINATIONS = {
         {"aws_region": "eu-west-1"},
         "differs from the AWS provider's region",
     ),
+    # issue 14: Docker classes (a Fargate neighbour each, which these rules leave alone)
+    "docker class with public IPs": (
+        {
+            "assign_public_ip": True,
+            "runner_class_sizes": {
+                "dind": {"cpu": 2048, "memory": 7168, "docker": True},
+                "small": {"cpu": 512, "memory": 1024},
+            },
+        },
+        "Docker classes (dind) need assign_public_ip = false",
+    ),
+    "docker class larger than its smallest instance type": (
+        {
+            "runner_class_sizes": {
+                # m5.xlarge, the smallest default x86_64 type: 4 vCPUs, 16 GiB (90%: 14745 MiB)
+                "huge": {"cpu": 4096, "memory": 14746, "docker": True},
+                "fits": {"cpu": 4096, "memory": 14745, "docker": True},
+                "small": {"cpu": 512, "memory": 1024},
+            },
+        },
+        "Docker class huge (cpu 4096, memory 14746 MiB) does not fit the smallest of "
+        "docker_instance_types.x86_64 (m7i.xlarge, m6i.xlarge, m5.xlarge): at most 4096 cpu "
+        "units and 14745 MiB",
+    ),
+    "docker class with more cpu than its instance types": (
+        {
+            "runner_class_sizes": {"dind": {"cpu": 3072, "memory": 4096, "docker": True}},
+            "docker_instance_types": {"x86_64": ["m5.xlarge", "m5.large"]},
+        },
+        "Docker class dind (cpu 3072, memory 4096 MiB) does not fit the smallest of "
+        "docker_instance_types.x86_64 (m5.xlarge, m5.large): at most 2048 cpu units",
+    ),
+    "instance type of another architecture": (
+        {
+            "runner_class_sizes": {"dind": {"cpu": 1024, "memory": 2048, "docker": True}},
+            "docker_instance_types": {"x86_64": ["m7i.xlarge", "m7g.xlarge"]},
+        },
+        "docker_instance_types lists m7g.xlarge under an architecture it does not support "
+        "(it supports arm64)",
+    ),
+    "docker class without instance types of its architecture": (
+        {
+            "runner_class_sizes": {
+                "dind": {"cpu": 1024, "memory": 2048, "docker": True, "architecture": "arm64"}
+            },
+            "docker_instance_types": {"x86_64": ["m7i.xlarge"]},
+        },
+        "A docker class runs on arm64, but docker_instance_types has no arm64 instance types",
+    ),
+    "docker classes under a prefix ECS refuses": (
+        {
+            "name_prefix": "ecs-ci",
+            "runner_class_sizes": {"dind": {"cpu": 1024, "memory": 2048, "docker": True}},
+        },
+        "ECS refuses capacity provider names starting with aws, ecs or fargate",
+    ),
+    "more docker instances at least than at most": (
+        {
+            "runner_class_sizes": {"dind": {"cpu": 1024, "memory": 2048, "docker": True}},
+            "docker_min_instances": 3,
+            "docker_max_instances": 2,
+        },
+        "docker_min_instances must not exceed docker_max_instances",
+    ),
 }
 
 
-def batches(cases: dict[str, tuple[dict[str, Any], str]]) -> list[list[str]]:
+def batches(cases: dict[str, tuple[Any, ...]]) -> list[list[str]]:
     """Case names grouped so that no two in a group set the same variable."""
     groups: list[tuple[set[str], list[str]]] = []
-    for name, (change, _) in cases.items():
+    for name, (change, *_) in cases.items():
         for variables, names in groups:
             if not variables & change.keys():
                 variables.update(change)
@@ -228,12 +389,13 @@ def bad_value_plans(planner: ModulePlanner) -> dict[str, PlanResult]:
 def test_bad_value_fails_the_plan_with_its_message(
     bad_value_plans: dict[str, PlanResult], name: str
 ) -> None:
-    change, message = BAD_VALUES[name]
+    change, *messages = BAD_VALUES[name]
     result = bad_value_plans[name]
     assert result.returncode != 0, f"plan accepted {change}"
     (variable,) = change
     error = flat(result.output)
-    assert flat(message) in error, result.output
+    for message in messages:  # the rule, and for class rules the classes that break it
+        assert flat(message) in error, result.output
     assert f'"{variable}":' in error, result.output  # the error points at this argument
 
 
@@ -329,7 +491,14 @@ def test_default_class_is_the_smallest_class_unless_set(planner: ModulePlanner) 
     result = plan(planner, runner_class_sizes=sizes)
     assert result.returncode == 0, result.output
     value = json.loads(result.resource("aws_ssm_parameter.class_sizes")["value"])
-    assert value == {"default_class": "micro", "classes": sizes}
+    defaults = {
+        "architecture": "x86_64",
+        "ephemeral_storage_gib": None,
+        "docker": False,
+        "capacity_strategy": None,
+    }
+    classes = {name: {**size, **defaults} for name, size in sizes.items()}
+    assert value == {"default_class": "micro", "classes": classes}
     families = {r["change"]["after"]["family"] for r in result.resources("aws_ecs_task_definition")}
     assert families == {"runner-fleet-big", "runner-fleet-mini", "runner-fleet-micro"}
 
@@ -421,3 +590,207 @@ def test_the_dashboard_and_four_alarms_are_planned_and_each_flag_turns_its_part_
     assert monitoring(default_plan) == (["runner-fleet"], alarms)
     assert monitoring(plan(planner, dashboard_enabled=False)) == ([], alarms)
     assert monitoring(plan(planner, alarms_enabled=False)) == (["runner-fleet"], set())
+
+
+# ----------------------------------------------------------------------------- issue 14 classes
+
+CLASSES_14 = {
+    "small": {"cpu": 512, "memory": 1024},
+    "arm": {
+        "cpu": 1024,
+        "memory": 2048,
+        "architecture": "arm64",
+        "ephemeral_storage_gib": 100,
+        "capacity_strategy": "FARGATE_SPOT",
+    },
+    "dind": {"cpu": 2048, "memory": 7168, "docker": True},
+    # an EC2 task size that is no Fargate size
+    "dind-arm": {"cpu": 3000, "memory": 6000, "docker": True, "architecture": "arm64"},
+}
+GIVEN_ARM64_AMI = "ami-0123456789abcdef0"
+
+
+@pytest.fixture(scope="module")
+def docker_plan(planner: ModulePlanner) -> PlanResult:
+    result = plan(
+        planner,
+        runner_class_sizes=CLASSES_14,
+        docker_spot=True,
+        docker_min_instances=1,
+        docker_volume_size_gib=150,
+        docker_ami_id={"arm64": GIVEN_ARM64_AMI},
+        docker_distinct_instance=False,
+    )
+    assert result.returncode == 0, result.output
+    return result
+
+
+def by_name(result: PlanResult, type_: str, key: str = "name") -> dict[str, dict[str, Any]]:
+    return {r["change"]["after"][key]: r["change"]["after"] for r in result.resources(type_)}
+
+
+def test_class_task_definitions_say_architecture_disk_and_ec2(docker_plan: PlanResult) -> None:
+    definitions = by_name(docker_plan, "aws_ecs_task_definition", key="family")
+    summary = {
+        family.removeprefix("runner-fleet-"): (
+            d["requires_compatibilities"],
+            d["runtime_platform"][0]["cpu_architecture"],
+            d["ephemeral_storage"],
+            [(v["name"], v["docker_volume_configuration"][0]["scope"]) for v in d["volume"]],
+            (d["cpu"], d["memory"]),
+        )
+        for family, d in definitions.items()
+    }
+    assert summary == {
+        "small": (["FARGATE"], "X86_64", [], [], ("512", "1024")),
+        "arm": (["FARGATE"], "ARM64", [{"size_in_gib": 100}], [], ("1024", "2048")),
+        "dind": (["EC2"], "X86_64", [], [("docker", "task")], ("2048", "7168")),
+        "dind-arm": (["EC2"], "ARM64", [], [("docker", "task")], ("3000", "6000")),
+    }
+
+
+def test_class_sizes_document_has_the_contract_fields(docker_plan: PlanResult) -> None:
+    value = json.loads(docker_plan.resource("aws_ssm_parameter.class_sizes")["value"])
+    fargate = {"docker": False, "ephemeral_storage_gib": None, "capacity_strategy": None}
+    docker = {
+        "docker": True,
+        "ephemeral_storage_gib": None,
+        "capacity_strategy": None,
+        "distinct_instance": False,
+    }
+    assert value == {
+        "default_class": "small",
+        "classes": {
+            "small": {"cpu": 512, "memory": 1024, "architecture": "x86_64", **fargate},
+            "arm": {**CLASSES_14["arm"], "docker": False},
+            "dind": {
+                **CLASSES_14["dind"],
+                **docker,
+                "architecture": "x86_64",
+                "capacity_provider": "runner-fleet-docker-x86_64",
+            },
+            "dind-arm": {
+                **CLASSES_14["dind-arm"],
+                **docker,
+                "capacity_provider": "runner-fleet-docker-arm64",
+            },
+        },
+    }
+
+
+def test_each_docker_architecture_gets_a_launch_template_group_and_capacity_provider(
+    docker_plan: PlanResult, emulator: Emulator
+) -> None:
+    names = {"x86_64": "runner-fleet-docker-x86_64", "arm64": "runner-fleet-docker-arm64"}
+    templates = by_name(docker_plan, "aws_launch_template")
+    groups = by_name(docker_plan, "aws_autoscaling_group")
+    providers = by_name(docker_plan, "aws_ecs_capacity_provider")
+    assert set(templates) == set(groups) == set(providers) == set(names.values())
+
+    # x86_64 from the public SSM parameter (as the emulator holds it), arm64 as given
+    recommended = emulator.client("ssm").get_parameter(
+        Name="/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id"
+    )["Parameter"]["Value"]
+    assert templates[names["x86_64"]]["image_id"] == recommended
+    assert templates[names["arm64"]]["image_id"] == GIVEN_ARM64_AMI
+
+    for arch, name in names.items():
+        template = templates[name]
+        assert template["metadata_options"][0]["http_tokens"] == "required"
+        assert template["metadata_options"][0]["http_put_response_hop_limit"] == 1
+        (ebs,) = template["block_device_mappings"][0]["ebs"]
+        assert (ebs["volume_size"], ebs["volume_type"], ebs["encrypted"]) == (150, "gp3", "true")
+        config = base64.b64decode(template["user_data"]).decode().splitlines()
+        assert {
+            "ECS_CLUSTER=runner-fleet",
+            "ECS_AWSVPC_BLOCK_IMDS=true",
+            "ECS_ENABLE_SPOT_INSTANCE_DRAINING=true",
+            "ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION=1m",
+        } <= set(config)
+
+        group = groups[name]
+        assert (group["min_size"], group["max_size"], group["protect_from_scale_in"]) == (
+            1,
+            10,
+            True,
+        )
+        assert group["vpc_zone_identifier"] == VALID["subnet_ids"]
+        (policy,) = group["mixed_instances_policy"]
+        (distribution,) = policy["instances_distribution"]
+        assert distribution["on_demand_percentage_above_base_capacity"] == 0  # docker_spot
+        assert distribution["spot_allocation_strategy"] == "price-capacity-optimized"
+        types = [o["instance_type"] for o in policy["launch_template"][0]["override"]]
+        expected = {"x86_64": ["m7i.xlarge", "m6i.xlarge", "m5.xlarge"]}
+        assert types == expected.get(arch, ["m7g.xlarge", "m6g.xlarge"])
+        assert {"key": "AmazonECSManaged", "value": "true", "propagate_at_launch": True} in group[
+            "tag"
+        ]
+
+        (provider,) = providers[name]["auto_scaling_group_provider"]
+        assert provider["managed_termination_protection"] == "ENABLED"
+        assert provider["managed_draining"] == "ENABLED"
+        (scaling,) = provider["managed_scaling"]
+        assert (scaling["status"], scaling["target_capacity"]) == ("ENABLED", 100)
+
+    cluster = docker_plan.resource("aws_ecs_cluster_capacity_providers.this")
+    assert sorted(cluster["capacity_providers"]) == sorted(
+        ["FARGATE", "FARGATE_SPOT", *names.values()]
+    )
+
+
+def test_the_docker_instance_role_holds_only_the_ecs_agents_actions_on_the_cluster(
+    docker_plan: PlanResult,
+) -> None:
+    (profile,) = docker_plan.resources("aws_iam_instance_profile")
+    assert profile["change"]["after"]["name"] == "runner-fleet-docker-instance-us-east-1"
+    policy = json.loads(docker_plan.resource("aws_iam_role_policy.docker_instance[0]")["policy"])
+    cluster = "arn:aws:ecs:us-east-1:123456789012:cluster/runner-fleet"
+    grants = {
+        action: statement["Resource"]
+        for statement in policy["Statement"]
+        for action in (
+            [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
+        )
+    }
+    instances = "arn:aws:ecs:us-east-1:123456789012:container-instance/runner-fleet/*"
+    assert grants == {
+        "ecs:DeregisterContainerInstance": cluster,
+        "ecs:RegisterContainerInstance": cluster,
+        "ecs:SubmitAttachmentStateChanges": cluster,
+        "ecs:SubmitContainerStateChange": cluster,
+        "ecs:SubmitTaskStateChange": cluster,
+        "ecs:Poll": instances,
+        "ecs:StartTelemetrySession": instances,
+        "ecs:UpdateContainerInstancesState": instances,
+        "ecs:DiscoverPollEndpoint": "*",
+    }
+
+
+def test_docker_classes_add_the_capacity_wait_alarm(docker_plan: PlanResult) -> None:
+    alarms = by_name(docker_plan, "aws_cloudwatch_metric_alarm", key="alarm_name")
+    alarm = alarms["runner-fleet-capacity-wait"]
+    assert (alarm["namespace"], alarm["metric_name"], alarm["dimensions"]) == (
+        "AWSRunnerFleet",
+        "TasksWaitingForCapacity",
+        {"Fleet": "runner-fleet"},
+    )
+    assert (alarm["statistic"], alarm["threshold"], alarm["comparison_operator"]) == (
+        "Maximum",
+        0,
+        "GreaterThanThreshold",
+    )
+
+
+def test_without_docker_classes_no_ec2_capacity_is_planned(default_plan: PlanResult) -> None:
+    types = {r["type"] for r in default_plan.resources()}
+    assert (
+        not {
+            "aws_launch_template",
+            "aws_autoscaling_group",
+            "aws_ecs_capacity_provider",
+            "aws_iam_instance_profile",
+        }
+        & types
+    )
+    cluster = default_plan.resource("aws_ecs_cluster_capacity_providers.this")
+    assert cluster["capacity_providers"] == ["FARGATE", "FARGATE_SPOT"]

@@ -22,6 +22,7 @@ MODULE_DIRS = [
     "examples/default/vpc",
     "examples/image-builds",
     "examples/github-app",
+    "examples/docker-builds",
 ]
 # What checkov scans: the module and its examples (not the test and local-mode harnesses).
 CHECKOV_SKIP_PATHS = ["tests", "local_mode", ".venv", ".build", ".local", ".git"]

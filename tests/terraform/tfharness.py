@@ -25,8 +25,8 @@ PLUGIN_CACHE = REPO_ROOT / ".build" / "tf-plugin-cache"
 
 def emulator_provider(endpoint: str) -> dict[str, Any]:
     """The AWS provider block (JSON syntax) pointed at the emulator."""
-    services = ["apigateway", "cloudwatch", "codebuild", "dynamodb", "ec2", "ecr", "ecs"]
-    services += ["events", "iam", "kms", "lambda", "logs", "s3", "sns", "sqs", "ssm", "sts"]
+    services = ["apigateway", "autoscaling", "cloudwatch", "codebuild", "dynamodb", "ec2", "ecr"]
+    services += ["ecs", "events", "iam", "kms", "lambda", "logs", "s3", "sns", "sqs", "ssm", "sts"]
     return {
         "region": REGION,
         "access_key": "testing",

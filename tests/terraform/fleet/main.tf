@@ -87,6 +87,7 @@ module "fleet" {
     small  = { cpu = 512, memory = 1024 }
     medium = { cpu = 1024, memory = 3072 }
     xlarge = { cpu = 4096, memory = 16384 }
+    arm    = { cpu = 1024, memory = 2048, architecture = "arm64", ephemeral_storage_gib = 50, capacity_strategy = "FARGATE" }
   }
   default_class     = "medium"
   capacity_strategy = "spotPreferred"

@@ -11,23 +11,24 @@ provider "aws" {
   s3_use_path_style           = true
 
   endpoints {
-    apigateway = var.aws_endpoint_url
-    cloudwatch = var.aws_endpoint_url
-    codebuild  = var.aws_endpoint_url
-    dynamodb   = var.aws_endpoint_url
-    ec2        = var.aws_endpoint_url
-    ecr        = var.aws_endpoint_url
-    ecs        = var.aws_endpoint_url
-    events     = var.aws_endpoint_url
-    iam        = var.aws_endpoint_url
-    kms        = var.aws_endpoint_url
-    lambda     = var.aws_endpoint_url
-    logs       = var.aws_endpoint_url
-    s3         = var.aws_endpoint_url
-    sns        = var.aws_endpoint_url
-    sqs        = var.aws_endpoint_url
-    ssm        = var.aws_endpoint_url
-    sts        = var.aws_endpoint_url
+    apigateway  = var.aws_endpoint_url
+    autoscaling = var.aws_endpoint_url
+    cloudwatch  = var.aws_endpoint_url
+    codebuild   = var.aws_endpoint_url
+    dynamodb    = var.aws_endpoint_url
+    ec2         = var.aws_endpoint_url
+    ecr         = var.aws_endpoint_url
+    ecs         = var.aws_endpoint_url
+    events      = var.aws_endpoint_url
+    iam         = var.aws_endpoint_url
+    kms         = var.aws_endpoint_url
+    lambda      = var.aws_endpoint_url
+    logs        = var.aws_endpoint_url
+    s3          = var.aws_endpoint_url
+    sns         = var.aws_endpoint_url
+    sqs         = var.aws_endpoint_url
+    ssm         = var.aws_endpoint_url
+    sts         = var.aws_endpoint_url
   }
 }
 
