@@ -33,6 +33,24 @@ for listing. Here, at the emulator's edge:
 - TerminateInstanceInAutoScalingGroup refuses as Auto Scaling does (ValidationError): an
   instance in no group ("Instance Id not found", where moto fails with a server error), and
   a decrement below the group's minimum size (which moto allows);
+- ECS RunTask on an EC2 (Auto Scaling group) capacity provider is placed as ECS places it
+  (moto ignores placement constraints, raises when no instance is registered and otherwise
+  places nothing when none has room): on an ACTIVE container instance of the provider's Auto
+  Scaling group (any of the cluster's, for a group the emulator lacks) with the task's CPU
+  and memory free (the task-level values when the task definition sets them, as ECS
+  reserves), honouring the `distinctInstance` constraint (no other task of the same task
+  group whose desired status is RUNNING on the instance, as the ECS API reference defines
+  it). With no room, the task is created with lastStatus PROVISIONING and no container
+  instance, as ECS does for a capacity provider with managed scaling (every capacity
+  provider here is treated as one); it gets placed, oldest first, as soon as capacity frees
+  (StopTask of a placed task) or arrives (RegisterContainerInstance), or stays until
+  StopTask. Such a task has launchType EC2 and the provider as capacityProviderName.
+  RegisterContainerInstance keeps the `totalResources` the agent reports (moto registers
+  every instance as 4096 CPU units, 7482 MiB), and StopTask of a task already stopped frees
+  its instance's resources only once;
+- an Auto Scaling group with a mixed-instances policy launches its first instance type
+  override (the "prioritized" on-demand choice) when its launch template names none: moto
+  launched instances with no type at all;
 - with LOCAL_MODE_ECS_CREATED_AT=1 (the local stack's and the latency bench's emulator), an
   ECS task has its `createdAt`, the time the emulator took its RunTask, as ECS reports it
   (moto keeps none): the runner simulator's events and the bench's latency start from it.
@@ -49,11 +67,14 @@ import threading
 from typing import Any
 
 from moto.autoscaling.exceptions import ValidationError as AutoScalingValidationError
-from moto.autoscaling.models import AutoScalingBackend
+from moto.autoscaling.models import AutoScalingBackend, FakeAutoScalingGroup, autoscaling_backends
 from moto.codebuild.responses import CodeBuildResponse
 from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.responses import ActionResult
 from moto.core.utils import utcnow
+from moto.ecs.models import Cluster, ContainerInstance, EC2ContainerServiceBackend
 from moto.ecs.models import Task as EcsTask
+from moto.ecs.responses import EC2ContainerServiceResponse
 from moto.iam.access_control import PermissionResult
 from moto.iam.models import iam_backends
 from moto.kms import responses as kms_responses
@@ -398,9 +419,189 @@ def install_autoscaling_terminate() -> None:
     AutoScalingBackend.terminate_instance = terminate_instance
 
 
+# ----------------------------------------------------------------------------- ECS on EC2
+
+FARGATE_PROVIDERS = ("FARGATE", "FARGATE_SPOT")
+PROVISIONING = "PROVISIONING"
+_ecs = threading.RLock()  # placement reads and changes the instances' free resources
+
+
+def ec2_provider(cluster: Cluster, launch_type: str | None, strategy: list | None) -> str | None:
+    """The EC2 capacity provider a RunTask names (or the cluster's default strategy does)."""
+    if launch_type:
+        return None
+    strategy = strategy or cluster.default_capacity_provider_strategy or []
+    provider = strategy[0]["capacityProvider"] if strategy else None
+    return None if provider in FARGATE_PROVIDERS else provider
+
+
+def task_requirements(definition: Any) -> dict[str, Any]:
+    """What a task reserves on its instance: the task-level CPU and memory when its definition
+    sets them (what ECS reserves), else its containers' sum. An awsvpc task has its own network
+    interface: it takes no host port."""
+    containers = definition.container_definitions
+
+    def total(level: str | None, *keys: str) -> int:
+        if level:
+            return int(level)
+        return sum(int(next((c[k] for k in keys if c.get(k)), 0)) for c in containers)
+
+    return {
+        "CPU": total(definition.cpu, "cpu"),
+        "MEMORY": total(definition.memory, "memory", "memoryReservation"),
+        "PORTS": [],
+        "PORTS_UDP": [],
+    }
+
+
+def provider_instances(
+    backend: EC2ContainerServiceBackend, cluster_name: str, provider_name: str
+) -> list[ContainerInstance]:
+    """The cluster's ACTIVE container instances that run in the provider's Auto Scaling group
+    (any of the cluster's, as moto had it, for a provider whose group the emulator does not
+    have: a test's made-up ARN, which AWS would have refused)."""
+    provider = backend.capacity_providers.get(provider_name)
+    if provider is None:
+        return []
+    group_arn = provider.auto_scaling_group_provider.get("autoScalingGroupArn", "")
+    groups = autoscaling_backends[backend.account_id][backend.region_name].autoscaling_groups
+    group = groups.get(group_arn.rsplit("autoScalingGroupName/", 1)[-1])
+    members = {state.instance.id for state in group.instance_states} if group else None
+    return [
+        instance
+        for instance in backend.container_instances.get(cluster_name, {}).values()
+        if instance.status == "ACTIVE" and (members is None or instance.ec2_instance_id in members)
+    ]
+
+
+def fits(backend: EC2ContainerServiceBackend, task: EcsTask, instance: ContainerInstance) -> bool:
+    if not backend._can_be_placed(instance, task.resource_requirements):
+        return False
+    if not task.distinct_instance:
+        return True
+    return not any(
+        other is not task
+        and other.container_instance_arn == instance.container_instance_arn
+        and other.group == task.group
+        and other.desired_status == "RUNNING"
+        for other in backend.tasks.get(task.cluster_name, {}).values()
+    )
+
+
+def place(backend: EC2ContainerServiceBackend, task: EcsTask) -> bool:
+    """Puts the task on the first instance of its provider that fits it (False: none does)."""
+    for instance in provider_instances(backend, task.cluster_name, task.capacity_provider_name):
+        if fits(backend, task, instance):
+            task.container_instance_arn = instance.container_instance_arn
+            backend.update_container_instance_resources(instance, task.resource_requirements)
+            backend.update_cluster_resources(backend.clusters[task.cluster_name], 1)
+            task.last_status = "RUNNING"  # moto's tasks start RUNNING (no PENDING step)
+            return True
+    return False
+
+
+def place_waiting(backend: EC2ContainerServiceBackend, cluster_name: str) -> None:
+    """Capacity freed or arrived: the cluster's PROVISIONING tasks take it, oldest first."""
+    for task in list(backend.tasks.get(cluster_name, {}).values()):
+        if task.last_status == PROVISIONING and task.desired_status == "RUNNING":
+            place(backend, task)
+
+
+def run_on_provider(response: EC2ContainerServiceResponse, cluster: Cluster, provider: str) -> list:
+    """RunTask's tasks on an EC2 capacity provider: placed, or PROVISIONING."""
+    backend = response.ecs_backend
+    definition = backend.describe_task_definition(response._get_param("taskDefinition"))
+    constraints = response._get_param("placementConstraints") or []
+    tasks = []
+    for _ in range(response._get_int_param("count", 1)):
+        task = EcsTask(
+            cluster,
+            definition,
+            None,
+            task_requirements(definition),
+            backend=backend,
+            group=response._get_param("group") or f"family:{definition.family}",
+            launch_type="EC2",  # what ECS reports for a task on an Auto Scaling group provider
+            overrides=response._get_param("overrides") or {},
+            started_by=response._get_param("startedBy") or "",
+            tags=response._get_param("tags") or [],
+            networking_configuration=response._get_param("networkConfiguration"),
+            capacity_provider_name=provider,
+        )
+        task.distinct_instance = any(c.get("type") == "distinctInstance" for c in constraints)
+        if not place(backend, task):
+            task.last_status = PROVISIONING
+        backend.tasks.setdefault(cluster.name, {})[task.task_arn] = task
+        tasks.append(task)
+    return tasks
+
+
+def set_total_resources(instance: ContainerInstance, total: list[dict[str, Any]]) -> None:
+    """The CPU and memory the agent registers the instance with (all of it free)."""
+    reported = {
+        r["name"]: int(r["integerValue"]) for r in total if r.get("name") in ("CPU", "MEMORY")
+    }
+    for resource in instance.registered_resources + instance.remaining_resources:
+        if resource["name"] in reported:
+            resource["integerValue"] = reported[resource["name"]]
+
+
+def install_mixed_instance_types() -> None:
+    original = FakeAutoScalingGroup.instance_type
+
+    def instance_type(self: FakeAutoScalingGroup) -> str:
+        overrides = ((self.mixed_instances_policy or {}).get("LaunchTemplate") or {}).get(
+            "Overrides"
+        )
+        return original.fget(self) or (overrides[0]["InstanceType"] if overrides else "")
+
+    FakeAutoScalingGroup.instance_type = property(instance_type)
+
+
+def install_ecs_capacity_providers() -> None:
+    original_run = EC2ContainerServiceResponse.run_task
+    original_stop = EC2ContainerServiceBackend.stop_task
+
+    def run_task(self: EC2ContainerServiceResponse) -> Any:
+        cluster = self.ecs_backend._get_cluster(self._get_param("cluster", "default"))
+        provider = ec2_provider(
+            cluster, self._get_param("launchType"), self._get_param("capacityProviderStrategy")
+        )
+        if provider is None:
+            return original_run(self)
+        with _ecs:
+            tasks = run_on_provider(self, cluster, provider)
+        return ActionResult({"tasks": tasks, "failures": []})
+
+    def stop_task(self: EC2ContainerServiceBackend, cluster_str: str, task_str: str, reason: str):
+        cluster = self._get_cluster(cluster_str)
+        with _ecs:
+            for arn, task in self.tasks.get(cluster.name, {}).items():
+                if arn.endswith(task_str.split("/")[-1]) and task.desired_status == "STOPPED":
+                    return task  # already stopped: its resources were freed then
+            stopped = original_stop(self, cluster_str, task_str, reason)
+            place_waiting(self, cluster.name)
+            return stopped
+
+    def register_container_instance(self: EC2ContainerServiceResponse) -> Any:
+        document = json.loads(self._get_param("instanceIdentityDocument"))
+        cluster = self._get_param("cluster", "default")
+        with _ecs:
+            instance = self.ecs_backend.register_container_instance(cluster, document["instanceId"])
+            set_total_resources(instance, self._get_param("totalResources") or [])
+            place_waiting(self.ecs_backend, cluster.split("/")[-1])
+        return ActionResult({"containerInstance": instance})
+
+    EC2ContainerServiceResponse.run_task = run_task
+    EC2ContainerServiceBackend.stop_task = stop_task
+    EC2ContainerServiceResponse.register_container_instance = register_container_instance
+
+
 def install() -> None:
     install_codebuild()
     install_autoscaling_terminate()
+    install_ecs_capacity_providers()
+    install_mixed_instance_types()
     if os.environ.get(ECS_CREATED_AT) == "1":
         install_ecs_created_at()
     FakeBucket.get_permission = get_permission

@@ -18,6 +18,10 @@ fleet's cluster this process plays, in order:
 A task stopped by someone else (the control plane's cleanup, `ecsrunner runners terminate`)
 gets its STOPPED event too, with exit code 143 (SIGTERM), and its runner disconnects: GitHub
 fails the job it was running. A runner whose registration is removed while it waits exits 1.
+A task on an EC2 capacity provider waiting for an instance (lastStatus PROVISIONING) is left
+alone until the emulator places it (it is then RUNNING, and played as above, with the launch
+type, capacity provider and container instance ECS names in its events); stopped while it
+waits, it gets a STOPPED event without having started.
 A `fate` (the benchmark's) may make a runner die before it connects (the entrypoint exits 3)
 or have its Fargate Spot task interrupted before it takes a job.
 """
@@ -47,6 +51,7 @@ from typing import Any
 import boto3
 import requests
 
+from local_mode import ecs_agent
 from local_mode.moto_server import hold_ecs_tasks, role_session
 from local_mode.webhook_server import eventbridge_envelope
 
@@ -57,6 +62,7 @@ SPOT_REASON = "Your Spot Task was interrupted."
 RUN, DIE, SPOT = "run", "die", "spot"  # fates: the runner works, dies early, is interrupted
 DIED_EXIT = 3  # runner/entrypoint.sh: no JIT config (what an early death looks like)
 REMOVED_EXIT = 1  # the runner's registration was removed while it waited for a job
+PROVISIONING = "PROVISIONING"  # an EC2 capacity provider's task waiting for an instance
 DEFAULT_JOB_SECONDS = 1.0  # how long a runner "runs" its job (`make local-up JOB_SECONDS=`)
 
 
@@ -188,7 +194,7 @@ def task_state_change(
         "availabilityZone": task.get("availabilityZone", f"{region}a"),
         "clusterArn": task["clusterArn"],
         "containers": [container],
-        "launchType": task.get("launchType") or "FARGATE",
+        "launchType": task.get("launchType") or "FARGATE",  # EC2 on an Auto Scaling group
         "capacityProviderName": task.get("capacityProviderName") or "FARGATE",
         "cpu": str(task.get("cpu", "")),
         "memory": str(task.get("memory", "")),
@@ -205,6 +211,8 @@ def task_state_change(
         "version": 2,
         "platformVersion": task.get("platformVersion") or "1.4.0",
     }
+    if task.get("containerInstanceArn"):  # a task on an EC2 instance names it
+        detail["containerInstanceArn"] = task["containerInstanceArn"]
     if stopped:
         detail.update(
             {
@@ -249,6 +257,13 @@ if [ -n "${LOCAL_MODE_JOB_STEP:-}" ]; then
 fi
 """
 JOB_STEPS = "job-steps"  # <state dir>/job-steps/<job id>: a shell command, the job's one step
+
+
+def without_docker(env: dict[str, str]) -> dict[str, str]:
+    """A Docker class's container environment minus RUNNER_DOCKER: no Docker daemon runs here
+    (the entrypoint would start dockerd, as root, before the runner; tests/runner covers that
+    on the image), so the simulated container starts the runner at once."""
+    return {name: value for name, value in env.items() if name != "RUNNER_DOCKER"}
 
 
 def real_entrypoint_available() -> bool:
@@ -384,11 +399,14 @@ class RunnerSimulator:
         self.settings = settings
         kwargs = {"endpoint_url": settings.aws_endpoint_url, "region_name": settings.region}
         self.ecs = boto3.client("ecs", **kwargs)
+        self.autoscaling = boto3.client("autoscaling", **kwargs)  # the Docker instances' agents
+        self.ec2 = boto3.client("ec2", **kwargs)
         self.sts = boto3.client("sts", **kwargs)
         self.github = GitHubStandIn(settings.github_api_url)
         self.post = post or requests.post
         self.fate = fate or (lambda task: RUN)
         self.tracked: dict[str, Tracked] = {}
+        self.waiting: dict[str, dict] = {}  # PROVISIONING tasks (no instance yet), by ARN
         self.lock = threading.Lock()
         self.stop_event = threading.Event()
 
@@ -469,7 +487,7 @@ class RunnerSimulator:
         runner_name = task.get("startedBy", "")
         if self.settings.real_entrypoint and real_entrypoint_available():
             step, report = self.job_step(task)
-            value, code = run_real_entrypoint(env, step, report)
+            value, code = run_real_entrypoint(without_docker(env), step, report)
             if code != 0 or value is None:
                 LOG.error("runner %s: entrypoint exited %s", runner_name, code)
                 return {}, code or 1
@@ -587,12 +605,19 @@ class RunnerSimulator:
         new = [arn for arn in running if arn not in self.tracked]
         if new:
             for task in self.describe(new):
+                if task.get("lastStatus") == PROVISIONING:
+                    self.wait_for_capacity(task)
+                    continue
+                self.waiting.pop(task["taskArn"], None)  # placed at last
                 with self.lock:
                     self.tracked[task["taskArn"]] = Tracked(
                         task["taskArn"], task=task, timeline=Timeline.of(task)
                     )
                 LOG.info("task %s is RUNNING (%s)", task["taskArn"], task.get("startedBy"))
                 threading.Thread(target=self.safe, args=(self.run_task, task), daemon=True).start()
+        self.settle_waiting(running)
+        if self.waiting:  # the instances a waiting task needs boot: their agents register
+            self.play_agents()
         with self.lock:
             watching = [
                 arn
@@ -603,6 +628,32 @@ class RunnerSimulator:
             for task in self.describe(watching):
                 if task.get("lastStatus") == "STOPPED" or task.get("desiredStatus") == "STOPPED":
                     self.safe(self.cancelled, task)
+
+    def play_agents(self) -> None:
+        """The Docker instances' ECS agents (local_mode/ecs_agent.py): a fresh instance that
+        replaced a single-use one registers, and the emulator places a waiting task on it."""
+        clients = (self.ecs, self.autoscaling, self.ec2)
+        for arn in ecs_agent.sync(*clients, self.settings.cluster_name, self.settings.region):
+            LOG.info("container instance %s registered", arn.rsplit("/", 1)[-1])
+
+    def wait_for_capacity(self, task: dict) -> None:
+        """A task on an EC2 capacity provider with no room: no agent runs it until the emulator
+        places it on an instance (it is then RUNNING and taken as a new task)."""
+        if task["taskArn"] not in self.waiting:
+            LOG.info("task %s waits for capacity (PROVISIONING)", task["taskArn"])
+        self.waiting[task["taskArn"]] = task
+
+    def settle_waiting(self, running: list[str]) -> None:
+        """A waiting task stopped (by the cleanup, a terminate) never started: ECS sends its
+        STOPPED event, with no container exit code and no start times."""
+        gone = [arn for arn in self.waiting if arn not in running]
+        for task in self.describe(gone) if gone else []:
+            del self.waiting[task["taskArn"]]
+            with self.lock:
+                self.tracked[task["taskArn"]] = Tracked(
+                    task["taskArn"], task=task, timeline=Timeline.of(task)
+                )
+            self.safe(self.finish, task, None, True)
 
     def cancelled(self, task: dict) -> None:
         """Someone else stopped the task: SIGTERM to the runner, which disconnects (GitHub

@@ -39,6 +39,7 @@ import boto3
 import requests
 
 from ecsrunner.config import LOCAL_MODE_VAR
+from local_mode import ecs_agent
 from local_mode.moto_server import MotoServer, free_port, hold_ecs_tasks
 from local_mode.runner_sim import DEFAULT_JOB_SECONDS
 
@@ -52,6 +53,8 @@ CLASS_SIZES = {
     "small": {"cpu": 512, "memory": 1024},
     "medium": {"cpu": 1024, "memory": 2048},
     "large": {"cpu": 2048, "memory": 4096},
+    # Docker-in-Docker on the EC2 capacity provider (local_mode/terraform keeps one instance)
+    "docker": {"cpu": 2048, "memory": 4096, "docker": True},
 }
 # Marker in each process's command line: a recorded pid is only ours if it still matches.
 MARKERS = {
@@ -371,6 +374,16 @@ def names_from_outputs(outputs: dict) -> dict[str, str]:
     }
 
 
+# --------------------------------------------------------------------------- ECS agent
+
+
+def register_container_instances(stack: dict) -> list[str]:
+    """Plays the ECS agent of the Docker classes' instances once (local_mode/ecs_agent.py);
+    returns the container instance ARNs registered."""
+    clients = (aws_client(stack, name) for name in ("ecs", "autoscaling", "ec2"))
+    return ecs_agent.sync(*clients, stack["cluster_name"], stack["region"])
+
+
 # --------------------------------------------------------------------------- health
 
 
@@ -558,6 +571,8 @@ def _up(say: Say, job_seconds: float | None, fail_builds: list[str]) -> dict:
         stack["terraform_seconds"] = round(time.monotonic() - t0, 1)
         stack["subnet_id"] = outputs.get("subnet_id")
         stack["security_group_id"] = outputs.get("security_group_id")
+        say("Registering the Docker classes' instances with the cluster (the ECS agent's part)")
+        stack["container_instances"] = register_container_instances(stack)
         save(stack)
 
         say(f"Starting the webhook endpoint on {stack['webhook_url']}")

@@ -58,6 +58,10 @@ module "fleet" {
   runner_class_sizes = var.runner_class_sizes
   lambda_zip_path    = var.lambda_zip_path
 
+  # The docker class's Auto Scaling group keeps one instance, which local_mode/stack.py
+  # registers with the cluster as its ECS agent would: a docker job starts at once.
+  docker_min_instances = 1
+
   # Image builds on: image:<base> labels build runner/Dockerfile on <base> with CodeBuild, which
   # local_mode/codebuild.py plays. Jobs without an image: label keep the class task
   # definitions' pinned image, so they never wait for a build.

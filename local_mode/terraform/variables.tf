@@ -45,15 +45,20 @@ variable "github_pat" {
 }
 
 variable "runner_class_sizes" {
-  description = "Runner classes of the local fleet (cpu in ECS units, memory in MiB)."
+  description = "Runner classes of the local fleet (cpu in ECS units, memory in MiB; the root module's runner_class_sizes validates them). `docker` classes run on the EC2 capacity provider."
   type = map(object({
-    cpu    = number
-    memory = number
+    cpu                   = number
+    memory                = number
+    architecture          = optional(string, "x86_64")
+    ephemeral_storage_gib = optional(number)
+    docker                = optional(bool, false)
+    capacity_strategy     = optional(string)
   }))
   default = {
     small  = { cpu = 512, memory = 1024 }
     medium = { cpu = 1024, memory = 2048 }
     large  = { cpu = 2048, memory = 4096 }
+    docker = { cpu = 2048, memory = 4096, docker = true }
   }
 }
 

@@ -203,7 +203,12 @@ def test_stack_json_has_the_contract_keys(stack: Stack) -> None:
     sizes = json.loads(
         stack.ssm.get_parameter(Name=stack.data["class_sizes_parameter"])["Parameter"]["Value"]
     )
-    assert sizes["classes"][CLASS] == stack.data["class_sizes"][CLASS]
+    for name, size in stack.data["class_sizes"].items():
+        shown = sizes["classes"][name]
+        assert {key: shown[key] for key in size} == size, (name, shown)
+    assert sizes["classes"]["docker"]["capacity_provider"] == (
+        f"{stack.data['name_prefix']}-docker-x86_64"
+    )
 
 
 def test_queued_job_becomes_exactly_one_task_of_the_class_size(stack: Stack) -> None:
@@ -464,6 +469,77 @@ def test_runners_terminate_removes_an_idle_runner(stack: Stack) -> None:
     assert runners["total_count"] == 0, runners
     (arn,) = stack.task_arns(started_by=name)
     assert stack.describe(arn)["desiredStatus"] == "STOPPED"
+
+
+def test_docker_jobs_run_one_per_instance_on_the_ec2_capacity_provider(stack: Stack) -> None:
+    """Issue 14's end to end: a `class:docker` job's RunTask goes to the EC2 capacity provider
+    and its task onto the instance the stack registered; a second one, sent while the first
+    runs, waits in PROVISIONING (distinctInstance, one instance, drained: single use) and runs
+    on the fresh instance that replaces the first once the first's task has stopped (the
+    group's minimum is 1). Both complete at GitHub; the used instance is terminated."""
+    provider = f"{stack.data['name_prefix']}-docker-x86_64"
+    (instance,) = stack.data["container_instances"]  # docker_min_instances = 1
+    labels = ["self-hosted", "class:docker"]
+    jobs = []
+    for _ in range(2):
+        delivery = send_job.queued_job(stack.data, labels)
+        assert delivery.send().status == 202, delivery.response
+        jobs.append(delivery.job_id)
+        record = wait_for(
+            lambda job_id=delivery.job_id: (r := stack.record(job_id)) and r.get("task_arn") and r,
+            what=f"a task for job {delivery.job_id}",
+        )
+        task = stack.describe(record["task_arn"])
+        assert task["capacityProviderName"] == provider, task
+        assert task["launchType"] == "EC2"
+        if len(jobs) == 1:
+            first = task
+            assert (task["lastStatus"], task["containerInstanceArn"]) == ("RUNNING", instance)
+        elif stack.describe(first["taskArn"])["lastStatus"] == "RUNNING":  # still on it
+            assert task["lastStatus"] == "PROVISIONING" and "containerInstanceArn" not in task
+
+    definition = stack.ecs.describe_task_definition(taskDefinition=first["taskDefinitionArn"])[
+        "taskDefinition"
+    ]
+    assert definition["requiresCompatibilities"] == ["EC2"]
+    (runner,) = [c for c in definition["containerDefinitions"] if c["name"] == "runner"]
+    assert runner["privileged"] is True
+
+    done = [
+        wait_for(
+            lambda job_id=job_id: (j := github_job(stack, job_id))["status"] == "completed" and j,
+            timeout=90,
+            what=f"docker job {job_id} to complete at GitHub",
+        )
+        for job_id in jobs
+    ]
+    assert [job["conclusion"] for job in done] == ["success", "success"]
+    assert done[1]["started_at"] >= done[0]["completed_at"]  # one job per instance at a time
+    placed = []
+    for job_id in jobs:
+        record = finished(stack, job_id, timeout=30)
+        assert record["status"] == "completed", record
+        task = stack.describe(record["task_arn"])
+        assert task["lastStatus"] == "STOPPED"
+        placed.append(task["containerInstanceArn"])
+    assert placed[0] == instance and placed[1] != instance  # each instance served one job
+
+    ec2 = boto3.client(
+        "ec2", endpoint_url=stack.data["aws_endpoint_url"], region_name=stack.data["region"]
+    )
+    described = stack.ecs.describe_container_instances(
+        cluster=stack.data["cluster_name"], containerInstances=placed
+    )["containerInstances"]
+    ec2_ids = [i["ec2InstanceId"] for i in described]
+    wait_for(
+        lambda: all(
+            i["State"]["Name"] in ("shutting-down", "terminated")
+            for r in ec2.describe_instances(InstanceIds=ec2_ids)["Reservations"]
+            for i in r["Instances"]
+        ),
+        timeout=30,
+        what="both used instances to be terminated",
+    )
 
 
 def image_tags(stack: Stack) -> list[str]:
