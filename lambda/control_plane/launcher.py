@@ -151,7 +151,14 @@ def run_task_request(settings: Settings, task: RunnerTask, provider: str) -> dic
     }
     if task.placement.distinct_instance:
         request["placementConstraints"] = [{"type": "distinctInstance"}]
+        # distinctInstance separates the tasks of one task group (by default the family's):
+        # one group for every Docker class keeps any two Docker jobs off a shared instance.
+        request["group"] = docker_group(settings)
     return request
+
+
+def docker_group(settings: Settings) -> str:
+    return f"{settings.name_prefix}-docker"
 
 
 def is_capacity_shortage(reason: str) -> bool:

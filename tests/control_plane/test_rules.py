@@ -342,7 +342,7 @@ def test_a_docker_task_gets_no_public_ip_and_its_own_client_token() -> None:
     assert fargate["networkConfiguration"]["awsvpcConfiguration"]["assignPublicIp"] == "ENABLED"
     assert (docker["clientToken"], fargate["clientToken"]) == ("7-2-docker", "7-2-spot")
     assert docker["placementConstraints"] == [{"type": "distinctInstance"}]
-    assert "placementConstraints" not in fargate
+    assert "placementConstraints" not in fargate and "group" not in fargate
 
 
 def test_runner_tasks_follow_the_ecs_exec_switch_and_get_their_config_as_a_file() -> None:

@@ -46,6 +46,7 @@ def test_each_kind_of_class_gets_its_own_run_task_request(
     assert docker["taskDefinition"] == f"{fleet.prefix}-docker"
     assert docker["capacityProviderStrategy"] == [{"capacityProvider": provider, "weight": 1}]
     assert docker["placementConstraints"] == [{"type": "distinctInstance"}]
+    assert docker["group"] == f"{fleet.prefix}-docker"  # one group for every Docker class
     assert network(docker)["assignPublicIp"] == "DISABLED"  # awsvpc on EC2: no public IP
     assert docker["clientToken"] == f"{jobs['docker']}-1-docker"
 
@@ -80,6 +81,25 @@ def test_a_docker_class_that_packs_tasks_has_no_placement_constraint(fleet: Flee
     (request,) = requests_received(fleet)
     assert "placementConstraints" not in request
     assert request["capacityProviderStrategy"][0]["capacityProvider"] == docker_provider(fleet)
+
+
+def test_two_docker_classes_never_share_an_instance(fleet: Fleet) -> None:
+    """distinctInstance separates the tasks of one task group: every Docker class's RunTask
+    names the fleet's Docker group, so a job of another Docker class waits for its own
+    instance instead of landing beside the first (the emulator places as ECS does)."""
+    other = {**CLASSES["docker"], "cpu": 1024, "memory": 2048}
+    configure_classes(
+        fleet, {"small": CLASSES["small"], "docker": CLASSES["docker"], "dind": other}
+    )
+    launch(fleet, ("self-hosted", "class:docker"))
+    launch(fleet, ("self-hosted", "class:dind"))
+
+    requests = requests_received(fleet)
+    assert {r["group"] for r in requests} == {f"{fleet.prefix}-docker"}
+    first, second = (fleet.describe(arn) for arn in fleet.tasks())
+    placed = [t for t in (first, second) if t.get("containerInstanceArn")]
+    waiting = [t for t in (first, second) if t["lastStatus"] == "PROVISIONING"]
+    assert (len(placed), len(waiting)) == (1, 1)  # the one instance had room for both
 
 
 def test_a_docker_job_delivered_twice_launches_once(fleet: Fleet) -> None:
