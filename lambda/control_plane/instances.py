@@ -11,8 +11,10 @@ unless DOCKER_INSTANCE_REUSE is true:
   https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_UpdateContainerInstancesState.html);
 - when it has STOPPED, its instance is terminated through its Auto Scaling group
   (`retire`), decrementing the group's desired capacity; at the group's minimum size AWS
-  refuses that, and the group replaces the instance with a fresh one instead. An instance
-  still running or starting a task is left (the cleanup's sweep retires it once idle);
+  refuses that, and the group replaces the instance with a fresh one instead. It is
+  terminated even when a task has landed on it since (a drain that came late, or a job that
+  re-registered its host): that task stops and its job is relaunched, but a used instance
+  never serves another job;
 - the cleanup retires DRAINING instances that run nothing (cleanup/instances.py): what a
   lost STOPPED event left.
 
@@ -131,13 +133,13 @@ def terminate(svc: Services, ec2_instance_id: str) -> bool:
     raise AssertionError("unreachable: the second attempt does not decrement")
 
 
-def retire(svc: Services, instance: dict[str, Any]) -> str:
-    """Terminates a container instance that runs nothing, draining it first (so that no task
-    lands on it between the look and the termination): `terminated`, `busy` (it runs or
-    starts a task: the cleanup retires it once idle) or `gone`."""
+def retire(svc: Services, instance: dict[str, Any], used: bool = False) -> str:
+    """Terminates a container instance, draining it first: `terminated`, `busy` (it runs or
+    starts a task, and is not `used`: the cleanup retires it once idle) or `gone`. A `used`
+    instance (its Docker task has stopped) is terminated whatever it runs now."""
     if not drain(svc, instance):
         return "gone"  # deregistered: its EC2 instance has gone
-    if not idle(instance):
+    if not used and not idle(instance):
         log.info(
             "Docker instance still runs a task: left to the cleanup",
             container_instance=instance.get("containerInstanceArn"),
@@ -161,5 +163,5 @@ def on_task_state(detail: dict[str, Any], svc: Services) -> str | None:
         if not found:
             return "gone"
         if last_status == "STOPPED":
-            return retire(svc, found[0])
+            return retire(svc, found[0], used=True)
         return "draining" if drain(svc, found[0]) else "gone"

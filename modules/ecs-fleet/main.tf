@@ -482,19 +482,11 @@ data "aws_iam_policy_document" "docker_instance" {
 
   statement {
     sid = "AgentPolls"
-    # Resource type container-instance, of this cluster only.
-    actions = [
-      "ecs:Poll",
-      "ecs:StartTelemetrySession",
-      "ecs:UpdateContainerInstancesState",
-    ]
+    # Resource type container-instance, of this cluster only. Not UpdateContainerInstancesState
+    # (the agent's Spot draining, which standalone tasks ignore): a job that reaches the
+    # instance role could set its drained instance ACTIVE again and catch the next job.
+    actions   = ["ecs:Poll", "ecs:StartTelemetrySession"]
     resources = ["arn:${data.aws_partition.current.partition}:ecs:${local.region}:${local.account_id}:container-instance/${var.name_prefix}/*"]
-
-    condition {
-      test     = "ArnEquals"
-      variable = "ecs:cluster"
-      values   = [local.cluster_arn]
-    }
   }
 
   statement {
@@ -554,16 +546,15 @@ resource "aws_launch_template" "docker" {
     }
   }
 
-  # The ECS agent's settings: its cluster; awsvpc tasks cannot reach the instance metadata
-  # (so no job gets the instance role); drain on a Spot interruption notice; remove a stopped
-  # task's containers after a minute (the default is 3 hours); reuse a pulled image (tags are
-  # immutable in the fleet's repository).
+  # The ECS agent's settings: its cluster; awsvpc tasks get a blackhole route to the instance
+  # metadata (a privileged job can delete it: the instance role holds only the agent's
+  # actions, docs/security.md); remove a stopped task's containers after a minute (the
+  # default is 3 hours); reuse a pulled image (tags are immutable in the fleet's repository).
   user_data = base64encode(<<-EOT
     #!/bin/bash
     cat >> /etc/ecs/ecs.config <<'CONFIG'
     ECS_CLUSTER=${aws_ecs_cluster.this.name}
     ECS_AWSVPC_BLOCK_IMDS=true
-    ECS_ENABLE_SPOT_INSTANCE_DRAINING=true
     ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION=1m
     ECS_IMAGE_PULL_BEHAVIOR=prefer-cached
     CONFIG

@@ -173,7 +173,7 @@ variable "iam_permissions_boundary" {
 ################################################################################
 
 variable "docker_instance_types" {
-  description = "Instance types of the Docker classes' Auto Scaling groups, per architecture (x86_64, arm64): the first has priority on demand, Spot picks by price and capacity. Only architectures a docker class uses get a group; a class must fit the smallest type of its architecture."
+  description = "Instance types of the Docker classes' Auto Scaling groups, per architecture (x86_64, arm64): the first has priority on demand, Spot picks by price and capacity. Only architectures a docker class uses get a group; a class must fit the smallest type of its architecture. Plan reads each type (DescribeInstanceTypes): a type your region does not offer fails it, so list types offered there."
   type        = map(list(string))
   default = {
     x86_64 = ["m7i.xlarge", "m6i.xlarge", "m5.xlarge"]
@@ -187,7 +187,7 @@ variable "docker_instance_types" {
 }
 
 variable "docker_spot" {
-  description = "The Docker classes' instances are Spot instances (price-capacity-optimized) instead of on-demand. ECS drains an instance on its Spot interruption notice; its running job is lost and relaunched like a Fargate Spot one."
+  description = "The Docker classes' instances are Spot instances (price-capacity-optimized) instead of on-demand. A Spot interruption stops the instance's task: a runner that has not taken its job yet is relaunched, a job already running is failed by GitHub, as on Fargate Spot."
   type        = bool
   default     = false
 }

@@ -130,6 +130,22 @@ def test_a_stopped_docker_task_terminates_its_instance_whatever_the_events_order
     assert group(fleet)["Instances"] == []
 
 
+def test_a_used_instance_is_terminated_even_when_a_task_landed_on_it_since(
+    fleet: Fleet,
+) -> None:
+    """The first task's drain never happened (its events lost, or a job set its instance
+    active again): a second Docker task landed on the used instance after the first stopped.
+    The first task's STOPPED event terminates the instance all the same."""
+    (instance,) = docker_group(fleet, desired=1)
+    first, _ = docker_task(fleet)
+    stopped = stop(fleet, first)
+    _, placed = docker_task(fleet)
+    assert placed == instance  # no drain: it landed on the used instance
+
+    assert fleet.invoke(stopped)["instance"] == "terminated"
+    assert ec2_state(fleet, instance) == "terminated"
+
+
 def test_at_the_group_minimum_a_fresh_instance_replaces_the_used_one(fleet: Fleet) -> None:
     (instance,) = docker_group(fleet, desired=1, min_size=1)
     task_arn, _ = docker_task(fleet)

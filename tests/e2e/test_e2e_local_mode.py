@@ -74,6 +74,7 @@ class Stack:
         self.dynamodb = boto3.client("dynamodb", **kwargs)
         self.ecr = boto3.client("ecr", **kwargs)
         self.codebuild = boto3.client("codebuild", **kwargs)
+        self.ec2 = boto3.client("ec2", **kwargs)
         # The JIT config bucket lets only the control plane's role list it.
         role = boto3.client("sts", **kwargs).assume_role(
             RoleArn=data["lambda_role_arn"], RoleSessionName="e2e-test"
@@ -471,6 +472,13 @@ def test_runners_terminate_removes_an_idle_runner(stack: Stack) -> None:
     assert stack.describe(arn)["desiredStatus"] == "STOPPED"
 
 
+def ec2_instance_of(stack: Stack, container_instance: str) -> str:
+    (described,) = stack.ecs.describe_container_instances(
+        cluster=stack.data["cluster_name"], containerInstances=[container_instance]
+    )["containerInstances"]
+    return described["ec2InstanceId"]
+
+
 def test_docker_jobs_run_one_per_instance_on_the_ec2_capacity_provider(stack: Stack) -> None:
     """Issue 14's end to end: a `class:docker` job's RunTask goes to the EC2 capacity provider
     and its task onto the instance the stack registered; a second one, sent while the first
@@ -479,6 +487,7 @@ def test_docker_jobs_run_one_per_instance_on_the_ec2_capacity_provider(stack: St
     group's minimum is 1). Both complete at GitHub; the used instance is terminated."""
     provider = f"{stack.data['name_prefix']}-docker-x86_64"
     (instance,) = stack.data["container_instances"]  # docker_min_instances = 1
+    ec2_ids = [ec2_instance_of(stack, instance)]
     labels = ["self-hosted", "class:docker"]
     jobs = []
     for _ in range(2):
@@ -524,17 +533,11 @@ def test_docker_jobs_run_one_per_instance_on_the_ec2_capacity_provider(stack: St
         placed.append(task["containerInstanceArn"])
     assert placed[0] == instance and placed[1] != instance  # each instance served one job
 
-    ec2 = boto3.client(
-        "ec2", endpoint_url=stack.data["aws_endpoint_url"], region_name=stack.data["region"]
-    )
-    described = stack.ecs.describe_container_instances(
-        cluster=stack.data["cluster_name"], containerInstances=placed
-    )["containerInstances"]
-    ec2_ids = [i["ec2InstanceId"] for i in described]
+    ec2_ids.append(ec2_instance_of(stack, placed[1]))  # registered until another task waits
     wait_for(
         lambda: all(
             i["State"]["Name"] in ("shutting-down", "terminated")
-            for r in ec2.describe_instances(InstanceIds=ec2_ids)["Reservations"]
+            for r in stack.ec2.describe_instances(InstanceIds=ec2_ids)["Reservations"]
             for i in r["Instances"]
         ),
         timeout=30,

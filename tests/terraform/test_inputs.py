@@ -712,7 +712,6 @@ def test_each_docker_architecture_gets_a_launch_template_group_and_capacity_prov
         assert {
             "ECS_CLUSTER=runner-fleet",
             "ECS_AWSVPC_BLOCK_IMDS=true",
-            "ECS_ENABLE_SPOT_INSTANCE_DRAINING=true",
             "ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION=1m",
         } <= set(config)
 
@@ -769,7 +768,6 @@ def test_the_docker_instance_role_holds_only_the_ecs_agents_actions_on_the_clust
         "ecs:SubmitTaskStateChange": cluster,
         "ecs:Poll": instances,
         "ecs:StartTelemetrySession": instances,
-        "ecs:UpdateContainerInstancesState": instances,
         "ecs:DiscoverPollEndpoint": "*",
     }
 
