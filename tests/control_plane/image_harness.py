@@ -28,6 +28,7 @@ from control_plane.images.refs import (
     rebuild_day,
     runner_fingerprint,
 )
+from control_plane.settings import Settings
 
 from local_mode.codebuild import build_state_change, image_manifest
 from local_mode.fault_proxy import FaultProxy
@@ -48,6 +49,24 @@ ARM64_ENVIRONMENT = {
     "compute_type": "BUILD_GENERAL1_LARGE",
 }
 BUILD_ENVIRONMENTS = {"arm64": ARM64_ENVIRONMENT}
+
+
+def image_settings(**env: str) -> Settings:
+    """Lambda settings of a fleet with image builds on (and `env` on top): for the pure
+    image decisions, with no AWS behind them."""
+    base = {
+        "NAME_PREFIX": "fleet",
+        "JIT_BUCKET": "fleet-jit",
+        "GITHUB_OWNER": "octo",
+        "GITHUB_REPO": "app",
+        "SUBNET_IDS": "subnet-1",
+        "SECURITY_GROUP_IDS": "sg-1",
+        "IMAGE_BUILD_PROJECT": "fleet-images",
+        "ECR_REPOSITORY_URL": "123456789012.dkr.ecr.us-east-1.amazonaws.com/fleet-runner",
+        "RUNNER_IMAGE_FINGERPRINT": FINGERPRINT,
+        "DEFAULT_BASE_IMAGE": DEFAULT_BASE,
+    }
+    return Settings.from_env({**base, **env})
 
 
 def tag_of(

@@ -22,7 +22,7 @@ from control_plane.images.refs import (
     normalise,
     rebuild_day,
 )
-from control_plane.settings import Settings, SettingsError
+from control_plane.settings import SettingsError
 
 from tests.cli.conftest import Cli, control_plane_function  # noqa: F401 (a fixture)
 from tests.control_plane.cleanup_helpers import acted, clean
@@ -33,28 +33,13 @@ from tests.control_plane.image_harness import (
     ImageFleet,
     codebuild_proxy_fixture,  # noqa: F401 (a fixture)
     image_fleet_fixture,  # noqa: F401 (a fixture)
+    image_settings,
     tag_of,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NOW = 1_750_000_000.0  # a fixed moment: 2025-06-15, day 20254
 PINNED = "debian@sha256:" + "0123456789abcdef" * 4
-
-
-def settings(**env: str) -> Settings:
-    base = {
-        "NAME_PREFIX": "fleet",
-        "JIT_BUCKET": "fleet-jit",
-        "GITHUB_OWNER": "octo",
-        "GITHUB_REPO": "app",
-        "SUBNET_IDS": "subnet-1",
-        "SECURITY_GROUP_IDS": "sg-1",
-        "IMAGE_BUILD_PROJECT": "fleet-images",
-        "ECR_REPOSITORY_URL": "123456789012.dkr.ecr.us-east-1.amazonaws.com/fleet-runner",
-        "RUNNER_IMAGE_FINGERPRINT": FINGERPRINT,
-        "DEFAULT_BASE_IMAGE": DEFAULT_BASE,
-    }
-    return Settings.from_env({**base, **env})
 
 
 def queue(fleet: Fleet, *labels: str) -> tuple[int, dict]:
@@ -92,7 +77,7 @@ def status_of(fleet: Fleet, arn: str) -> str:
     ],
 )
 def test_by_default_only_the_docker_official_images_are_built(label: str, allowed: bool) -> None:
-    decision = resolve(label, settings())
+    decision = resolve(label, image_settings())
     base = str(normalise(label))
     if allowed:
         assert decision.rejection is None and decision.base_image == base
@@ -105,7 +90,7 @@ def test_by_default_only_the_docker_official_images_are_built(label: str, allowe
 
 
 def test_patterns_match_the_normalised_reference() -> None:
-    own = settings(
+    own = image_settings(
         ALLOWED_BASE_IMAGES="ghcr.io/octo-org/*, docker.io/library/ubuntu:2?.04",
         RUNNER_IMAGE="123456789012.dkr.ecr.us-east-1.amazonaws.com/fleet-runner:v1",
     )
@@ -116,19 +101,19 @@ def test_patterns_match_the_normalised_reference() -> None:
         assert "is not allowed on this fleet" in (resolve(refused, own).rejection or "")
     # the default base must be allowed: here it is not
     with pytest.raises(SettingsError, match=re.escape(f"DEFAULT_BASE_IMAGE {DEFAULT_BASE}")):
-        settings(ALLOWED_BASE_IMAGES="ghcr.io/octo-org/*")
-    anything = settings(ALLOWED_BASE_IMAGES="*")
+        image_settings(ALLOWED_BASE_IMAGES="ghcr.io/octo-org/*")
+    anything = image_settings(ALLOWED_BASE_IMAGES="*")
     assert resolve("ghcr.io/anyone/anything:1", anything).rejection is None
     assert not base_allowed("docker.io/library/ubuntu:22.04", [])
 
 
 def test_the_default_base_must_be_allowed_unless_an_image_is_pinned() -> None:
-    assert settings().allowed_base_images == DEFAULT_ALLOWED_BASE_IMAGES
+    assert image_settings().allowed_base_images == DEFAULT_ALLOWED_BASE_IMAGES
     with pytest.raises(SettingsError, match="matches none of ALLOWED_BASE_IMAGES"):
-        settings(DEFAULT_BASE_IMAGE="ghcr.io/octo-org/base:1")
+        image_settings(DEFAULT_BASE_IMAGE="ghcr.io/octo-org/base:1")
     # allowed by a pattern, or not used at all (runner_image_tag pins the default image)
-    settings(DEFAULT_BASE_IMAGE="ghcr.io/octo-org/base:1", ALLOWED_BASE_IMAGES="ghcr.io/*")
-    settings(DEFAULT_BASE_IMAGE="ghcr.io/octo-org/base:1", RUNNER_IMAGE="r.example/x:v1")
+    image_settings(DEFAULT_BASE_IMAGE="ghcr.io/octo-org/base:1", ALLOWED_BASE_IMAGES="ghcr.io/*")
+    image_settings(DEFAULT_BASE_IMAGE="ghcr.io/octo-org/base:1", RUNNER_IMAGE="r.example/x:v1")
 
 
 def test_a_job_asking_for_a_base_not_allowed_is_rejected_and_nothing_is_built(
@@ -185,7 +170,7 @@ def test_a_mutable_base_gets_a_new_tag_each_period_and_a_pinned_one_never() -> N
     bases = ["ubuntu:22.04", "ubuntu:24.04", "debian:12", "node:20", "python:3.12", "alpine"]
     assert len({rebuild_day(normalise(b), 7, NOW) for b in bases}) > 1
 
-    weekly = settings()
+    weekly = image_settings()
     assert weekly.image_max_age_days == 7
     now_tag = resolve("ubuntu:22.04", weekly, now=start).image_tag
     assert now_tag == image_tag(str(ref), FINGERPRINT, first)
@@ -194,10 +179,10 @@ def test_a_mutable_base_gets_a_new_tag_each_period_and_a_pinned_one_never() -> N
     pinned = resolve(PINNED, weekly, now=NOW).image_tag
     assert pinned == resolve(PINNED, weekly, now=NOW + 400 * DAY_SECONDS).image_tag
     assert pinned == image_tag(str(normalise(PINNED)), FINGERPRINT)
-    never = settings(IMAGE_MAX_AGE_DAYS="0")
+    never = image_settings(IMAGE_MAX_AGE_DAYS="0")
     assert resolve("ubuntu:22.04", never, now=NOW).image_tag == image_tag(str(ref), FINGERPRINT)
     with pytest.raises(SettingsError, match="IMAGE_MAX_AGE_DAYS must be at least 0"):
-        settings(IMAGE_MAX_AGE_DAYS="-1")
+        image_settings(IMAGE_MAX_AGE_DAYS="-1")
 
 
 def test_an_image_older_than_its_period_is_built_again_once(

@@ -21,11 +21,11 @@ from tests.control_plane.harness import Fleet, job_payload
 from tests.control_plane.image_harness import (
     ARM64_ENVIRONMENT,
     BUILD_ENVIRONMENTS,
-    DEFAULT_BASE,
     FINGERPRINT,
     ImageFleet,
     codebuild_proxy_fixture,  # noqa: F401 (a fixture)
     image_fleet_fixture,  # noqa: F401 (a fixture)
+    image_settings,
     tag_of,
 )
 
@@ -57,22 +57,6 @@ def variables(request: dict) -> dict[str, str]:
     return {v["name"]: v["value"] for v in request["environmentVariablesOverride"]}
 
 
-def settings(**env: str) -> Settings:
-    base = {
-        "NAME_PREFIX": "fleet",
-        "JIT_BUCKET": "fleet-jit",
-        "GITHUB_OWNER": "octo",
-        "GITHUB_REPO": "app",
-        "SUBNET_IDS": "subnet-1",
-        "SECURITY_GROUP_IDS": "sg-1",
-        "IMAGE_BUILD_PROJECT": "fleet-images",
-        "ECR_REPOSITORY_URL": "123456789012.dkr.ecr.us-east-1.amazonaws.com/fleet-runner",
-        "RUNNER_IMAGE_FINGERPRINT": FINGERPRINT,
-        "DEFAULT_BASE_IMAGE": DEFAULT_BASE,
-    }
-    return Settings.from_env({**base, **env})
-
-
 # ----------------------------------------------------------------------------- tags
 
 
@@ -102,8 +86,8 @@ def test_unknown_architectures_and_suffixes_are_refused() -> None:
 
 
 def test_build_environments_are_parsed_and_validated() -> None:
-    assert settings().image_build_environments == {}
-    parsed = settings(IMAGE_BUILD_ENVIRONMENTS=json.dumps(BUILD_ENVIRONMENTS))
+    assert image_settings().image_build_environments == {}
+    parsed = image_settings(IMAGE_BUILD_ENVIRONMENTS=json.dumps(BUILD_ENVIRONMENTS))
     assert parsed.image_build_environments["arm64"].overrides() == ARM_OVERRIDES
     bad = {
         "[]": "must be a JSON object",
@@ -116,16 +100,16 @@ def test_build_environments_are_parsed_and_validated() -> None:
     }
     for text, message in bad.items():
         with pytest.raises(SettingsError, match=re.escape(message)):
-            settings(IMAGE_BUILD_ENVIRONMENTS=text)
+            image_settings(IMAGE_BUILD_ENVIRONMENTS=text)
 
 
 def test_an_architecture_without_a_build_environment_rejects_the_job() -> None:
-    without = settings()
+    without = image_settings()
     rejected = resolve("ubuntu:22.04", without, architecture="arm64")
     assert rejected.image_tag is None
     assert "no CodeBuild environment builds arm64 runner images" in rejected.rejection
     assert resolve("ubuntu:22.04", without, docker=True).image_tag.endswith("-docker")
-    on = settings(IMAGE_BUILD_ENVIRONMENTS=json.dumps(BUILD_ENVIRONMENTS))
+    on = image_settings(IMAGE_BUILD_ENVIRONMENTS=json.dumps(BUILD_ENVIRONMENTS))
     arm = resolve("ubuntu:22.04", on, docker=True, architecture="arm64")
     assert arm.rejection is None and arm.image_tag == tag_of(
         "ubuntu:22.04", docker=True, architecture="arm64"
@@ -133,7 +117,7 @@ def test_an_architecture_without_a_build_environment_rejects_the_job() -> None:
 
 
 def test_start_build_runs_each_tag_as_its_variant_on_its_architecture() -> None:
-    on = settings(IMAGE_BUILD_ENVIRONMENTS=json.dumps(BUILD_ENVIRONMENTS))
+    on = image_settings(IMAGE_BUILD_ENVIRONMENTS=json.dumps(BUILD_ENVIRONMENTS))
     for docker, architecture, _ in VARIANTS:
         tag = tag_of("ubuntu", docker=docker, architecture=architecture)
         arguments = builds.start_build_arguments(on, UBUNTU, tag)
