@@ -226,7 +226,7 @@ def demo(labels: str, restart: bool) -> None:
     click.secho(f"\n== Done in {elapsed:.0f}s. The stack keeps running; try:", bold=True)
     click.echo(
         f"""  make job LABELS="self-hosted,class:large"     # another job, another size
-  make job LABELS="self-hosted,class:docker"    # Docker-in-Docker: the EC2 capacity provider
+  make job LABELS="self-hosted,class:docker"    # a Docker class: the EC2 capacity provider
   make job LABELS="self-hosted,class:huge"      # an unknown class: rejected, no task
   make job LABELS="self-hosted,image:ubuntu:24.04"  # builds its runner image first
   make job BAD_SIGNATURE=1                      # a forged webhook: refused, nothing starts

@@ -63,6 +63,7 @@ RUN, DIE, SPOT = "run", "die", "spot"  # fates: the runner works, dies early, is
 DIED_EXIT = 3  # runner/entrypoint.sh: no JIT config (what an early death looks like)
 REMOVED_EXIT = 1  # the runner's registration was removed while it waited for a job
 PROVISIONING = "PROVISIONING"  # an EC2 capacity provider's task waiting for an instance
+AGENT_SECONDS = 5.0  # how often the Docker instances' agents are played with no task waiting
 DEFAULT_JOB_SECONDS = 1.0  # how long a runner "runs" its job (`make local-up JOB_SECONDS=`)
 
 
@@ -407,6 +408,7 @@ class RunnerSimulator:
         self.fate = fate or (lambda task: RUN)
         self.tracked: dict[str, Tracked] = {}
         self.waiting: dict[str, dict] = {}  # PROVISIONING tasks (no instance yet), by ARN
+        self.agents_played = 0.0  # when the Docker instances' agents were last played
         self.lock = threading.Lock()
         self.stop_event = threading.Event()
 
@@ -616,8 +618,10 @@ class RunnerSimulator:
                 LOG.info("task %s is RUNNING (%s)", task["taskArn"], task.get("startedBy"))
                 threading.Thread(target=self.safe, args=(self.run_task, task), daemon=True).start()
         self.settle_waiting(running)
-        if self.waiting:  # the instances a waiting task needs boot: their agents register
-            self.play_agents()
+        # Instances boot and terminate (single use): their agents register, and ECS deregisters
+        # the terminated ones. At once when a task waits for one, else every few seconds.
+        if self.waiting or time.monotonic() >= self.agents_played + AGENT_SECONDS:
+            self.safe(self.play_agents)
         with self.lock:
             watching = [
                 arn
@@ -632,6 +636,7 @@ class RunnerSimulator:
     def play_agents(self) -> None:
         """The Docker instances' ECS agents (local_mode/ecs_agent.py): a fresh instance that
         replaced a single-use one registers, and the emulator places a waiting task on it."""
+        self.agents_played = time.monotonic()
         clients = (self.ecs, self.autoscaling, self.ec2)
         for arn in ecs_agent.sync(*clients, self.settings.cluster_name, self.settings.region):
             LOG.info("container instance %s registered", arn.rsplit("/", 1)[-1])

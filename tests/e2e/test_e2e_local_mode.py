@@ -507,6 +507,15 @@ def test_docker_jobs_run_one_per_instance_on_the_ec2_capacity_provider(stack: St
         elif stack.describe(first["taskArn"])["lastStatus"] == "RUNNING":  # still on it
             assert task["lastStatus"] == "PROVISIONING" and "containerInstanceArn" not in task
 
+    # the second runs on the instance that replaced the first; seen while it runs (ECS
+    # deregisters an instance once it is terminated)
+    second = wait_for(
+        lambda: (t := stack.describe(task["taskArn"])).get("containerInstanceArn") and t,
+        timeout=60,
+        what="the second docker task to be placed",
+    )
+    ec2_ids.append(ec2_instance_of(stack, second["containerInstanceArn"]))
+
     definition = stack.ecs.describe_task_definition(taskDefinition=first["taskDefinitionArn"])[
         "taskDefinition"
     ]
@@ -533,7 +542,6 @@ def test_docker_jobs_run_one_per_instance_on_the_ec2_capacity_provider(stack: St
         placed.append(task["containerInstanceArn"])
     assert placed[0] == instance and placed[1] != instance  # each instance served one job
 
-    ec2_ids.append(ec2_instance_of(stack, placed[1]))  # registered until another task waits
     wait_for(
         lambda: all(
             i["State"]["Name"] in ("shutting-down", "terminated")
