@@ -43,6 +43,7 @@ class ClassSizesError(ValueError):
 ARCHITECTURES = ("x86_64", "arm64")
 EPHEMERAL_STORAGE_GIB = range(21, 200 + 1)  # Fargate's 20 GiB when not set
 CAPACITY_STRATEGIES = ("FARGATE", "FARGATE_SPOT", "spotPreferred")
+FARGATE_PROVIDERS = ("FARGATE", "FARGATE_SPOT")  # any other capacity provider is EC2's
 # A task's size on an EC2 container instance: cpu units, and memory from 128 MiB.
 # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_definition_parameters.html#task_size
 EC2_CPU = range(128, 196608 + 1)

@@ -18,13 +18,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from control_plane.classes import ARCHITECTURES
+from control_plane.classes import ARCHITECTURES, FARGATE_PROVIDERS
 from control_plane.times import epoch
 
 INCLUDED_STORAGE_GIB = 20
 MINIMUM_BILLED_SECONDS = 60
 SPOT_PROVIDERS = ("FARGATE_SPOT",)
-FARGATE_PROVIDERS = ("FARGATE", "FARGATE_SPOT")
 
 
 class PricesError(ValueError):

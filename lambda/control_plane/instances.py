@@ -31,9 +31,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from control_plane import launcher, log, retry
+from control_plane.classes import FARGATE_PROVIDERS
 from control_plane.services import Services
 
-FARGATE_PROVIDERS = ("FARGATE", "FARGATE_SPOT")
 PLACED_STATES = ("PENDING", "RUNNING")  # the task has its instance from PENDING on
 # AWS refuses to decrement a group at its minimum size with this message
 MIN_SIZE_REFUSAL = "violate group's min size constraint"

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from control_plane.images.refs import ARCHITECTURES
+from control_plane.classes import ARCHITECTURES
 
 # The environment types that run privileged Docker builds (Lambda compute cannot).
 BUILD_TYPES = ("LINUX_CONTAINER", "ARM_CONTAINER")

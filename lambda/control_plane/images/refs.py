@@ -39,6 +39,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from control_plane.classes import ARCHITECTURES
+
 DEFAULT_DOMAIN = "docker.io"
 LEGACY_DOMAINS = ("index.docker.io", "registry-1.docker.io")
 OFFICIAL_NAMESPACE = "library"
@@ -48,7 +50,6 @@ FINGERPRINT_FILES = ("Dockerfile", "entrypoint.sh")  # runner/ files the tag dep
 # The Docker Official Images, on both registries that serve them (module input
 # allowed_base_images): the default of what `image:` labels may build on.
 DEFAULT_ALLOWED_BASE_IMAGES = ("public.ecr.aws/docker/library/*", "docker.io/library/*")
-ARCHITECTURES = ("x86_64", "arm64")  # the class architectures (ECS cpuArchitecture, lowercase)
 DAY_SECONDS = 86400
 DEFAULT_MAX_AGE_DAYS = 7  # module input image_max_age_days
 
